@@ -1,0 +1,1 @@
+"""Kedro datasets for DICOM input and PNG output."""

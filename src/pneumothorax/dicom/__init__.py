@@ -1,0 +1,1 @@
+"""DICOM knowledge with no Kedro import: sniffing, metadata flattening, pixel rendering."""

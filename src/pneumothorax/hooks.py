@@ -1,0 +1,42 @@
+"""Project hooks: validate params at start-up, tag MLflow runs with their provenance."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.context import KedroContext
+from kedro.framework.hooks import hook_impl
+
+from pneumothorax.params import validate_params
+from pneumothorax.provenance import run_tags
+
+logger = logging.getLogger(__name__)
+
+
+class ProjectHooks:
+    """Hooks registered in ``settings.py``."""
+
+    def __init__(self) -> None:
+        self._project_path: Path | None = None
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        """Fail before any node runs if ``params.yaml`` has a typo or a bad value."""
+        self._project_path = Path(context.project_path)
+        validate_params(context.params)
+
+    # trylast: kedro-mlflow's own before_pipeline_run starts the run these tags go on.
+    @hook_impl(trylast=True)
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        """Tag the active MLflow run with the git commit and the DVC raw-data hashes."""
+        import mlflow
+
+        if mlflow.active_run() is None or self._project_path is None:
+            return
+        tags = run_tags(self._project_path)
+        mlflow.set_tags(tags)
+        logger.info(
+            "MLflow run %s tagged with %s", mlflow.active_run().info.run_id, ", ".join(tags)
+        )

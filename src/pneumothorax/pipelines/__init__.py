@@ -1,0 +1,1 @@
+"""Kedro pipelines, one per folder, discovered by find_pipelines."""

@@ -1,0 +1,40 @@
+"""Progress on long per-file loops: a live bar on a terminal, one summary line otherwise."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+from tqdm import tqdm
+
+T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+
+def progress(items: Iterable[T], *, total: int, desc: str) -> Iterator[T]:
+    """Yield ``items`` while showing count, rate and ETA, then log one summary line.
+
+    The bar is drawn only when stderr is a terminal, so CI logs and ``dvc repro`` output
+    captured to a file stay quiet apart from the summary.
+    """
+    start = time.perf_counter()
+    count = 0
+    bar = tqdm(
+        items,
+        total=total,
+        desc=desc,
+        unit="file",
+        disable=not sys.stderr.isatty(),
+        mininterval=0.5,
+        dynamic_ncols=True,
+    )
+    for item in bar:
+        count += 1
+        yield item
+    elapsed = time.perf_counter() - start
+    rate = count / elapsed if elapsed > 0 else 0.0
+    logger.info("%s: %d files in %.1f s (%.1f files/s)", desc, count, elapsed, rate)
