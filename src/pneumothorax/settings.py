@@ -8,8 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kedro.config import OmegaConfigLoader
-
+from pneumothorax.config_loader import ProjectConfigLoader
 from pneumothorax.hooks import ProjectHooks
 from pneumothorax.tracking import artifact_location, tracking_uri
 
@@ -26,7 +25,8 @@ HOOKS = (ProjectHooks(),)
 # partitions) and write .viz/ into the project on each run; `kedro viz` works without them.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+# Parameters come from the repository's params.yaml, DVC's params file: one source of truth.
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",

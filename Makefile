@@ -1,0 +1,70 @@
+# The README's two promises: `make run` (set up, then run the pipeline on the bundled
+# sample) and `make test` (the whole test suite, as CI runs it).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+RAW := data/01_raw/dicom-images-train
+SAMPLE_COUNT ?= 100
+MLFLOW_PORT ?= 5000
+
+# The venv first on PATH, so `kedro` in dvc.yaml's stage commands is the locked one.
+export PATH := $(BIN):$(PATH)
+# No usage reporting from any tool (no network for patient-data work): belt and braces
+# on top of .telemetry (Kedro) and .dvc/config (DVC).
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+export KEDRO_DISABLE_TELEMETRY := 1
+export DVC_NO_ANALYTICS := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help setup sample run test lint format lock ui clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required (python3.11 or python3 on PATH)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "Python 3.11+ is required, found $$($(PYTHON) --version)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $@
+
+setup: $(STAMP)  ## Create .venv and install the locked dependencies
+
+sample: $(STAMP)  ## Put the raw data in place: dvc pull, else generate the bundled sample
+	@if [ -d "$(RAW)" ]; then echo "raw data present: $(RAW)"; \
+	elif dvc pull --quiet $(RAW).dvc 2>/dev/null; then echo "raw data pulled from the DVC remote"; \
+	else python -m pneumothorax.sample --out $(RAW) --count $(SAMPLE_COUNT); fi
+
+run: sample  ## Set up, then `dvc repro` the pipeline on the raw data
+	dvc repro
+	@python -m pneumothorax.summary
+
+test: $(STAMP)  ## Run the whole test suite (what CI runs)
+	python -m pytest
+
+lint: $(STAMP)  ## ruff lint and format check
+	ruff check src tests benchmarks
+	ruff format --check src tests benchmarks
+
+format: $(STAMP)  ## ruff fix and format
+	ruff check --fix src tests benchmarks
+	ruff format src tests benchmarks
+
+lock: $(STAMP)  ## Re-resolve requirements.lock from pyproject.toml (then commit it)
+	pip-compile --quiet --extra dev --strip-extras --no-emit-index-url --no-emit-find-links \
+	  --output-file requirements.lock pyproject.toml
+
+ui: $(STAMP)  ## Open the MLflow UI on the project's store (http://127.0.0.1:$(MLFLOW_PORT))
+	mlflow ui --backend-store-uri "$$(python -c 'from pathlib import Path; from pneumothorax.tracking import tracking_uri; print(tracking_uri(Path.cwd()))')" \
+	  --host 127.0.0.1 --port $(MLFLOW_PORT)
+
+clean:  ## Remove derived data and caches (keeps raw data, the venv and MLflow runs)
+	rm -rf data/02_intermediate/train.csv data/02_intermediate/img_train .pytest_cache .ruff_cache

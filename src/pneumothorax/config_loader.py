@@ -1,0 +1,46 @@
+"""A Kedro config loader whose parameters come from the repository's ``params.yaml``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kedro.config import MissingConfigException, OmegaConfigLoader
+
+PARAMS_FILE = "params.yaml"
+
+
+class ProjectConfigLoader(OmegaConfigLoader):
+    """``OmegaConfigLoader`` that reads parameters from ``<project>/params.yaml``.
+
+    DVC tracks ``params.yaml`` (``dvc exp run -S image.size=128`` edits it), so Kedro reads
+    the same file instead of a copy under ``conf/`` that could drift. A symlink would do
+    the same on a plain checkout, but ``dvc exp run --temp`` materialises workspaces
+    without symlinks, and Windows checkouts often do too; hence this small subclass.
+    ``conf/<env>/parameters*.yml`` may still add keys (e.g. local overrides of a
+    non-DVC setting), but may not redefine one from ``params.yaml``. Runtime parameters
+    (``kedro run --params``) still win over both, as in any Kedro project.
+    """
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        """Return the config for ``key``; for ``parameters``, ``params.yaml`` merged in."""
+        if key != "parameters":
+            return super().__getitem__(key)
+        try:
+            extra = super().__getitem__(key)
+        except MissingConfigException:
+            extra = {}
+        params_path = Path(self.conf_source).parent / PARAMS_FILE
+        if not params_path.is_file():
+            raise MissingConfigException(f"{params_path}: no such file (the project's params)")
+        params = yaml.safe_load(params_path.read_text(encoding="utf-8")) or {}
+        if not isinstance(params, dict):
+            raise MissingConfigException(f"{params_path}: expected a mapping of parameters")
+        clash = sorted(set(params) & set(extra))
+        if clash:
+            raise ValueError(
+                f"parameter group(s) {', '.join(clash)} defined both in {params_path} and under "
+                f"{self.conf_source}; keep them in {PARAMS_FILE} only (DVC tracks that file)"
+            )
+        return {**params, **extra}

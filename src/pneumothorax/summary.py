@@ -1,0 +1,47 @@
+"""``python -m pneumothorax.summary``: where a run's outputs and MLflow runs are."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from pneumothorax.tracking import tracking_uri
+
+TABLE = Path("data/02_intermediate/train.csv")
+IMAGES = Path("data/02_intermediate/img_train")
+
+
+def summarise(project_path: Path) -> list[str]:
+    """Describe the intermediate layer and the MLflow store of the project, line by line."""
+    lines = ["Outputs:"]
+    table = project_path / TABLE
+    if table.is_file():
+        with table.open(newline="", encoding="utf-8") as stream:
+            reader = csv.reader(stream)
+            header = next(reader, [])
+            rows = sum(1 for _ in reader)
+        lines.append(f"  {TABLE}  {rows} rows x {len(header)} columns")
+    else:
+        lines.append(f"  {TABLE}  (missing)")
+    pngs = sorted((project_path / IMAGES).rglob("*.png"))
+    if pngs:
+        with Image.open(pngs[0]) as first:
+            width, height = first.size
+        lines.append(f"  {IMAGES}/  {len(pngs)} PNGs, {width}x{height}")
+    else:
+        lines.append(f"  {IMAGES}/  (no PNGs)")
+    lines.append(f"MLflow store: {tracking_uri(project_path)}  (browse it: make ui)")
+    return lines
+
+
+def main() -> int:
+    """Print the summary for the project in the current directory."""
+    sys.stdout.write("\n".join(summarise(Path.cwd())) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

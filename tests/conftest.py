@@ -1,0 +1,31 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_tracking(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
+    """No test may log into the repository's MLflow store or a developer's server.
+
+    Clears every ``MLFLOW_*`` variable, points MLflow at a sqlite store under a temporary
+    folder, keeps usage reporting off, and ends any run a test leaves active.
+    """
+    for name in list(os.environ):
+        if name.startswith("MLFLOW_"):
+            monkeypatch.delenv(name)
+    store = tmp_path_factory.mktemp("mlflow")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    yield
+    import sys
+
+    if "mlflow" in sys.modules:
+        import mlflow
+
+        while mlflow.active_run():
+            mlflow.end_run()

@@ -1,0 +1,165 @@
+"""The whole flow a user runs: dvc repro over kedro runs, MLflow, experiments, push/pull.
+
+Tests in this module share one project copy and run in order, as a user would.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from tests.e2e.conftest import RAW, Project
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.filterwarnings("ignore:Invalid value for VR AS"),
+]
+
+TABLE = Path("data/02_intermediate/train.csv")
+IMAGES = Path("data/02_intermediate/img_train")
+
+
+def _dicom_ids(project: Project) -> list[str]:
+    raw = project.path / RAW
+    return sorted(p.relative_to(raw).as_posix().removesuffix(".dcm") for p in raw.rglob("*.dcm"))
+
+
+def _png_sizes(project: Project) -> dict[str, tuple[int, int]]:
+    folder = project.path / IMAGES
+    sizes = {}
+    for png in sorted(folder.rglob("*.png")):
+        with Image.open(png) as image:
+            sizes[png.relative_to(folder).as_posix().removesuffix(".png")] = image.size
+    return sizes
+
+
+def _md5s(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def test_repro_builds_the_intermediate_layer(project: Project) -> None:
+    result = project.run("dvc", "repro")
+    assert _ran(result.stdout) == {"metadata", "images"}
+
+    ids = _dicom_ids(project)
+    assert len(ids) == 12
+    raw_bytes = (project.path / TABLE).read_bytes()
+    assert b"\r\n" not in raw_bytes
+    with (project.path / TABLE).open(newline="", encoding="utf-8") as stream:
+        reader = csv.DictReader(stream)
+        rows = list(reader)
+        header = list(reader.fieldnames or [])
+    assert header[0] == "id"
+    assert [row["id"] for row in rows] == ids  # one row per file, sorted by id
+    for keyword in ("Modality", "PatientAge", "ViewPosition", "Rows", "Columns", "PixelSpacing"):
+        assert keyword in header
+    assert {row["Modality"] for row in rows} == {"CR"}
+    assert "PixelData" not in header
+
+    assert _png_sizes(project) == dict.fromkeys(ids, (256, 256))
+
+
+def test_second_repro_runs_no_stage(project: Project) -> None:
+    project.run("git", "add", "-A")
+    project.run("git", "commit", "-qm", "lock the first run")
+    result = project.run("dvc", "repro")
+    assert _ran(result.stdout) == set()
+    assert "Stage 'metadata' didn't change, skipping" in result.stdout
+    assert "Stage 'images' didn't change, skipping" in result.stdout
+
+
+def test_each_run_is_logged_to_the_repository_mlflow_store(project: Project) -> None:
+    import mlflow
+
+    store = project.path / "mlflow.db"
+    assert store.is_file()
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{store}")
+    experiment = client.get_experiment_by_name("pneumothorax")
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    images = [r for r in runs if r.data.tags.get("pipeline_names") == "['images']"]
+    assert images, [r.data.tags for r in runs]
+    run = images[0]
+    assert run.data.params["image.size"] == "256"
+    assert run.data.metrics["images.files_converted"] == 12
+    assert run.data.metrics["images.files_rejected"] == 0
+    assert run.data.metrics["images.files_per_second"] > 0
+    first_commit = project.run("git", "rev-list", "--max-parents=0", "HEAD").stdout.strip()
+    assert run.data.tags["git.commit"] == first_commit
+    dvc_file = yaml.safe_load((project.path / f"{RAW}.dvc").read_text())
+    assert run.data.tags["dvc.data/01_raw/dicom-images-train.md5"] == dvc_file["outs"][0]["md5"]
+
+
+def test_image_size_change_reruns_only_the_images_stage(project: Project) -> None:
+    params = project.path / "params.yaml"
+    original = params.read_text()
+    params.write_text(original.replace("size: 256", "size: [160, 128]", 1))
+    try:
+        result = project.run("dvc", "repro")
+        assert _ran(result.stdout) == {"images"}
+        assert "Stage 'metadata' didn't change, skipping" in result.stdout
+        assert set(_png_sizes(project).values()) == {(160, 128)}
+    finally:
+        params.write_text(original)
+    # Back to the committed params: DVC restores the outputs from its run cache.
+    result = project.run("dvc", "repro")
+    assert _ran(result.stdout) == set()
+    assert set(_png_sizes(project).values()) == {(256, 256)}
+    assert project.run("git", "status", "--porcelain").stdout == ""
+
+
+def test_push_then_pull_into_a_fresh_clone_is_byte_identical(project: Project) -> None:
+    project.run("dvc", "push")
+    clone = project.path.parent / "clone"
+    project.run("git", "clone", "-q", str(project.path), str(clone), cwd=project.path.parent)
+    project.run("dvc", "pull", cwd=clone)
+    for layer in ("data/01_raw", "data/02_intermediate"):
+        original = _md5s(project.path / layer)
+        pulled = _md5s(clone / layer)
+        assert pulled == original
+        assert any(name.endswith((".dcm", ".png", ".csv")) for name in pulled)
+    assert "in sync" in project.run("dvc", "status", "--cloud", cwd=clone).stdout
+    assert _ran(project.run("dvc", "repro", cwd=clone).stdout) == set()
+
+
+@pytest.mark.parametrize("mode", [[], ["--temp"]], ids=["workspace", "temp"])
+def test_exp_run_with_a_new_image_size_is_listed_and_tracked(
+    project: Project, mode: list[str]
+) -> None:
+    size = 128 if not mode else 96
+    result = project.run("dvc", "exp", "run", *mode, "-S", f"image.size={size}")
+    assert _ran(result.stdout) == {"images"}, result.stdout
+
+    shown = json.loads(project.run("dvc", "exp", "show", "--json").stdout)
+    sizes = {
+        exp["data"]["params"]["params.yaml"]["data"]["image"]["size"]
+        for rev in shown
+        for exp in [rev, *[e for ex in rev.get("experiments") or [] for e in ex["revs"]]]
+        if exp.get("data") and exp["data"].get("params")
+    }
+    assert size in sizes
+
+    import mlflow
+
+    # Also from a temporary copy (.dvc/tmp/exps/...), the run lands in the repo's store.
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project.path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("pneumothorax")
+    runs = client.search_runs([experiment.experiment_id], f"params.`image.size` = '{size}'")
+    assert runs, f"no MLflow run with image.size={size}"
+    assert runs[0].data.tags.get("dvc.exp_name")
+    project.run("git", "checkout", "--", "params.yaml")
+    project.run("dvc", "checkout", "--quiet")

@@ -1,0 +1,37 @@
+"""dvc.yaml stays in step with params.yaml and the package layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _stages() -> dict:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def test_every_image_param_is_a_dependency_of_the_images_stage_by_its_dotted_key() -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    listed = set(_stages()["images"]["params"])
+    # Dotted keys, never the bare group: DVC's run cache ignores nested keys named "size".
+    assert listed == {f"image.{key}" for key in params["image"]}
+
+
+def test_metadata_stage_does_not_depend_on_image_params() -> None:
+    assert not any(str(p).startswith("image") for p in _stages()["metadata"].get("params", []))
+
+
+def test_every_dependency_path_exists() -> None:
+    for name, stage in _stages().items():
+        for dep in stage["deps"]:
+            if not dep.startswith("data/"):
+                assert (ROOT / dep).exists(), f"stage {name}: missing dep {dep}"
+
+
+def test_stage_commands_run_their_own_kedro_pipeline() -> None:
+    for name, stage in _stages().items():
+        assert stage["cmd"] == f"kedro run --pipelines {name}"
+        assert (ROOT / "src" / "pneumothorax" / "pipelines" / name / "pipeline.py").is_file()
