@@ -31,7 +31,7 @@ def dvc_data_versions(project_path: Path) -> dict[str, str]:
     for dvc_file in sorted((project_path / RAW_DATA_FOLDER).glob("*.dvc")):
         content = yaml.safe_load(dvc_file.read_text(encoding="utf-8")) or {}
         for out in content.get("outs", []):
-            digest = out.get("md5") or out.get("hash")
+            digest = out.get("md5")  # `hash: md5` names the algorithm, not a digest
             if digest:
                 rel = (dvc_file.parent / out["path"]).relative_to(project_path).as_posix()
                 tags[f"dvc.{rel}.md5"] = str(digest)

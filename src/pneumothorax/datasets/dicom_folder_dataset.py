@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kedro.io.core import DatasetError
 from kedro_datasets.partitions import PartitionedDataset
 
 _DICOM_SUFFIX = ".dcm"
@@ -51,13 +52,26 @@ class DicomFolderDataset(PartitionedDataset):
         return partition
 
     def load(self) -> dict[str, Any]:
-        """Return ``{partition id: load function}``, sorted by id."""
-        return dict(sorted(super().load().items()))
+        """Return ``{partition id: load function}``, sorted by id.
+
+        Raises:
+            DatasetError: Two files map to one id (``x`` and ``x.dcm`` side by side).
+        """
+        partitions = super().load()
+        if len(partitions) != len(self._list_partitions()):
+            seen: dict[str, str] = {}
+            for path in self._list_partitions():
+                partition = self._path_to_partition(path)
+                if partition in seen:
+                    raise DatasetError(
+                        f"{seen[partition]} and {path}: both map to the id '{partition}'; "
+                        "rename one of them"
+                    )
+                seen[partition] = path
+        return dict(sorted(partitions.items()))
 
     def save(self, data: dict[str, Any]) -> None:
         """Refuse: the raw layer is read-only."""
-        from kedro.io.core import DatasetError
-
         raise DatasetError(f"{type(self).__name__} is read-only: raw DICOM files are never written")
 
 

@@ -51,10 +51,11 @@ def to_display(ds: Dataset, arr: np.ndarray | None = None) -> np.ndarray:
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
     if photometric not in _MONOCHROME:
         return np.clip(arr, 0, 255).astype(np.uint8) if arr.dtype != np.uint8 else arr
-    values = apply_modality_lut(arr, ds).astype(np.float64, copy=False)
+    values = apply_modality_lut(arr, ds)
     low, high = _display_range(ds, values)
     if _has_voi(ds):
-        values = apply_voi_lut(values, ds)
+        values = apply_voi_lut(values, ds)  # prefers the VOI LUT Sequence, as does _display_range
+    values = values.astype(np.float64, copy=False)
     scaled = np.clip(np.rint((values - low) / max(high - low, 1e-12) * 255.0), 0, 255)
     out = scaled.astype(np.uint8)
     return 255 - out if photometric == "MONOCHROME1" else out
@@ -103,7 +104,7 @@ def _has_voi(ds: Dataset) -> bool:
 
 def _display_range(ds: Dataset, values: np.ndarray) -> tuple[float, float]:
     """The range of values that maps onto black..white after the VOI step."""
-    if ds.get("VOILUTSequence") and not ("WindowCenter" in ds and "WindowWidth" in ds):
+    if ds.get("VOILUTSequence"):
         # VOI LUT output spans 0 .. 2**bits - 1, bits from (0028,3002) LUT Descriptor.
         bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
         return 0.0, float(2**bits - 1)

@@ -24,4 +24,6 @@ def failure(file_id: str, err: BaseException) -> FileResult:
     """A failed result whose reason is the error's first line, prefixed by the id."""
     text = str(err).strip()
     message = text.splitlines()[0] if text else type(err).__name__
-    return FileResult(file_id, error=message if file_id in message else f"{file_id}: {message}")
+    # Dataset errors already start with the file's path ("<raw>/<id>.dcm: reason").
+    named = f"/{file_id}" in message.partition(": ")[0] or message.startswith(f"{file_id}:")
+    return FileResult(file_id, error=message if named else f"{file_id}: {message}")

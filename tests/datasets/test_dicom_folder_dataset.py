@@ -1,0 +1,119 @@
+"""Tests for ``pneumothorax.datasets.dicom_folder_dataset.DicomFolderDataset``."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from kedro.io import AbstractDataset
+from kedro.io.core import DatasetError
+
+from pneumothorax.datasets.dicom_folder_dataset import DicomFolderDataset
+
+from .conftest import DicomWriter
+
+CATALOG = Path(__file__).resolve().parents[2] / "conf" / "base" / "catalog.yml"
+
+
+def _catalog_entry(name: str, path: Path) -> dict:
+    """The catalog's own entry for ``name``, pointed at ``path``."""
+    entry = copy.deepcopy(yaml.safe_load(CATALOG.read_text(encoding="utf-8"))[name])
+    entry["path"] = str(path)
+    return entry
+
+
+def _folder(entry_name: str, root: Path) -> DicomFolderDataset:
+    dataset = AbstractDataset.from_config(entry_name, _catalog_entry(entry_name, root))
+    assert isinstance(dataset, DicomFolderDataset)
+    return dataset
+
+
+@pytest.fixture
+def tree(tmp_path: Path, dicom_writer: DicomWriter) -> Path:
+    root = tmp_path / "dicom-images-train"
+    layout = {
+        "1.2/3.4/5.6.dcm": "P-nested",
+        "1.2/3.4/IM0001": "P-no-suffix",
+        "9.9/UPPER.DCM": "P-upper",
+        "a.dcm": "P-a",
+        "a-b.dcm": "P-a-b",  # path order "a-b.dcm" < "a.dcm", id order "a" < "a-b"
+        ".hidden.dcm": "hidden-file",
+        ".git/objects/x.dcm": "hidden-folder",
+        "1.2/.cache/y.dcm": "nested-hidden-folder",
+    }
+    for relative, patient_id in layout.items():
+        dicom_writer(root / relative, patient_id=patient_id)
+    return root
+
+
+EXPECTED_IDS = ["1.2/3.4/5.6", "1.2/3.4/IM0001", "9.9/UPPER", "a", "a-b"]
+
+
+@pytest.mark.parametrize("entry_name", ["dicom_headers", "dicom_images"])
+def test_partition_ids(tree: Path, entry_name: str) -> None:
+    partitions = _folder(entry_name, tree).load()
+    assert list(partitions) == EXPECTED_IDS
+
+
+def test_partitions_load_their_own_file(tree: Path) -> None:
+    partitions = _folder("dicom_images", tree).load()
+    patients = {pid: load().PatientID for pid, load in partitions.items()}
+    assert patients == {
+        "1.2/3.4/5.6": "P-nested",
+        "1.2/3.4/IM0001": "P-no-suffix",
+        "9.9/UPPER": "P-upper",
+        "a": "P-a",
+        "a-b": "P-a-b",
+    }
+    assert "PixelData" in partitions["a"]()
+
+
+def test_headers_entry_stops_before_pixels(tree: Path) -> None:
+    partitions = _folder("dicom_headers", tree).load()
+    ds = partitions["1.2/3.4/5.6"]()
+    assert "PixelData" not in ds
+    assert ds.PatientID == "P-nested"
+
+
+def test_non_dicom_file_is_a_candidate_that_fails_on_load(tree: Path) -> None:
+    (tree / "notes.txt").write_text("not an image\n" * 20, encoding="utf-8")
+    partitions = _folder("dicom_images", tree).load()
+    assert "notes.txt" in partitions
+    with pytest.raises(DatasetError, match=r"notes\.txt: not a DICOM file"):
+        partitions["notes.txt"]()
+
+
+def test_folder_inside_a_hidden_folder_is_listed(tmp_path: Path, dicom_writer: DicomWriter) -> None:
+    # A DVC temporary workspace lives under <repo>/.dvc/tmp/exps/...: only hidden parts
+    # *below* the dataset's own path are skipped.
+    root = tmp_path / ".dvc" / "tmp" / "exps" / "run" / "raw"
+    dicom_writer(root / "s" / "x.dcm")
+    dicom_writer(root / ".s" / "y.dcm")
+    assert list(_folder("dicom_headers", root).load()) == ["s/x"]
+
+
+def test_constructed_directly_with_dataset_class(tree: Path) -> None:
+    from pneumothorax.datasets.dicom_dataset import DICOMDataset
+
+    dataset = DicomFolderDataset(path=str(tree), dataset=DICOMDataset, filename_suffix=".dcm")
+    # filename_suffix is ignored: files without a suffix stay partitions.
+    assert list(dataset.load()) == EXPECTED_IDS
+
+
+def test_save_is_refused(tree: Path) -> None:
+    before = sorted(p for p in tree.rglob("*"))
+    with pytest.raises(DatasetError, match="DicomFolderDataset is read-only"):
+        _folder("dicom_images", tree).save({"new": b"data"})
+    assert sorted(p for p in tree.rglob("*")) == before
+
+
+def test_two_files_with_the_same_id_are_refused_naming_both(tmp_path: Path) -> None:
+    from pneumothorax.datasets.dicom_dataset import DICOMDataset
+
+    (tmp_path / "x").write_bytes(b"one")
+    (tmp_path / "x.dcm").write_bytes(b"two")
+    folder = DicomFolderDataset(path=str(tmp_path), dataset=DICOMDataset)
+    with pytest.raises(DatasetError, match=r"x.* and .*x.*both map to the id 'x'"):
+        folder.load()

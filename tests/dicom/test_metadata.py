@@ -1,0 +1,218 @@
+"""Tests for flattening DICOM headers into CSV rows (``pneumothorax.dicom.metadata``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian
+
+from pneumothorax.dicom.metadata import column_order, flatten_header, read_header_row
+
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+
+
+@pytest.fixture
+def header(tmp_path: Path) -> pydicom.FileDataset:
+    """A header written to disk and read back, so values have pydicom's on-read types."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = SECONDARY_CAPTURE
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
+    ds.SOPClassUID = SECONDARY_CAPTURE
+    ds.SOPInstanceUID = "1.2.3.4"
+    ds.Modality = "CR"
+    ds.PatientName = "Doe^Jane"
+    ds.PatientID = "SYN-000001"
+    ds.StudyID = ""  # empty (type 2) text element
+    ds.add_new(0x00200013, "IS", "")  # InstanceNumber, empty number
+    ds.SeriesNumber = "7"  # IS
+    ds.PixelSpacing = ["0.168", "0.168"]  # DS, VM 2
+    ds.SliceThickness = "2.5"  # DS, VM 1
+    ds.ImageType = ["ORIGINAL", "PRIMARY"]  # CS, VM 2
+    item = Dataset()
+    item.ReferencedSOPClassUID = SECONDARY_CAPTURE
+    item.ReferencedSOPInstanceUID = "1.2.3.5"
+    ds.ReferencedImageSequence = [item]
+    ds.add_new(0x00090010, "LO", "ACME 1.0")  # private creator
+    ds.add_new(0x00091001, "LO", "secret")  # private element
+    ds.add_new(0x00420011, "OB", b"%PDF-1.4")  # Encapsulated Document: bulk OB
+    ds.add_new(0x60003000, "OW", b"\x00\x01" * 4)  # Overlay Data: bulk OW
+    ds.Rows = 2
+    ds.Columns = 2
+    ds.BitsAllocated = 8
+    ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = b"\x00\x01\x02\x03"
+    path = tmp_path / "header.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return pydicom.dcmread(path)
+
+
+def test_private_tags_are_dropped(header: pydicom.FileDataset) -> None:
+    row = flatten_header(header)
+    assert "secret" not in row.values()
+    assert "ACME 1.0" not in row.values()
+    assert not any(key.startswith("(0009") for key in row)
+
+
+@pytest.mark.parametrize(
+    ("keyword", "tag"),
+    [
+        ("PixelData", 0x7FE00010),  # OB here (8 bits allocated)
+        ("EncapsulatedDocument", 0x00420011),  # OB
+        ("OverlayData", 0x60003000),  # OW
+        ("FileMetaInformationVersion", 0x00020001),  # OB, in the File Meta
+    ],
+)
+def test_bulk_values_are_dropped(header: pydicom.FileDataset, keyword: str, tag: int) -> None:
+    assert tag in header or tag in header.file_meta
+    assert keyword not in flatten_header(header)
+
+
+@pytest.mark.parametrize(
+    ("keyword", "expected"),
+    [
+        ("TransferSyntaxUID", "1.2.840.10008.1.2.1"),
+        ("MediaStorageSOPInstanceUID", "1.2.3.4"),
+        ("SOPInstanceUID", "1.2.3.4"),
+        ("Modality", "CR"),
+        ("PatientID", "SYN-000001"),
+        ("Rows", 2),
+        ("PixelRepresentation", 0),
+    ],
+)
+def test_public_values(header: pydicom.FileDataset, keyword: str, expected: object) -> None:
+    value = flatten_header(header)[keyword]
+    assert value == expected
+    assert isinstance(value, type(expected))
+
+
+def test_ds_becomes_float_and_is_int(header: pydicom.FileDataset) -> None:
+    row = flatten_header(header)
+    assert row["SliceThickness"] == 2.5
+    assert type(row["SliceThickness"]) is float
+    assert row["SeriesNumber"] == 7
+    assert type(row["SeriesNumber"]) is int
+
+
+@pytest.mark.parametrize(
+    ("keyword", "expected"),
+    [
+        ("PixelSpacing", "[0.168, 0.168]"),
+        ("ImageType", '["ORIGINAL", "PRIMARY"]'),
+    ],
+)
+def test_multi_valued_becomes_json_text(
+    header: pydicom.FileDataset, keyword: str, expected: str
+) -> None:
+    assert flatten_header(header)[keyword] == expected
+
+
+def test_person_name_becomes_str(header: pydicom.FileDataset) -> None:
+    value = flatten_header(header)["PatientName"]
+    assert value == "Doe^Jane"
+    assert type(value) is str
+
+
+def test_sequence_becomes_dicom_json(header: pydicom.FileDataset) -> None:
+    # PS3.18 F.2: one object per item, keyed by 8-hex-digit tags, with "vr" and "Value".
+    expected = [
+        {
+            "00081150": {"vr": "UI", "Value": [SECONDARY_CAPTURE]},
+            "00081155": {"vr": "UI", "Value": ["1.2.3.5"]},
+        }
+    ]
+    cell = flatten_header(header)["ReferencedImageSequence"]
+    assert isinstance(cell, str)
+    assert json.loads(cell) == expected
+
+
+@pytest.mark.parametrize("keyword", ["StudyID", "InstanceNumber"])
+def test_empty_values_become_none(header: pydicom.FileDataset, keyword: str) -> None:
+    row = flatten_header(header)
+    assert keyword in row
+    assert row[keyword] is None
+
+
+def test_row_is_in_tag_order(header: pydicom.FileDataset) -> None:
+    keys = list(flatten_header(header))
+    # Hand-picked keywords and their tags (PS3.6): the row must list them in this order.
+    expected = [
+        "TransferSyntaxUID",  # (0002,0010)
+        "ImageType",  # (0008,0008)
+        "SOPInstanceUID",  # (0008,0018)
+        "Modality",  # (0008,0060)
+        "ReferencedImageSequence",  # (0008,1140)
+        "PatientName",  # (0010,0010)
+        "SliceThickness",  # (0018,0050)
+        "SeriesNumber",  # (0020,0011)
+        "Rows",  # (0028,0010)
+        "PixelSpacing",  # (0028,0030)
+    ]
+    assert [key for key in keys if key in expected] == expected
+
+
+def test_dataset_without_file_meta() -> None:
+    ds = Dataset()
+    ds.PatientID = "P"
+    assert flatten_header(ds) == {"PatientID": "P"}
+
+
+ROWS_IN_ANY_ORDER = [
+    {"id": "b", "Rows": 2, "PatientName": "X"},
+    {"id": "a", "Modality": "CR", "TransferSyntaxUID": "1.2"},
+    {"id": "c", "SOPInstanceUID": "1.2.3", "PixelSpacing": "[1.0, 1.0]"},
+]
+# (0002,0010) TransferSyntaxUID < (0008,0018) SOPInstanceUID < (0008,0060) Modality
+# < (0010,0010) PatientName < (0028,0010) Rows < (0028,0030) PixelSpacing
+EXPECTED_ORDER = [
+    "TransferSyntaxUID",
+    "SOPInstanceUID",
+    "Modality",
+    "PatientName",
+    "Rows",
+    "PixelSpacing",
+]
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [ROWS_IN_ANY_ORDER, ROWS_IN_ANY_ORDER[::-1], ROWS_IN_ANY_ORDER[1:] + ROWS_IN_ANY_ORDER[:1]],
+    ids=["given", "reversed", "rotated"],
+)
+def test_column_order_is_tag_order_for_any_row_order(rows: list[dict[str, object]]) -> None:
+    assert column_order(rows) == EXPECTED_ORDER
+
+
+def test_column_order_puts_unknown_keywords_last_sorted() -> None:
+    rows = [{"id": "a", "zeta": 1, "Rows": 1, "alpha": 2}]
+    assert column_order(rows) == ["Rows", "alpha", "zeta"]
+
+
+def test_column_order_of_no_rows() -> None:
+    assert column_order([]) == []
+
+
+def test_read_header_row_success(header: pydicom.FileDataset) -> None:
+    result = read_header_row(("study/series/img", lambda: header))
+    assert result.ok
+    assert result.id == "study/series/img"
+    assert result.value["PatientID"] == "SYN-000001"
+
+
+def test_read_header_row_loader_raises() -> None:
+    def load() -> Dataset:
+        raise ValueError("cannot parse DICOM header (bad tag)\nsecond line")
+
+    result = read_header_row(("1.2.3/4.5.6/7.8.9", load))
+    assert not result.ok
+    assert result.value is None
+    assert result.error == "1.2.3/4.5.6/7.8.9: cannot parse DICOM header (bad tag)"

@@ -1,0 +1,96 @@
+"""Tests for the images pipeline's nodes (``pneumothorax.pipelines.images.nodes``)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+
+from pneumothorax.pipelines.images import nodes
+from pneumothorax.pipelines.images.nodes import render_images
+
+from ..conftest import BAD_ID, SAMPLE_COUNT, SAMPLE_SIZE, Sample
+
+pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR AS")
+
+SEQUENTIAL = {"backend": "sequential", "workers": None}
+PROCESSES = {"backend": "processes", "workers": 2}
+
+
+def _run(sample: Sample, image: dict, executor: dict) -> tuple[list[dict[str, bytes]], dict]:
+    chunks, metrics_seen = [], []
+    for chunk, metrics in render_images(sample.loaders(), image, executor):
+        chunks.append(chunk)
+        metrics_seen.append(metrics)
+    assert all(m == {} for m in metrics_seen[:-1])  # metrics only with the last chunk
+    return chunks, metrics_seen[-1]
+
+
+def _union(chunks: list[dict[str, bytes]]) -> dict[str, bytes]:
+    merged: dict[str, bytes] = {}
+    for chunk in chunks:
+        assert merged.keys().isdisjoint(chunk)  # each id is yielded once
+        merged.update(chunk)
+    return merged
+
+
+@pytest.mark.parametrize("size", [48, [40, 24]], ids=["square", "width-height"])
+def test_one_png_per_good_file_at_image_size(sample: Sample, size: int | list[int]) -> None:
+    chunks, metrics = _run(sample, {"size": size, "png_compress_level": 1}, SEQUENTIAL)
+    pngs = _union(chunks)
+    assert sorted(pngs) == sorted(sample.good)
+    assert BAD_ID not in pngs
+    expected_size = (size, size) if isinstance(size, int) else tuple(size)
+    for data in pngs.values():
+        image = Image.open(io.BytesIO(data))
+        assert image.format == "PNG"
+        assert image.mode == "L"
+        assert image.size == expected_size
+    assert metrics["files_converted"] == {"value": float(SAMPLE_COUNT), "step": 0}
+    assert metrics["files_rejected"] == {"value": 1.0, "step": 0}
+
+
+def test_native_size_pngs_hold_the_stored_pixels(sample: Sample) -> None:
+    # 8-bit MONOCHROME2 without VOI renders as identity, and no resize at the native size.
+    chunks, _ = _run(sample, {"size": SAMPLE_SIZE}, SEQUENTIAL)
+    pngs = _union(chunks)
+    for file_id, path in sample.good.items():
+        stored = pydicom.dcmread(path).pixel_array
+        decoded = np.asarray(Image.open(io.BytesIO(pngs[file_id])))
+        np.testing.assert_array_equal(decoded, stored)
+
+
+def test_chunks_are_bounded(sample: Sample, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nodes, "CHUNK_SIZE", 4)
+    chunks, metrics = _run(sample, {"size": 32}, SEQUENTIAL)
+    assert [len(chunk) for chunk in chunks] == [4, 2]  # 6 good files
+    assert metrics["files_converted"]["value"] == 6.0
+
+
+def test_only_bad_files(sample: Sample) -> None:
+    loaders = {BAD_ID: sample.loaders()[BAD_ID]}
+    results = list(render_images(loaders, {"size": 32}, SEQUENTIAL))
+    assert len(results) == 1
+    chunk, metrics = results[0]
+    assert chunk == {}
+    assert metrics["files_converted"]["value"] == 0.0
+    assert metrics["files_rejected"]["value"] == 1.0
+
+
+def test_sequential_and_processes_are_byte_identical(sample: Sample) -> None:
+    image = {"size": [40, 24], "png_compress_level": 6}
+    sequential, seq_metrics = _run(sample, image, SEQUENTIAL)
+    processes, proc_metrics = _run(sample, image, PROCESSES)
+    assert _union(sequential) == _union(processes)
+    for name in ("files_converted", "files_rejected"):
+        assert seq_metrics[name] == proc_metrics[name]
+
+
+def test_invalid_params_fail_before_any_work(sample: Sample) -> None:
+    from pneumothorax.params import ParamsError
+
+    with pytest.raises(ParamsError, match=r"image\.sise"):
+        next(render_images(sample.loaders(), {"sise": 64}, SEQUENTIAL))

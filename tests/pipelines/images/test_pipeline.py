@@ -1,0 +1,74 @@
+"""Run the images pipeline through Kedro's SequentialRunner on an in-memory catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from kedro_datasets.partitions import PartitionedDataset
+from PIL import Image
+
+from pneumothorax.datasets.png_dataset import PngDataset
+from pneumothorax.pipelines.images.pipeline import create_pipeline
+
+from ..conftest import BAD_ID, SAMPLE_COUNT, Sample
+
+pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR AS")
+
+
+def test_pipeline_shape() -> None:
+    pipeline = create_pipeline()
+    assert [n.name for n in pipeline.nodes] == ["render_images"]
+    assert pipeline.inputs() == {"dicom_images", "params:image", "params:executor"}
+    assert pipeline.outputs() == {"img_train", "images_metrics"}
+
+
+def test_runs_on_sequential_runner(sample: Sample, tmp_path: Path) -> None:
+    out = tmp_path / "img_train"
+    metrics = MemoryDataset()
+    catalog = DataCatalog(
+        {
+            "dicom_images": MemoryDataset(sample.loaders(), copy_mode="assign"),
+            "params:image": MemoryDataset({"size": [40, 24], "png_compress_level": 6}),
+            "params:executor": MemoryDataset({"backend": "sequential", "workers": None}),
+            "img_train": PartitionedDataset(
+                path=str(out), dataset=PngDataset, filename_suffix=".png"
+            ),
+            "images_metrics": metrics,
+        }
+    )
+    SequentialRunner().run(create_pipeline(), catalog)
+
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == sorted(f"{file_id}.png" for file_id in sample.good)
+    assert f"{BAD_ID}.png" not in written
+    for name in written:
+        with Image.open(out / name) as image:
+            assert (image.format, image.mode, image.size) == ("PNG", "L", (40, 24))
+    loaded = metrics.load()
+    assert loaded["files_converted"] == {"value": float(SAMPLE_COUNT), "step": 0}
+    assert loaded["files_rejected"] == {"value": 1.0, "step": 0}
+
+
+def test_catalog_png_reads_back(sample: Sample, tmp_path: Path) -> None:
+    out = tmp_path / "img_train"
+    catalog = DataCatalog(
+        {
+            "dicom_images": MemoryDataset(sample.loaders(), copy_mode="assign"),
+            "params:image": MemoryDataset({"size": 32}),
+            "params:executor": MemoryDataset({"backend": "sequential"}),
+            "img_train": PartitionedDataset(
+                path=str(out), dataset=PngDataset, filename_suffix=".png"
+            ),
+            "images_metrics": MemoryDataset(),
+        }
+    )
+    SequentialRunner().run(create_pipeline(), catalog)
+    partitions = PartitionedDataset(
+        path=str(out), dataset=PngDataset, filename_suffix=".png"
+    ).load()
+    assert sorted(partitions) == sorted(sample.good)
+    for load in partitions.values():
+        assert load().size == (32, 32)

@@ -1,0 +1,129 @@
+"""Tests for validating ``params.yaml`` (``pneumothorax.params``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pneumothorax.dicom.render import RenderSpec
+from pneumothorax.params import ExecutorParams, ImageParams, ParamsError, validate_params
+
+PARAMS_YAML = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+@pytest.mark.parametrize(
+    ("raw", "size", "level"),
+    [
+        ({}, (256, 256), 6),
+        ({"size": 128}, (128, 128), 6),
+        ({"size": [320, 200]}, (320, 200), 6),
+        ({"size": (64, 32), "png_compress_level": 0}, (64, 32), 0),
+        ({"size": 1, "png_compress_level": 9}, (1, 1), 9),
+    ],
+)
+def test_image_params_valid(raw: dict, size: tuple[int, int], level: int) -> None:
+    params = ImageParams.from_mapping(raw)
+    assert params.size == size
+    assert params.png_compress_level == level
+    assert params.render_spec() == RenderSpec(size=size, png_compress_level=level)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"size": 0}, r"image\.size must be a positive integer or \[width, height\], got 0"),
+        ({"size": -5}, r"image\.size .*got -5"),
+        ({"size": "256"}, r"image\.size .*got '256'"),
+        ({"size": 256.0}, r"image\.size .*got 256\.0"),
+        ({"size": True}, r"image\.size .*got True"),
+        ({"size": [256]}, r"image\.size .*got \[256\]"),
+        ({"size": [1, 2, 3]}, r"image\.size .*got \[1, 2, 3\]"),
+        ({"size": [0, 200]}, r"image\.size .*got \[0, 200\]"),
+        ({"size": [320, "200"]}, r"image\.size .*got \[320, '200'\]"),
+        ({"size": None}, r"image\.size .*got None"),
+        ({"png_compress_level": 10}, r"image\.png_compress_level must be 0\.\.9, got 10"),
+        ({"png_compress_level": -1}, r"image\.png_compress_level .*got -1"),
+        ({"png_compress_level": "6"}, r"image\.png_compress_level .*got '6'"),
+        ({"png_compress_level": True}, r"image\.png_compress_level .*got True"),
+        ({"sise": 256}, r"unknown key\(s\) image\.sise; known: png_compress_level, size"),
+        ({"size": 64, "zz": 1, "aa": 2}, r"unknown key\(s\) image\.aa, image\.zz"),
+    ],
+)
+def test_image_params_invalid(raw: dict, message: str) -> None:
+    with pytest.raises(ParamsError, match=message):
+        ImageParams.from_mapping(raw)
+
+
+@pytest.mark.parametrize("raw", [256, [256, 256], "size: 256"])
+def test_image_group_must_be_a_mapping(raw: object) -> None:
+    with pytest.raises(ParamsError, match=r"'image' must be a mapping"):
+        ImageParams.from_mapping(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "backend", "workers", "count"),
+    [
+        (None, "processes", None, None),
+        ({}, "processes", None, None),
+        ({"backend": "sequential"}, "sequential", None, 1),
+        ({"backend": "sequential", "workers": 8}, "sequential", 8, 1),
+        ({"backend": "processes", "workers": 3}, "processes", 3, 3),
+        ({"backend": "processes", "workers": None}, "processes", None, None),
+    ],
+)
+def test_executor_params_valid(
+    raw: dict | None, backend: str, workers: int | None, count: int | None
+) -> None:
+    params = ExecutorParams.from_mapping(raw)
+    assert (params.backend, params.workers) == (backend, workers)
+    if count is not None:
+        assert params.worker_count == count
+    else:
+        assert params.worker_count >= 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"backend": "threads"},
+         r"executor\.backend must be one of sequential, processes, got 'threads'"),
+        ({"backend": "dask"}, r"executor\.backend .*got 'dask'"),
+        ({"backend": None}, r"executor\.backend .*got None"),
+        ({"workers": 0}, r"executor\.workers must be a positive integer or null, got 0"),
+        ({"workers": -2}, r"executor\.workers .*got -2"),
+        ({"workers": 2.5}, r"executor\.workers .*got 2\.5"),
+        ({"workers": "4"}, r"executor\.workers .*got '4'"),
+        ({"workers": True}, r"executor\.workers .*got True"),
+        ({"wrokers": 2}, r"unknown key\(s\) executor\.wrokers"),
+    ],
+)  # fmt: skip
+def test_executor_params_invalid(raw: dict, message: str) -> None:
+    with pytest.raises(ParamsError, match=message):
+        ExecutorParams.from_mapping(raw)
+
+
+def test_real_params_yaml_is_valid() -> None:
+    params = yaml.safe_load(PARAMS_YAML.read_text(encoding="utf-8"))
+    validate_params(params)  # raises on any problem
+    assert ImageParams.from_mapping(params["image"]).size[0] > 0
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({}, r"missing the 'image' group"),
+        ({"executor": {}}, r"missing the 'image' group"),
+        ({"image": {"sise": 1}}, r"image\.sise"),
+        ({"image": {}, "executor": {"backend": "gpu"}}, r"executor\.backend"),
+        ({"image": {}, "executor": {"workers": 0}}, r"executor\.workers"),
+    ],
+)
+def test_validate_params_invalid(params: dict, message: str) -> None:
+    with pytest.raises(ParamsError, match=message):
+        validate_params(params)
+
+
+def test_validate_params_without_executor_group() -> None:
+    validate_params({"image": {"size": [320, 200]}})
