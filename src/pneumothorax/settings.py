@@ -6,6 +6,7 @@ https://docs.kedro.org/en/stable/kedro_project_setup/settings.html
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 from pneumothorax.config_loader import ProjectConfigLoader
@@ -16,6 +17,9 @@ from pneumothorax.tracking import artifact_location, tracking_uri
 # reads .dvc/config; MLflow reads this variable, set before kedro-mlflow imports it).
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+
+# Emitted when kedro-mlflow imports mlflow.pyfunc; about model logging, which we don't do.
+warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
 
 _PROJECT_PATH = Path(__file__).resolve().parents[2]
 
