@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed
 RAW := data/01_raw/dicom-images-train
 SAMPLE_COUNT ?= 100
 MLFLOW_PORT ?= 5000
+LINT_PATHS := $(wildcard src tests benchmarks)
 
 # The venv first on PATH, so `kedro` in dvc.yaml's stage commands is the locked one.
 export PATH := $(BIN):$(PATH)
@@ -51,12 +52,12 @@ test: $(STAMP)  ## Run the whole test suite (what CI runs)
 	python -m pytest
 
 lint: $(STAMP)  ## ruff lint and format check
-	ruff check src tests benchmarks
-	ruff format --check src tests benchmarks
+	ruff check $(LINT_PATHS)
+	ruff format --check $(LINT_PATHS)
 
 format: $(STAMP)  ## ruff fix and format
-	ruff check --fix src tests benchmarks
-	ruff format src tests benchmarks
+	ruff check --fix $(LINT_PATHS)
+	ruff format $(LINT_PATHS)
 
 lock: $(STAMP)  ## Re-resolve requirements.lock from pyproject.toml (then commit it)
 	pip-compile --quiet --extra dev --strip-extras --no-emit-index-url --no-emit-find-links \
@@ -64,7 +65,7 @@ lock: $(STAMP)  ## Re-resolve requirements.lock from pyproject.toml (then commit
 
 ui: $(STAMP)  ## Open the MLflow UI on the project's store (http://127.0.0.1:$(MLFLOW_PORT))
 	mlflow ui --backend-store-uri "$$(python -c 'from pathlib import Path; from pneumothorax.tracking import tracking_uri; print(tracking_uri(Path.cwd()))')" \
-	  --host 127.0.0.1 --port $(MLFLOW_PORT)
+	  --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
 
 clean:  ## Remove derived data and caches (keeps raw data, the venv and MLflow runs)
 	rm -rf data/02_intermediate/train.csv data/02_intermediate/img_train .pytest_cache .ruff_cache
