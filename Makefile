@@ -22,7 +22,7 @@ export KEDRO_DISABLE_TELEMETRY := 1
 export DVC_NO_ANALYTICS := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup sample run test lint format lock ui clean
+.PHONY: help setup sample key run test lint format lock ui clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -44,7 +44,10 @@ sample: $(STAMP)  ## Put the raw data in place: dvc pull, else generate the bund
 	elif dvc pull --quiet $(RAW).dvc 2>/dev/null; then echo "raw data pulled from the DVC remote"; \
 	else python -m pneumothorax.sample --out $(RAW) --count $(SAMPLE_COUNT); fi
 
-run: sample  ## Set up, then `dvc repro` the pipeline on the raw data
+key: $(STAMP)  ## Create a random de-identification key in conf/local/ unless one is set
+	@python -m pneumothorax.deid_key
+
+run: sample key  ## Set up, then `dvc repro` the pipeline on the raw data
 	dvc repro
 	@python -m pneumothorax.summary
 
@@ -68,4 +71,5 @@ ui: $(STAMP)  ## Open the MLflow UI on the project's store (http://127.0.0.1:$(M
 	  --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
 
 clean:  ## Remove derived data and caches (keeps raw data, the venv and MLflow runs)
-	rm -rf data/02_intermediate/train.csv data/02_intermediate/img_train .pytest_cache .ruff_cache
+	rm -rf data/02_intermediate/train.csv data/02_intermediate/rejected.csv \
+	  data/02_intermediate/img_train data/02_intermediate/img_train_log.csv .pytest_cache .ruff_cache

@@ -43,4 +43,16 @@ class ProjectConfigLoader(OmegaConfigLoader):
                 f"parameter group(s) {', '.join(clash)} defined both in {params_path} and under "
                 f"{self.conf_source}; keep them in {PARAMS_FILE} only (DVC tracks that file)"
             )
-        return {**params, **extra}
+        merged = {**params, **extra}
+        # super() applies `kedro run --params` only to conf/ files; apply them to params.yaml too.
+        return _merge(merged, dict(self.runtime_params or {}))
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out

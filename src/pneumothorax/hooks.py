@@ -9,6 +9,7 @@ from typing import Any
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 
+from pneumothorax.dicom.deid import DeidKeyError
 from pneumothorax.params import validate_params
 from pneumothorax.provenance import run_tags
 
@@ -40,3 +41,17 @@ class ProjectHooks:
         logger.info(
             "MLflow run %s tagged with %s", mlflow.active_run().info.run_id, ", ".join(tags)
         )
+
+    # trylast: kedro-mlflow's on_pipeline_error must end the MLflow run (as FAILED) first.
+    @hook_impl(trylast=True)
+    def on_pipeline_error(self, error: Exception) -> None:
+        """Show a bad input file (``strict: true``) or a missing key as one line, no traceback.
+
+        A user error is not a crash: the message names the file (or the setting) and the
+        reason, and the command exits with status 1.
+        """
+        from pneumothorax.rejections import BadInputError
+
+        if isinstance(error, BadInputError | DeidKeyError):
+            logger.error("%s", error)
+            raise SystemExit(f"Error: {error}")

@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from pneumothorax.dicom.render import RenderSpec
+from pneumothorax.dicom.render import FRAME_POLICIES, RenderSpec
 
 EXECUTOR_BACKENDS = ("sequential", "processes")
+#: Top-level scalar keys of params.yaml (groups are validated by their dataclasses).
+TOP_LEVEL_FLAGS = ("strict",)
 
 
 class ParamsError(ValueError):
@@ -22,6 +24,9 @@ class ImageParams:
 
     size: tuple[int, int] = (256, 256)
     png_compress_level: int = 6
+    bit_depth: int = 8
+    keep_aspect: bool = False
+    frames: str = "first"
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> ImageParams:
@@ -43,11 +48,71 @@ class ImageParams:
         level = raw.get("png_compress_level", 6)
         if not _is_int(level) or not 0 <= level <= 9:
             raise ParamsError(f"params.yaml: image.png_compress_level must be 0..9, got {level!r}")
-        return cls(size=(int(pair[0]), int(pair[1])), png_compress_level=level)
+        bit_depth = raw.get("bit_depth", 8)
+        if bit_depth not in (8, 16) or isinstance(bit_depth, bool):
+            raise ParamsError(f"params.yaml: image.bit_depth must be 8 or 16, got {bit_depth!r}")
+        keep_aspect = _flag("image.keep_aspect", raw.get("keep_aspect", False))
+        frames = raw.get("frames", "first")
+        if frames not in FRAME_POLICIES:
+            raise ParamsError(
+                f"params.yaml: image.frames must be one of {', '.join(FRAME_POLICIES)}, "
+                f"got {frames!r}"
+            )
+        return cls(
+            size=(int(pair[0]), int(pair[1])),
+            png_compress_level=level,
+            bit_depth=bit_depth,
+            keep_aspect=keep_aspect,
+            frames=frames,
+        )
 
     def render_spec(self) -> RenderSpec:
         """The pure rendering settings these parameters describe."""
-        return RenderSpec(size=self.size, png_compress_level=self.png_compress_level)
+        return RenderSpec(
+            size=self.size,
+            png_compress_level=self.png_compress_level,
+            bit_depth=self.bit_depth,
+            keep_aspect=self.keep_aspect,
+            frames=self.frames,
+        )
+
+
+@dataclass(frozen=True)
+class MetadataParams:
+    """The ``metadata`` group: what the metadata table keeps (reruns the metadata stage)."""
+
+    deid: bool = True
+    date_shift: bool = True
+    private_tags: bool = False
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any] | None) -> MetadataParams:
+        """Validate the ``metadata`` group of ``params.yaml``.
+
+        Raises:
+            ParamsError: Unknown key, a non-boolean value, or private tags asked for while
+                de-identification (which removes them) is on.
+        """
+        raw = raw or {}
+        _reject_unknown("metadata", raw, cls)
+        values = {
+            f.name: _flag(f"metadata.{f.name}", raw.get(f.name, f.default)) for f in fields(cls)
+        }
+        if values["deid"] and values["private_tags"]:
+            raise ParamsError(
+                "params.yaml: metadata.private_tags: true needs metadata.deid: false "
+                "(the PS3.15 Basic Profile removes private attributes)"
+            )
+        return cls(**values)
+
+
+def strict_flag(value: Any) -> bool:
+    """Validate the top-level ``strict`` key (stop at the first bad file).
+
+    Raises:
+        ParamsError: Not a boolean.
+    """
+    return _flag("strict", False if value is None else value)
 
 
 @dataclass(frozen=True)
@@ -106,6 +171,8 @@ def validate_params(params: Mapping[str, Any]) -> None:
             raise ParamsError(f"params.yaml: missing the '{key}' group")
     ImageParams.from_mapping(params["image"])
     ExecutorParams.from_mapping(params.get("executor"))
+    MetadataParams.from_mapping(params.get("metadata"))
+    strict_flag(params.get("strict"))
 
 
 def _reject_unknown(group: str, raw: Mapping[str, Any], cls: type) -> None:
@@ -118,6 +185,12 @@ def _reject_unknown(group: str, raw: Mapping[str, Any], cls: type) -> None:
             f"params.yaml: unknown key(s) {', '.join(f'{group}.{k}' for k in unknown)}; "
             f"known: {', '.join(sorted(known))}"
         )
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ParamsError(f"params.yaml: {name} must be true or false, got {value!r}")
+    return value
 
 
 def _is_int(value: Any) -> bool:

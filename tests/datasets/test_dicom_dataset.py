@@ -83,26 +83,16 @@ def test_unusable_file_raises_naming_path_and_reason(
         DICOMDataset(filepath=str(path)).load()
 
 
-_INCOMPLETE = pytest.mark.xfail(
-    reason=(
-        "BUG: dicom_dataset.py load() trusts pydicom.dcmread, which silently returns an "
-        "empty or partial data set for a truncated file (a value shorter than its length) "
-        "or a zero-filled one (accepted by the sniffer as group 0000), instead of raising"
-    ),
-    strict=True,
-)
-
-
 @pytest.mark.parametrize(
     "make_content",
     [
         # Cut in the middle of the PatientName value: "Doe^Jane" becomes "Doe^".
-        pytest.param(lambda dicom: dicom[: dicom.index(b"Doe^Jane") + 4], marks=_INCOMPLETE,
+        pytest.param(lambda dicom: dicom[: dicom.index(b"Doe^Jane") + 4],
                      id="truncated-in-value"),
         # File Meta complete, data set cut after 4 bytes of its first element header.
         pytest.param(lambda dicom: dicom[: dicom.index(b"\x08\x00\x16\x00") + 4],
-                     marks=_INCOMPLETE, id="truncated-after-meta"),
-        pytest.param(lambda dicom: b"\x00" * len(dicom), marks=_INCOMPLETE, id="zero-filled"),
+                     id="truncated-after-meta"),
+        pytest.param(lambda dicom: b"\x00" * len(dicom), id="zero-filled"),
     ],
 )  # fmt: skip
 def test_incomplete_file_raises_naming_path(

@@ -56,6 +56,8 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
         DO_NOT_TRACK="1",
         PYTHONDONTWRITEBYTECODE="1",
         COLUMNS="200",
+        # metadata.deid is on by default and needs a key; a user's comes from `make key`.
+        PNEUMOTHORAX_DEID_KEY="e2e-test-key",
     )
     env.update(extra or {})
     return env

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from copy import deepcopy
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
@@ -80,11 +81,25 @@ class DICOMDataset(AbstractDataset[None, pydicom.FileDataset]):
                     raise DicomFileError(path, "not a DICOM file")
                 stream.seek(0)
                 # force=True only lifts the preamble/DICM requirement; content was sniffed above.
-                return pydicom.dcmread(stream, force=True, **self._load_args)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    ds = pydicom.dcmread(stream, force=True, **self._load_args)
         except DicomFileError as err:
             raise DatasetError(str(err)) from err
         except Exception as err:  # pydicom raises many types for malformed headers
-            raise DatasetError(f"{path}: cannot parse DICOM header ({err})") from err
+            _raise(path, f"cannot parse DICOM header ({_first_line(err)})")
+        # pydicom reads a stream cut short without raising: it warns, or returns no elements.
+        cut = [str(w.message) for w in caught if "end of file" in str(w.message).lower()]
+        cut += [f"{raw.tag} value shorter than its length" for raw in _short_values(ds)]
+        if cut or len(ds) == 0:
+            _raise(
+                path, f"file cut short ({cut[0].split(' in file')[0]})" if cut else "file cut short"
+            )
+        for warning in caught:  # keep pydicom's other warnings (e.g. invalid VR values) visible
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+        return ds
 
     def save(self, data: None) -> None:
         """Refuse: raw DICOM files are the source of truth and are never written."""
@@ -99,3 +114,26 @@ class DICOMDataset(AbstractDataset[None, pydicom.FileDataset]):
 
     def _exists(self) -> bool:
         return self._fs.isfile(self.path)
+
+
+def _raise(path: str, reason: str) -> None:
+    error = DicomFileError(path, reason)
+    raise DatasetError(str(error)) from error
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _short_values(ds: pydicom.Dataset) -> list:
+    """Raw (not yet parsed) elements whose bytes stop before their declared length.
+
+    pydicom keeps what a truncated stream had left as the value without complaint.
+    """
+    short = []
+    for raw in ds._dict.values():  # raw elements: reading them would parse every value
+        length, value = getattr(raw, "length", None), getattr(raw, "value", None)
+        if isinstance(value, bytes) and length not in (None, 0xFFFFFFFF) and len(value) < length:
+            short.append(raw)
+    return short

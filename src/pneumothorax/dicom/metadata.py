@@ -4,33 +4,53 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.valuerep import IS, DSfloat, PersonName
+from pydicom.valuerep import DA, DT, IS, TM, DSfloat, PersonName
 
+from pneumothorax.dicom.deid import Deidentifier
+from pneumothorax.dicom.render import decode_frame, frame_count, to_display
 from pneumothorax.dicom.results import FileResult, failure
+from pneumothorax.dicom.validate import check_image
 
-#: Value representations that hold bulk binary data rather than a readable attribute
-#: (Pixel Data, overlays, waveforms, curve data and the like).
-BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+#: Value representations that hold binary data: kept (as hex) only up to :data:`MAX_BINARY_BYTES`.
+BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+#: Binary values longer than this are bulk data (icons, LUT data, private blobs), not metadata.
+MAX_BINARY_BYTES = 1024
+#: Bulk data left out whatever their size: pixels, overlays (60xx,3000), waveforms, curves.
+BULK_KEYWORDS = frozenset(
+    {"PixelData", "FloatPixelData", "DoubleFloatPixelData", "OverlayData", "WaveformData"}
+)
 
 ID_COLUMN = "id"
+#: Derived column placed right after (0010,1010) Patient Age: the age in years, as a number.
+AGE_YEARS_COLUMN = "PatientAgeYears"
+#: Always present, so users can filter images with text burnt into the pixels.
+BURNED_IN_COLUMN = "BurnedInAnnotation"
+_DERIVED_AFTER = {AGE_YEARS_COLUMN: "PatientAge"}
+_AGE_UNITS = {"D": 1 / 365.25, "W": 7 / 365.25, "M": 1 / 12, "Y": 1.0}
 
 
-def flatten_header(ds: Dataset) -> dict[str, Any]:
-    """Return one row for ``ds``: ``{keyword: value}`` for every top-level public element.
+def flatten_header(ds: Dataset, private_tags: bool = False) -> dict[str, Any]:
+    """Return one row for ``ds``: ``{column: value}`` for every top-level element kept.
 
-    File Meta Information (group 0002, e.g. TransferSyntaxUID) is included; private tags,
-    elements without a keyword and bulk data (:data:`BULK_VRS`, (7FE0,0010) Pixel Data)
-    are left out. Numbers stay numbers, multi-valued elements become JSON lists and
-    sequences become JSON (the DICOM JSON model, PS3.18 F.2).
+    File Meta Information (group 0002, e.g. TransferSyntaxUID) is included. Left out: bulk
+    data (:data:`BULK_KEYWORDS`, and binary values over :data:`MAX_BINARY_BYTES`; shorter
+    ones become hex), elements without a keyword and, unless ``private_tags``, private
+    elements (kept as ``gggg_eeee`` columns when asked). Numbers stay numbers, multi-valued
+    elements become JSON lists, sequences become JSON (the DICOM JSON model, PS3.18 F.2),
+    dates and times become ISO 8601 (``2019-01-31``, ``13:45:00``). Two columns are
+    added: ``PatientAgeYears`` (see :func:`age_in_years`) and ``BurnedInAnnotation``
+    (empty when the file does not say).
 
     Args:
-        ds: A header, typically read with ``stop_before_pixels=True``.
+        ds: A data set (its Pixel Data, if read, is never copied).
+        private_tags: Keep private elements as ``gggg_eeee`` columns.
 
     Returns:
         The row, in tag order.
@@ -39,17 +59,45 @@ def flatten_header(ds: Dataset) -> dict[str, Any]:
     meta = getattr(ds, "file_meta", None)
     elements: Iterable[DataElement] = list(meta or []) + list(ds)
     for elem in elements:
-        if elem.tag.is_private or not elem.keyword or elem.VR in BULK_VRS:
+        if elem.tag.is_private:
+            if not private_tags or elem.tag.element == 0:
+                continue
+            name = f"{elem.tag.group:04x}_{elem.tag.element:04x}"
+        elif not elem.keyword or elem.keyword in BULK_KEYWORDS:
             continue
-        row[elem.keyword] = _cell(elem)
+        else:
+            name = elem.keyword
+        if elem.VR in BINARY_VRS and len(elem.value or b"") > MAX_BINARY_BYTES:
+            continue
+        row[name] = _cell(elem)
+    row[AGE_YEARS_COLUMN] = age_in_years(row.get("PatientAge"))
+    row.setdefault(BURNED_IN_COLUMN, None)
     return row
 
 
+def age_in_years(value: Any) -> float | None:
+    """(0010,1010) Patient Age as a number of years.
+
+    The standard writes ``nnnD``, ``nnnW``, ``nnnM`` or ``nnnY`` (PS3.5 6.2, VR AS), e.g.
+    ``"045Y"`` is 45 and ``"021M"`` is 1.75; a bare number (SIIM writes ``"21"``) is read
+    as years. Anything else gives ``None``.
+    """
+    if value is None:
+        return None
+    text = str(value).strip().upper()
+    unit = _AGE_UNITS.get(text[-1:]) if text else None
+    digits = text[:-1] if unit is not None else text
+    if not digits.isdigit():
+        return None
+    years = int(digits) * (unit or 1.0)
+    return int(years) if float(years).is_integer() else round(years, 4)
+
+
 def read_header_row(item: tuple[str, Callable[[], Dataset]]) -> FileResult:
-    """Per-file work of the metadata pipeline: load one header and flatten it.
+    """Load one header and flatten it (no checks: see :mod:`pneumothorax.dicom.inspect`).
 
     Args:
-        item: ``(id, load)``; ``load`` should stop before (7FE0,0010) Pixel Data.
+        item: ``(id, load)``.
 
     Returns:
         The row as ``value``, or the reason the file was unusable as ``error``.
@@ -67,15 +115,32 @@ def column_order(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     for row in rows:
         keys.update(row)
     keys.discard(ID_COLUMN)
-    return sorted(keys, key=lambda k: (tag_for_keyword(k) or 0xFFFFFFFF, k))
+    return sorted(keys, key=_column_key)
+
+
+def _column_key(name: str) -> tuple[int, int, str]:
+    if name in _DERIVED_AFTER:
+        return (*_column_key(_DERIVED_AFTER[name])[:2], name)
+    tag = tag_for_keyword(name)
+    if tag is None and len(name) == 9 and name[4] == "_":
+        try:
+            tag = int(name[:4] + name[5:], 16)
+        except ValueError:
+            tag = None
+    # Keyword columns first by tag, then derived/other columns (e.g. render_*) by name.
+    return (tag if tag is not None else 0xFFFFFFFF, 0, name)
 
 
 def _cell(elem: DataElement) -> Any:
     if elem.VR == "SQ":
         return json.dumps([item.to_json_dict(1024, _drop_bulk) for item in elem.value])
     value = elem.value
-    if value is None or value == "":
+    if value is None or value in ("", b""):
         return None
+    if elem.VR in BINARY_VRS and isinstance(value, bytes):
+        return value.hex()
+    if elem.VR in _ISO_FORMATS:
+        return _iso(elem.VR, value)
     if isinstance(value, MultiValue | list | tuple):
         return json.dumps([_scalar(v) for v in value])
     return _scalar(value)
@@ -93,6 +158,78 @@ def _scalar(value: Any) -> Any:
     return value if isinstance(value, str) else str(value)
 
 
+_ISO_FORMATS = {"DA": DA, "DT": DT, "TM": TM}
+
+
+def _iso(vr: str, value: Any) -> Any:
+    """DA/DT/TM values as ISO 8601 text; a value that does not parse is kept as written."""
+    values = list(value) if isinstance(value, MultiValue | list | tuple) else [value]
+    out = []
+    for item in values:
+        try:
+            parsed = _ISO_FORMATS[vr](str(item).strip())
+            out.append(parsed.isoformat() if parsed is not None else None)
+        except (TypeError, ValueError):
+            out.append(str(item))
+    return json.dumps(out) if len(out) > 1 else out[0]
+
+
 def _drop_bulk(_elem: DataElement) -> str:
     # Bulk data inside sequences (e.g. icon images) is not metadata; keep the key, drop bytes.
     return ""
+
+
+#: Columns the metadata table adds about how the images stage will render the file.
+RENDER_COLUMNS = ("render_window", "render_decoder")
+
+
+@dataclass(frozen=True)
+class MetadataOptions:
+    """What :func:`read_metadata_row` keeps.
+
+    Attributes:
+        private_tags: Keep private elements as ``gggg_eeee`` columns.
+        deidentifier: De-identify each header first (``None`` keeps every value).
+    """
+
+    private_tags: bool = False
+    deidentifier: Deidentifier | None = None
+
+
+def read_metadata_row(
+    item: tuple[str, Callable[[], Dataset]], options: MetadataOptions
+) -> FileResult:
+    """Per-file work of the metadata pipeline: load, check, decode, de-identify, flatten.
+
+    A file is usable only if it is a DICOM image whose every frame decodes
+    (:func:`~pneumothorax.dicom.validate.check_image`, then
+    :func:`~pneumothorax.dicom.render.decode_frame`), so the table has a row exactly for
+    the files the images stage converts. The row also records the VOI the rendering
+    applies to frame 0 and the decoder plugin that served it.
+
+    Args:
+        item: ``(id, load)`` where ``load`` returns the full data set.
+        options: Private tags and de-identification.
+
+    Returns:
+        The row as ``value``, or the reason the file is unusable as ``error``/``reason``.
+    """
+    file_id, load = item
+    try:
+        ds = load()
+        check_image(ds)
+        window = decoder = ""
+        for index in range(frame_count(ds)):
+            arr, plugin = decode_frame(ds, index)
+            if index == 0:
+                _display, window = to_display(ds, arr, 8, 0)
+                decoder = plugin
+        for keyword in BULK_KEYWORDS & set(ds.dir()):
+            delattr(ds, keyword)  # never copied, and the de-identifier need not walk them
+        if options.deidentifier is not None:
+            options.deidentifier.apply(ds)
+        row = flatten_header(ds, private_tags=options.private_tags)
+        row.update(zip(RENDER_COLUMNS, (window, decoder), strict=True))
+        return FileResult(file_id, row)
+    except Exception as err:  # one bad file must not stop the others
+        return failure(file_id, err)

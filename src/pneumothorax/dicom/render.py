@@ -1,72 +1,274 @@
-"""Render DICOM pixel data as display-ready 8-bit images, the way a viewer shows them."""
+"""Render DICOM pixel data as display-ready images, the way a radiologist's viewer shows them."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+import logging
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
 from pydicom.dataset import Dataset
-from pydicom.pixels import apply_modality_lut, apply_voi_lut, pixel_array
+from pydicom.pixels import (
+    apply_color_lut,
+    apply_modality_lut,
+    apply_voi_lut,
+    get_decoder,
+)
+from pydicom.uid import UID, ImplicitVRLittleEndian
 
+from pneumothorax.dicom.errors import DicomFileError
 from pneumothorax.dicom.results import FileResult, failure
 
-_MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
+MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
+#: Frame policies: only frame 0 (``<id>.png``) or every frame (``<id>/<frame>.png``).
+FRAME_POLICIES = ("first", "all")
+#: Name recorded for data that needs no codec (native and deflated transfer syntaxes).
+NATIVE_DECODER = "pydicom-native"
+
+# Pixel-module attributes a per-frame view of an enhanced multi-frame object needs.
+_PIXEL_MODULE = (
+    "SamplesPerPixel", "PhotometricInterpretation", "Rows", "Columns", "BitsAllocated",
+    "BitsStored", "HighBit", "PixelRepresentation", "PlanarConfiguration",
+    "RescaleSlope", "RescaleIntercept", "RescaleType", "ModalityLUTSequence",
+    "WindowCenter", "WindowWidth", "VOILUTFunction", "VOILUTSequence",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class RenderSpec:
-    """How to turn one DICOM image into one PNG.
+    """How to turn one DICOM image into PNGs.
 
     Attributes:
         size: Output ``(width, height)`` in pixels.
         png_compress_level: zlib level 0-9 for the PNG encoder.
+        bit_depth: 8 or 16 bits per grey sample (colour PNGs are always 8 bits per channel).
+        keep_aspect: Letterbox (fit inside ``size``, pad with black) instead of stretching.
+        frames: ``"first"`` (frame 0 as ``<id>.png``) or ``"all"`` (``<id>/<frame>.png``).
     """
 
     size: tuple[int, int] = (256, 256)
     png_compress_level: int = 6
+    bit_depth: int = 8
+    keep_aspect: bool = False
+    frames: str = "first"
 
 
-def to_display(ds: Dataset, arr: np.ndarray | None = None) -> np.ndarray:
-    """Apply the grayscale pipeline of PS3.4 N.2 and return 8-bit display values.
+@dataclass(frozen=True)
+class RenderInfo:
+    """What the rendering of one file used, for the render log.
 
-    Modality LUT ((0028,1052) Rescale Intercept / (0028,1053) Rescale Slope or the Modality
-    LUT Sequence), then VOI ((0028,1050) Window Center / (0028,1051) Window Width, first
-    pair, or the VOI LUT Sequence), both through :mod:`pydicom.pixels`; MONOCHROME1 is
-    inverted so bone is white. Without any VOI attribute, data of at most 8 bits stored
-    keep their stored values (0..255 maps to itself); deeper data are stretched from their
-    minimum to their maximum.
+    Attributes:
+        photometric: (0028,0004) Photometric Interpretation of the stored data.
+        bits_stored: (0028,0101) Bits Stored.
+        transfer_syntax: Transfer Syntax UID.
+        window: The VOI applied to frame 0, e.g. ``"window 40/400 LINEAR"``,
+            ``"VOI LUT Sequence"``, ``"stored range 0..255"``, ``"data range -12..3021"``,
+            ``"colour"``.
+        frames: (0028,0008) Number of Frames in the file.
+        frames_written: PNGs written for the file.
+        decoder: The pydicom decoding plugin that served the pixels (``pydicom-native`` for
+            native and deflated data).
+    """
+
+    photometric: str
+    bits_stored: int
+    transfer_syntax: str
+    window: str
+    frames: int
+    frames_written: int
+    decoder: str
+
+    def as_row(self) -> dict[str, Any]:
+        """The info as CSV columns."""
+        return {
+            "photometric_interpretation": self.photometric,
+            "bits_stored": self.bits_stored,
+            "transfer_syntax": self.transfer_syntax,
+            "window": self.window,
+            "frames": self.frames,
+            "frames_written": self.frames_written,
+            "decoder": self.decoder,
+        }
+
+
+def transfer_syntax(ds: Dataset) -> UID:
+    """The data set's Transfer Syntax UID (implicit VR little endian when there is no meta)."""
+    meta = getattr(ds, "file_meta", None)
+    uid = meta.get("TransferSyntaxUID") if meta is not None else None
+    return UID(uid) if uid else ImplicitVRLittleEndian
+
+
+def frame_count(ds: Dataset) -> int:
+    """(0028,0008) Number of Frames, 1 when absent."""
+    return int(ds.get("NumberOfFrames") or 1)
+
+
+def decode_frame(ds: Dataset, index: int = 0) -> tuple[np.ndarray, str]:
+    """Decode one frame, trying pydicom's installed plugins in pydicom's own order.
+
+    The order is pydicom's (for JPEG: pylibjpeg, then pillow; JPEG-LS: pylibjpeg, then
+    pyjpegls; RLE: pylibjpeg, then pydicom); the first plugin that succeeds is recorded.
+
+    Colour data come back as RGB (pydicom converts YBR_FULL/YBR_FULL_422 with ``as_rgb``);
+    PALETTE COLOR and greyscale as stored values.
 
     Args:
-        ds: The data set (with Pixel Data).
-        arr: Frame 0 already decoded, if the caller has it.
+        ds: The data set, with Pixel Data.
+        index: Frame number, from 0.
 
     Returns:
-        ``uint8`` array of shape ``(rows, columns)``, or ``(rows, columns, 3)`` for colour.
+        The frame and the name of the plugin that decoded it.
+
+    Raises:
+        DicomFileError: No decoder exists or every installed plugin failed.
     """
-    if arr is None:
-        arr = pixel_array(ds, index=0)
+    path = str(getattr(ds, "filename", "") or "<dataset>")
+    uid = transfer_syntax(ds)
+    try:
+        decoder = get_decoder(uid)
+    except NotImplementedError as err:
+        raise DicomFileError(path, f"no decoder for transfer syntax {uid.name} ({uid})") from err
+    if not decoder.is_available:
+        raise DicomFileError(
+            path, f"no installed decoder plugin for transfer syntax {uid.name} ({uid})"
+        )
+    plugins = _plugin_order(decoder) if uid.is_compressed else ("",)
+    reasons = []
+    for plugin in plugins:
+        try:
+            with _pydicom_logging_off():
+                arr, _ = decoder.as_array(ds, index=index, decoding_plugin=plugin, as_rgb=True)
+            return arr, plugin or NATIVE_DECODER
+        except Exception as err:  # a corrupt stream fails differently in every plugin
+            reasons.append(_plugin_reason(plugin or NATIVE_DECODER, err))
+    raise DicomFileError(path, f"cannot decode frame {index} ({'; '.join(reasons)})")
+
+
+def frame_view(ds: Dataset, index: int = 0) -> Dataset:
+    """The pixel-module attributes that apply to frame ``index``.
+
+    Enhanced multi-frame objects keep (0028,1052) Rescale Intercept / (0028,1053) Rescale
+    Slope in the Pixel Value Transformation Sequence and (0028,1050) Window Center /
+    (0028,1051) Window Width in the Frame VOI LUT Sequence, inside the Per-Frame (5200,9230)
+    or Shared (5200,9229) Functional Groups Sequence. ``pydicom.pixels`` reads these
+    attributes at the top level only, so they are copied into a flat view: per-frame
+    values win over shared ones, which win over top-level ones.
+
+    Returns:
+        ``ds`` itself when it has no functional groups, else a flat copy for the frame.
+    """
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if not shared and not per_frame:
+        return ds
+    view = Dataset()
+    for keyword in _PIXEL_MODULE:
+        if keyword in ds:
+            setattr(view, keyword, ds[keyword].value)
+    if hasattr(ds, "file_meta"):
+        view.file_meta = ds.file_meta
+    groups = [shared[0] if shared else None]
+    if per_frame and index < len(per_frame):
+        groups.append(per_frame[index])
+    for group in groups:
+        if group is None:
+            continue
+        for sequence in ("PixelValueTransformationSequence", "FrameVOILUTSequence"):
+            for item in group.get(sequence) or []:
+                for elem in item:
+                    if elem.keyword in _PIXEL_MODULE:
+                        setattr(view, elem.keyword, elem.value)
+    return view
+
+
+def describe_voi(ds: Dataset, values: np.ndarray | None = None) -> str:
+    """Say which VOI step :func:`to_display` applies to ``ds`` (a frame view)."""
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
-    if photometric not in _MONOCHROME:
-        return np.clip(arr, 0, 255).astype(np.uint8) if arr.dtype != np.uint8 else arr
-    values = apply_modality_lut(arr, ds)
-    low, high = _display_range(ds, values)
-    if _has_voi(ds):
-        values = apply_voi_lut(values, ds)  # prefers the VOI LUT Sequence, as does _display_range
-    values = values.astype(np.float64, copy=False)
-    scaled = np.clip(np.rint((values - low) / max(high - low, 1e-12) * 255.0), 0, 255)
-    out = scaled.astype(np.uint8)
-    return 255 - out if photometric == "MONOCHROME1" else out
+    if photometric not in MONOCHROME:
+        return "colour"
+    if _has_window(ds):
+        center, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
+        function = str(ds.get("VOILUTFunction") or "LINEAR").upper()
+        return f"window {_num(center)}/{_num(width)} {function}"
+    if ds.get("VOILUTSequence"):
+        return "VOI LUT Sequence"
+    if _keeps_stored_range(ds):
+        return f"stored range 0..{2 ** int(ds.BitsStored) - 1}"
+    if values is None:
+        return "data range"
+    return f"data range {_num(float(values.min()))}..{_num(float(values.max()))}"
 
 
-def resize(display: np.ndarray, size: tuple[int, int]) -> Image.Image:
-    """Stretch ``display`` to ``size`` = ``(width, height)`` with a Lanczos filter."""
-    image = Image.fromarray(display, mode="RGB" if display.ndim == 3 else "L")
-    if image.size == tuple(size):
+def to_display(
+    ds: Dataset, arr: np.ndarray, bit_depth: int = 8, index: int = 0
+) -> tuple[np.ndarray, str]:
+    """Map one decoded frame to display values, as PS3.4 N.2 describes.
+
+    Greyscale: the Modality LUT ((0028,1052) Rescale Intercept / (0028,1053) Rescale Slope,
+    or the (0028,3000) Modality LUT Sequence), then the VOI: (0028,1050) Window Center /
+    (0028,1051) Window Width (the first pair; the standard's LINEAR function, or what
+    (0028,1056) VOI LUT Function says: LINEAR_EXACT, SIGMOID) or else the (0028,3010) VOI
+    LUT Sequence (first LUT), both through :mod:`pydicom.pixels`. The VOI output range is
+    scaled onto 0..2**bit_depth-1. Without any VOI attribute: unsigned data of at most
+    8 bits stored and no Modality LUT keep their stored values (0..2**BitsStored-1 maps
+    onto black..white); all other data (deeper, signed or rescaled) are stretched from
+    the frame's minimum to its maximum. MONOCHROME1 is inverted last, so bone is white.
+    Enhanced multi-frame per-frame values are honoured (:func:`frame_view`).
+
+    Colour: RGB (YBR_FULL, YBR_FULL_422 and YBR_ICT/RCT already converted by the decoder),
+    PALETTE COLOR through its (0028,1201..1203) palette, scaled to 8 bits per channel.
+
+    Args:
+        ds: The data set.
+        arr: The decoded frame (:func:`decode_frame`).
+        bit_depth: 8 or 16 (greyscale only).
+        index: The frame's number, for per-frame functional groups.
+
+    Returns:
+        ``uint8``/``uint16`` array ``(rows, columns)``, or ``uint8`` ``(rows, columns, 3)``
+        for colour; and :func:`describe_voi`'s text.
+    """
+    view = frame_view(ds, index)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    if photometric not in MONOCHROME:
+        return _colour_to_rgb8(ds, arr, photometric), "colour"
+    top = float(2**bit_depth - 1)
+    values = np.asarray(apply_modality_lut(arr, view), dtype=np.float64)
+    low, high = _display_range(view, values)
+    if _has_window(view) or view.get("VOILUTSequence"):
+        # Window first when both are present, as the issue and most viewers do.
+        values = apply_voi_lut(values, view, index=0, prefer_lut=not _has_window(view))
+    span = high - low if high != low else 1e-12
+    scaled = np.clip(np.rint((values - low) / span * top), 0, top)
+    out = scaled.astype(np.uint8 if bit_depth == 8 else np.uint16)
+    if photometric == "MONOCHROME1":
+        out = (int(top) - out).astype(out.dtype)
+    return out, describe_voi(view, values if not _has_voi(view) else None)
+
+
+def resize(display: np.ndarray, size: tuple[int, int], keep_aspect: bool = False) -> Image.Image:
+    """Resize ``display`` to ``size`` = ``(width, height)`` with a Lanczos filter.
+
+    Stretches by default (as the original tutorial did); ``keep_aspect`` fits the image
+    inside ``size`` and centres it on black. 16-bit greyscale is resampled in floating point.
+    """
+    width, height = size
+    target = (width, height)
+    if keep_aspect:
+        rows, columns = display.shape[:2]
+        scale = min(width / columns, height / rows)
+        target = (max(1, round(columns * scale)), max(1, round(rows * scale)))
+    image = _resample(display, target)
+    if target == (width, height):
         return image
-    return image.resize(tuple(size), Image.Resampling.LANCZOS)
+    canvas = Image.new(image.mode, (width, height), 0)
+    canvas.paste(image, ((width - target[0]) // 2, (height - target[1]) // 2))
+    return canvas
 
 
 def encode_png(image: Image.Image, compress_level: int = 6) -> bytes:
@@ -76,44 +278,125 @@ def encode_png(image: Image.Image, compress_level: int = 6) -> bytes:
     return buffer.getvalue()
 
 
+def frame_key(file_id: str, index: int, spec: RenderSpec) -> str:
+    """The partition (path below the image folder, without ``.png``) of one frame."""
+    return file_id if spec.frames == "first" else f"{file_id}/{index:04d}"
+
+
+def render(ds: Dataset, spec: RenderSpec, file_id: str = "") -> tuple[dict[str, bytes], RenderInfo]:
+    """Render ``ds`` following ``spec``.
+
+    Returns:
+        ``{partition: png_bytes}`` (one entry per frame written) and what was used.
+
+    Raises:
+        DicomFileError: The pixels cannot be decoded.
+    """
+    count = frame_count(ds)
+    indices = range(count) if spec.frames == "all" else range(1)
+    pngs: dict[str, bytes] = {}
+    window = decoder = ""
+    for index in indices:
+        arr, decoder = decode_frame(ds, index)
+        display, voi = to_display(ds, arr, spec.bit_depth, index)
+        window = window or voi
+        image = resize(display, spec.size, spec.keep_aspect)
+        pngs[frame_key(file_id, index, spec)] = encode_png(image, spec.png_compress_level)
+    info = RenderInfo(
+        photometric=str(ds.get("PhotometricInterpretation", "")),
+        bits_stored=int(ds.get("BitsStored") or 0),
+        transfer_syntax=str(transfer_syntax(ds)),
+        window=window,
+        frames=count,
+        frames_written=len(pngs),
+        decoder=decoder,
+    )
+    return pngs, info
+
+
 def render_png(ds: Dataset, spec: RenderSpec) -> bytes:
-    """Render ``ds`` (frame 0) to PNG bytes following ``spec``."""
-    return encode_png(resize(to_display(ds), spec.size), spec.png_compress_level)
+    """Render frame 0 of ``ds`` to PNG bytes following ``spec``."""
+    pngs, _info = render(ds, spec, "frame")
+    return next(iter(pngs.values()))
 
 
 def convert_to_png(item: tuple[str, Callable[[], Dataset]], spec: RenderSpec) -> FileResult:
-    """Per-file work of the images pipeline: load, render, resize and encode one image.
+    """Per-file work of the images pipeline: load, check, render, resize and encode one file.
 
     Args:
         item: ``(id, load)`` where ``load`` returns the full data set.
         spec: Rendering settings.
 
     Returns:
-        PNG bytes as ``value``, or the reason the file was unusable as ``error``.
+        ``({partition: png_bytes}, RenderInfo)`` as ``value``, or the reason the file was
+        unusable as ``error``; nothing is written for a failed file.
     """
+    from pneumothorax.dicom.validate import check_image
+
     file_id, load = item
     try:
-        return FileResult(file_id, render_png(load(), spec))
+        ds = load()
+        check_image(ds)
+        return FileResult(file_id, render(ds, spec, file_id))
     except Exception as err:  # one bad file must not stop the others
         return failure(file_id, err)
 
 
+def _resample(display: np.ndarray, target: tuple[int, int]) -> Image.Image:
+    if display.dtype == np.uint16:
+        image = Image.fromarray(display.astype(np.float32), mode="F")
+        if image.size != target:
+            image = image.resize(target, Image.Resampling.LANCZOS)
+        values = np.clip(np.rint(np.asarray(image)), 0, 65535).astype(np.uint16)
+        return Image.fromarray(values)  # uint16 -> mode I;16, a 16-bit PNG
+    image = Image.fromarray(display, mode="RGB" if display.ndim == 3 else "L")
+    if image.size == target:
+        return image
+    return image.resize(target, Image.Resampling.LANCZOS)
+
+
+def _colour_to_rgb8(ds: Dataset, arr: np.ndarray, photometric: str) -> np.ndarray:
+    if photometric == "PALETTE COLOR":
+        rgb = apply_color_lut(arr, ds)
+        bits = 16 if rgb.dtype == np.uint16 and int(rgb.max(initial=0)) > 255 else 8
+    else:
+        rgb = arr  # decode_frame's as_rgb already turned YBR_* into RGB
+        bits = int(ds.get("BitsStored") or 8)
+    if rgb.ndim == 2:
+        rgb = np.stack([rgb] * 3, axis=-1)
+    if bits <= 8:
+        return rgb.astype(np.uint8)
+    scaled = np.rint(rgb.astype(np.float64) / float(2**bits - 1) * 255.0)
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+def _has_window(ds: Dataset) -> bool:
+    return "WindowCenter" in ds and "WindowWidth" in ds and ds.WindowCenter is not None
+
+
 def _has_voi(ds: Dataset) -> bool:
-    return ("WindowCenter" in ds and "WindowWidth" in ds) or bool(ds.get("VOILUTSequence"))
+    return _has_window(ds) or bool(ds.get("VOILUTSequence"))
+
+
+def _keeps_stored_range(ds: Dataset) -> bool:
+    rescaled = "RescaleSlope" in ds or "RescaleIntercept" in ds or ds.get("ModalityLUTSequence")
+    return (
+        int(ds.get("BitsStored", 8)) <= 8
+        and not rescaled
+        and not int(ds.get("PixelRepresentation", 0))
+    )
 
 
 def _display_range(ds: Dataset, values: np.ndarray) -> tuple[float, float]:
     """The range of values that maps onto black..white after the VOI step."""
+    if _has_window(ds):
+        return _window_output_range(ds)
     if ds.get("VOILUTSequence"):
         # VOI LUT output spans 0 .. 2**bits - 1, bits from (0028,3002) LUT Descriptor.
         bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
         return 0.0, float(2**bits - 1)
-    if _has_voi(ds):
-        return _window_output_range(ds)
-    bits_stored = int(ds.get("BitsStored", 8))
-    rescaled = "RescaleSlope" in ds or "RescaleIntercept" in ds or ds.get("ModalityLUTSequence")
-    if bits_stored <= 8 and not rescaled and not int(ds.get("PixelRepresentation", 0)):
-        return 0.0, float(2**bits_stored - 1)
+    if _keeps_stored_range(ds):
+        return 0.0, float(2 ** int(ds.get("BitsStored", 8)) - 1)
     return float(values.min()), float(values.max())
 
 
@@ -128,7 +411,56 @@ def _window_output_range(ds: Dataset) -> tuple[float, float]:
         y_min = -float(2 ** (int(ds.BitsStored) - 1))
         y_max = float(2 ** (int(ds.BitsStored) - 1) - 1)
     slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
-    if slope is not None and intercept is not None:
+    if slope is not None and intercept is not None and not ds.get("ModalityLUTSequence"):
         y_min = y_min * float(slope) + float(intercept)
         y_max = y_max * float(slope) + float(intercept)
     return y_min, y_max
+
+
+def _first(value: Any) -> float:
+    # (0028,1050)/(0028,1051) may be multi-valued: the first pair is the default view.
+    if isinstance(value, str | float | int):
+        return float(value)
+    return float(value[0])
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+_PYDICOM_DECODER_LOGGERS = ("pydicom", "pydicom.pixels.decoders.base")
+
+
+@contextmanager
+def _pydicom_logging_off() -> Iterator[None]:
+    # pydicom logs each failing plugin with a full traceback (LOGGER.exception); the reasons
+    # are collected into one line instead, so a bad file never shows a traceback.
+    loggers = [logging.getLogger(name) for name in _PYDICOM_DECODER_LOGGERS]
+    previous = [each.disabled for each in loggers]
+    for each in loggers:
+        each.disabled = True
+    try:
+        yield
+    finally:
+        for each, state in zip(loggers, previous, strict=True):
+            each.disabled = state
+
+
+def _plugin_order(decoder: Any) -> tuple[str, ...]:
+    # pydicom tries plugins in registration order (pylibjpeg before pillow, ...), which its
+    # public `available_plugins` sorts away; follow pydicom so pixels match `pixel_array`.
+    registered = tuple(getattr(decoder, "_available", {}) or ())
+    return registered or decoder.available_plugins
+
+
+def _plugin_reason(plugin: str, err: BaseException) -> str:
+    # pydicom wraps the plugin's own error as "Unable to decode ...:\n  <plugin>: <why>".
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    # Object addresses ("<_io.BytesIO object at 0x7f...>") would make reports differ per run.
+    why = re.sub(r" at 0x[0-9a-fA-F]+", "", lines[-1]) if lines else type(err).__name__
+    return why if why.startswith(f"{plugin}:") else f"{plugin}: {why}"
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

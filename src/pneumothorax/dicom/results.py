@@ -5,14 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pneumothorax.dicom.errors import DicomFileError
+
 
 @dataclass(frozen=True)
 class FileResult:
-    """The outcome for one file: ``value`` on success, ``error`` (the reason) otherwise."""
+    """The outcome for one file: ``value`` on success, ``error`` (the reason) otherwise.
+
+    Attributes:
+        id: The file's id (its path below the raw folder, without ``.dcm``).
+        value: What the work produced, on success.
+        error: ``"<path or id>: <reason>"``, on failure.
+        reason: The reason alone (no path), on failure: what a report column shows.
+    """
 
     id: str
     value: Any = None
     error: str | None = None
+    reason: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -21,9 +31,22 @@ class FileResult:
 
 
 def failure(file_id: str, err: BaseException) -> FileResult:
-    """A failed result whose reason is the error's first line, prefixed by the id."""
+    """A failed result whose reason is the error's first line, prefixed by the file's path or id.
+
+    A :class:`DicomFileError` anywhere in the exception's cause chain supplies the reason
+    without its path; otherwise the first line of the message is the reason.
+    """
+    cause: BaseException | None = err
+    while cause is not None and not isinstance(cause, DicomFileError):
+        cause = cause.__cause__
+    if isinstance(cause, DicomFileError):
+        return FileResult(file_id, error=str(cause), reason=cause.reason)
     text = str(err).strip()
     message = text.splitlines()[0] if text else type(err).__name__
     # Dataset errors already start with the file's path ("<raw>/<id>.dcm: reason").
     named = f"/{file_id}" in message.partition(": ")[0] or message.startswith(f"{file_id}:")
-    return FileResult(file_id, error=message if named else f"{file_id}: {message}")
+    return FileResult(
+        file_id,
+        error=message if named else f"{file_id}: {message}",
+        reason=message,
+    )

@@ -10,8 +10,10 @@ SNIFF_BYTES = 132
 _PREAMBLE_LENGTH = 128
 _PREFIX = b"DICM"
 # A stream without the preamble starts directly with a data element of the File Meta
-# Information (group 0002) or, for old ACR-NEMA-style files, of group 0008 (or 0000/0018 ...).
-_FIRST_GROUPS = {0x0000, 0x0002, 0x0008}
+# Information (group 0002) or, for old ACR-NEMA-style files, of group 0008. Group 0000
+# (command sets) belongs to network messages, not files; accepting it would also accept
+# a file of zeros.
+_FIRST_GROUPS = {0x0002, 0x0008}
 _VALID_VRS = {
     b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"OB",
     b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM",
@@ -28,7 +30,7 @@ def looks_like_dicom(head: bytes) -> bool:
     """Decide from a file's first bytes whether it is a DICOM stream.
 
     Accepts a PS3.10 file (preamble + ``DICM``) and a bare data set that lacks them but
-    starts with a plausible little-endian data element of group 0000, 0002 or 0008,
+    starts with a plausible little-endian data element of group 0002 or 0008,
     in explicit or implicit VR.
 
     Args:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from pneumothorax.pipelines.images.nodes import render_images
+from pneumothorax.pipelines.images.nodes import render_images, summarise_renders
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -16,10 +16,17 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs={
                     "dicom_images": "dicom_images",
                     "image": "params:image",
+                    "strict": "params:strict",
                     "executor": "params:executor",
                 },
-                outputs=["img_train", "images_metrics"],
+                outputs=["img_train", "render_report"],
                 name="render_images",
+            ),
+            node(
+                func=summarise_renders,
+                inputs={"render_report": "render_report"},
+                outputs=["img_train_log", "images_metrics"],
+                name="summarise_renders",
             ),
         ]
     )

@@ -1,4 +1,4 @@
-"""The metadata pipeline: raw DICOM headers to ``data/02_intermediate/train.csv``."""
+"""The metadata pipeline: raw DICOM files to ``train.csv`` and ``rejected.csv``."""
 
 from __future__ import annotations
 
@@ -13,8 +13,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 func=extract_metadata,
-                inputs={"dicom_headers": "dicom_headers", "executor": "params:executor"},
-                outputs=["train_metadata", "metadata_metrics"],
+                inputs={
+                    "dicom_images": "dicom_images",
+                    "metadata": "params:metadata",
+                    "strict": "params:strict",
+                    "executor": "params:executor",
+                    "deid_key": "deid_key",
+                },
+                outputs=["train_metadata", "rejected_files", "metadata_metrics"],
                 name="extract_metadata",
             ),
         ]

@@ -1,0 +1,131 @@
+"""Decide whether a parsed DICOM data set is a usable image, and say why not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.pixels import get_decoder
+from pydicom.uid import UID
+
+from pneumothorax.dicom.errors import DicomFileError
+from pneumothorax.dicom.render import MONOCHROME, frame_count, transfer_syntax
+
+#: (0002,0002) Media Storage SOP Class UID of a DICOMDIR (PS3.10 Media Storage Directory).
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+PHOTOMETRIC_INTERPRETATIONS = (
+    *MONOCHROME, "RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR",
+)  # fmt: skip
+_PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_REQUIRED = (
+    ("Rows", "(0028,0010) Rows"),
+    ("Columns", "(0028,0011) Columns"),
+    ("BitsAllocated", "(0028,0100) Bits Allocated"),
+    ("PhotometricInterpretation", "(0028,0004) Photometric Interpretation"),
+)
+
+
+def check_image(ds: Dataset) -> None:
+    """Raise unless ``ds`` holds pixel data this project can decode and render.
+
+    Checks, cheapest first: a DICOMDIR; no (7FE0,0010) Pixel Data; missing or invalid
+    Image Pixel module values; a transfer syntax no installed plugin decodes; native
+    Pixel Data shorter than Rows x Columns x Samples per Pixel x Bits Allocated / 8 x
+    Number of Frames requires. Decoding itself (a corrupt compressed stream) is checked
+    by :func:`pneumothorax.dicom.render.decode_frame`.
+
+    Raises:
+        DicomFileError: ``"<path>: <reason>"``.
+    """
+    path = str(getattr(ds, "filename", "") or "<dataset>")
+    meta = getattr(ds, "file_meta", None)
+    if (meta is not None and meta.get("MediaStorageSOPClassUID") == MEDIA_STORAGE_DIRECTORY) or (
+        "DirectoryRecordSequence" in ds
+    ):
+        raise DicomFileError(path, "a DICOMDIR (media directory), not an image")
+    if len(ds) == 0:
+        raise DicomFileError(path, "file cut short: no data elements after the header")
+    if not any(keyword in ds for keyword in _PIXEL_DATA_KEYWORDS):
+        sop = ds.get("SOPClassUID")
+        what = f" (a {UID(sop).name} object)" if sop else ""
+        raise DicomFileError(path, f"no (7FE0,0010) Pixel Data{what}")
+    values = _pixel_module(ds, path)
+    uid = transfer_syntax(ds)
+    try:
+        decoder = get_decoder(uid)
+    except NotImplementedError as err:
+        raise DicomFileError(path, f"no decoder for transfer syntax {uid.name} ({uid})") from err
+    if not decoder.is_available:
+        raise DicomFileError(
+            path, f"no installed decoder plugin for transfer syntax {uid.name} ({uid})"
+        )
+    if not uid.is_compressed and "PixelData" in ds:
+        _check_native_length(ds, path, values)
+
+
+def _pixel_module(ds: Dataset, path: str) -> dict[str, Any]:
+    for keyword, name in _REQUIRED:
+        if ds.get(keyword) in (None, ""):
+            raise DicomFileError(path, f"missing {name}")
+    try:
+        values = {
+            "rows": int(ds.Rows),
+            "columns": int(ds.Columns),
+            "bits_allocated": int(ds.BitsAllocated),
+            "bits_stored": int(ds.get("BitsStored") or ds.BitsAllocated),
+            "samples": int(ds.get("SamplesPerPixel") or 1),
+            "frames": frame_count(ds),
+            "representation": int(ds.get("PixelRepresentation") or 0),
+        }
+    except (TypeError, ValueError) as err:
+        raise DicomFileError(path, f"invalid Image Pixel module value ({err})") from err
+    photometric = str(ds.PhotometricInterpretation).strip().upper()
+    problems = [
+        (values["rows"] < 1, f"(0028,0010) Rows is {values['rows']}"),
+        (values["columns"] < 1, f"(0028,0011) Columns is {values['columns']}"),
+        (
+            values["bits_allocated"] not in (1, 8, 16, 32, 64),
+            f"(0028,0100) Bits Allocated is {values['bits_allocated']}",
+        ),
+        (
+            not 1 <= values["bits_stored"] <= values["bits_allocated"],
+            f"(0028,0101) Bits Stored is {values['bits_stored']} "
+            f"with Bits Allocated {values['bits_allocated']}",
+        ),
+        (
+            values["samples"] not in (1, 3),
+            f"(0028,0002) Samples per Pixel is {values['samples']}",
+        ),
+        (values["frames"] < 1, f"(0028,0008) Number of Frames is {values['frames']}"),
+        (
+            values["representation"] not in (0, 1),
+            f"(0028,0103) Pixel Representation is {values['representation']}",
+        ),
+        (
+            photometric not in PHOTOMETRIC_INTERPRETATIONS,
+            f"(0028,0004) Photometric Interpretation is {photometric!r}",
+        ),
+    ]
+    for failed, reason in problems:
+        if failed:
+            raise DicomFileError(path, f"invalid header value: {reason}")
+    return values
+
+
+def _check_native_length(ds: Dataset, path: str, values: dict[str, Any]) -> None:
+    samples = values["samples"]
+    if str(ds.PhotometricInterpretation).strip().upper() == "YBR_FULL_422":
+        samples = 2  # native YBR_FULL_422 stores Y Y Cb Cr per pair of pixels (PS3.3 C.7.6.3.1.2)
+    pixels = values["rows"] * values["columns"] * samples * values["frames"]
+    needed = (
+        (pixels + 7) // 8
+        if values["bits_allocated"] == 1
+        else pixels * values["bits_allocated"] // 8
+    )
+    actual = len(ds.PixelData)
+    if actual < needed:
+        raise DicomFileError(
+            path,
+            f"Pixel Data shorter than Rows×Columns×SamplesPerPixel×BitsAllocated/8×frames "  # noqa: RUF001
+            f"requires ({actual} bytes, {needed} needed; file cut short?)",
+        )

@@ -1,0 +1,65 @@
+"""Report unusable files: a warning each, a summary and a table, or stop at the first (strict)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from pneumothorax.dicom.results import FileResult
+
+logger = logging.getLogger(__name__)
+
+#: Columns of ``rejected.csv`` (and of the rejected rows of the images stage's log).
+REJECTED_COLUMNS = ("id", "path", "reason")
+
+
+class BadInputError(RuntimeError):
+    """``strict: true`` and a file is unusable; the message names the file and the reason."""
+
+
+def source_path(file_id: str, load: Callable[[], Any] | None) -> str:
+    """The file's path below the raw folder (with its real suffix), from its loader.
+
+    Relative, so reports are the same bytes on every machine and checkout.
+    """
+    full = str(getattr(getattr(load, "__self__", None), "path", "") or "")
+    at = full.rfind(file_id)
+    return full[at:] if at >= 0 else file_id
+
+
+def reject(
+    result: FileResult, loads: Mapping[str, Callable[[], Any]], strict: bool, stage: str
+) -> dict[str, str]:
+    """Log one unusable file and return its report row; raise instead in strict mode.
+
+    Raises:
+        BadInputError: ``strict`` is set.
+    """
+    path = source_path(result.id, loads.get(result.id))
+    reason = result.reason or result.error or "unusable"
+    if strict:
+        raise BadInputError(f"{stage}: {path}: {reason} (strict: true stops at the first bad file)")
+    logger.warning("%s: rejected %s: %s", stage, path, reason)
+    return {"id": result.id, "path": path, "reason": reason}
+
+
+def rejected_table(rows: list[dict[str, str]]) -> pd.DataFrame:
+    """Rejected files as a table sorted by id (same bytes whatever the listing order)."""
+    table = pd.DataFrame.from_records(rows, columns=list(REJECTED_COLUMNS))
+    return table.sort_values("id", kind="stable", ignore_index=True)
+
+
+def log_summary(stage: str, converted: int, rejected: int) -> None:
+    """One summary line: how many files were used and how many rejected."""
+    if rejected:
+        logger.warning(
+            "%s: %d file(s) rejected, %d converted; see the rejected list",
+            stage,
+            rejected,
+            converted,
+        )
+    else:
+        logger.info("%s: %d file(s) converted, none rejected", stage, converted)

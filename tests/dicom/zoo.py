@@ -1,0 +1,90 @@
+"""A folder of good and bad DICOM files, one of each kind real archives hold."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+from PIL import Image
+from pydicom.data import get_testdata_file
+from pydicom.encaps import encapsulate
+from pydicom.uid import UID, JPEGBaseline8Bit
+
+from tests.dicom.factory import image, ramp, to_bytes, write
+
+#: id -> the reason rejected.csv must give (a fragment of it).
+BAD = {
+    "bad/empty": "empty file (0 bytes)",
+    "bad/png_renamed": "not a DICOM file",
+    "bad/DICOMDIR": "a DICOMDIR",
+    "bad/cut_short": "Pixel Data shorter than Rows",
+    "bad/cut_in_header": "file cut short",
+    "bad/invalid_value": "invalid header value: (0028,0101) Bits Stored is 20",
+    "bad/rt_plan": "no (7FE0,0010) Pixel Data",
+    "bad/no_decoder": "no decoder for transfer syntax MPEG2",
+    "bad/corrupt_jpeg": "cannot decode frame 0",
+}
+GOOD = ("good/plain", "good/no_preamble", "good/jpeg")
+
+
+def build_zoo(root: Path) -> Path:
+    """Write every kind of file under ``root``; return ``root``."""
+    pixels = ramp(16, 16, 0, 255, dtype="uint8")
+    write(image(pixels), root / "good/plain.dcm")
+    # Valid data set without the 128-byte preamble and "DICM": must still be read.
+    (root / "good/no_preamble.dcm").write_bytes(to_bytes(image(pixels))[132:])
+    jpeg = image(pixels)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=95)
+    jpeg.PixelData = encapsulate([buffer.getvalue()])
+    jpeg["PixelData"].VR = "OB"
+    jpeg.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    write(jpeg, root / "good/jpeg.dcm")
+
+    bad = root / "bad"
+    bad.mkdir(parents=True, exist_ok=True)
+    (bad / "empty.dcm").write_bytes(b"")
+    png = io.BytesIO()
+    Image.fromarray(pixels).save(png, format="PNG")
+    (bad / "png_renamed.dcm").write_bytes(png.getvalue())
+    shutil.copy(get_testdata_file("DICOMDIR"), bad / "DICOMDIR")
+    whole = to_bytes(image(ramp(64, 64, 0, 4095), bits_stored=12))
+    (bad / "cut_short.dcm").write_bytes(whole[: len(whole) - 1000])
+    (bad / "cut_in_header.dcm").write_bytes(whole[:300])
+    write(image(ramp(8, 8, 0, 4095), bits_stored=20), bad / "invalid_value.dcm")
+    shutil.copy(get_testdata_file("rtplan.dcm"), bad / "rt_plan.dcm")
+    mpeg = image(pixels)
+    mpeg.PixelData = encapsulate([b"\x00\x00\x01\xb3" + bytes(64)])
+    mpeg["PixelData"].VR = "OB"
+    mpeg.file_meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.4.100")
+    write(mpeg, bad / "no_decoder.dcm")
+    corrupt = image(pixels)
+    corrupt.PixelData = encapsulate([b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4])
+    corrupt["PixelData"].VR = "OB"
+    corrupt.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    write(corrupt, bad / "corrupt_jpeg.dcm")
+    return root
+
+
+def plant_phi(root: Path) -> dict[str, str]:
+    """Overwrite identifying attributes of the good files; return the planted values."""
+    import pydicom
+
+    planted = {
+        "PatientName": "Planted^Person^Q",
+        "PatientID": "PHI-ID-777",
+        "PatientBirthDate": "19020304",
+        "InstitutionName": "Planted Memorial Hospital",
+        "ReferringPhysicianName": "Doctor^Planted",
+        "AccessionNumber": "ACCPHI9999",
+        "PatientAddress": "12 Planted Street",
+    }
+    for name in GOOD:
+        path = root / f"{name}.dcm"
+        ds = pydicom.dcmread(path, force=True)
+        for keyword, value in planted.items():
+            setattr(ds, keyword, value)
+        data = to_bytes(ds)
+        path.write_bytes(data[132:] if name == "good/no_preamble" else data)
+    return planted

@@ -1,0 +1,103 @@
+"""`dvc repro` over a real folder mixing the sample, a bad-file zoo and planted identifiers."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from tests.dicom.zoo import BAD, GOOD, build_zoo, plant_phi
+from tests.e2e.conftest import RAW, Project, cli_env, copy_project
+
+pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+OUT = Path("data/02_intermediate")
+SAMPLE = 6
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, set[str], str]:
+    root = tmp_path_factory.mktemp("messy")
+    path = copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc"))
+    project = Project(path=path, env=cli_env())
+    project.run("git", "init", "-q", "-b", "main")
+    project.run(
+        sys.executable, "-m", "pneumothorax.sample", "--out", str(RAW), "--count", str(SAMPLE),
+        "--size", "128",
+    )  # fmt: skip
+    planted = set(plant_phi(build_zoo(path / RAW / "zoo")).values())
+    for dcm in (path / RAW).rglob("*.dcm"):  # the sample's own dummy identifiers too
+        if "zoo" in dcm.parts:
+            continue
+        ds = pydicom.dcmread(dcm, stop_before_pixels=True)
+        for keyword in ("PatientName", "PatientID", "PatientBirthDate", "InstitutionName",
+                        "ReferringPhysicianName", "AccessionNumber"):  # fmt: skip
+            planted.add(str(ds[keyword].value))
+    project.run("dvc", "add", "-q", str(RAW))
+    project.run("git", "add", "-A")
+    project.run("git", "commit", "-qm", "messy raw folder")
+    result = project.run("dvc", "repro")
+    return project, planted, result.stdout + result.stderr
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as stream:
+        return list(csv.DictReader(stream))
+
+
+def test_good_files_convert_and_bad_ones_are_listed(messy) -> None:
+    project, _planted, output = messy
+    rejected = _rows(project.path / OUT / "rejected.csv")
+    assert {row["id"]: row["reason"] for row in rejected}.keys() == {f"zoo/{b}" for b in BAD}
+    for row in rejected:
+        assert BAD[row["id"].removeprefix("zoo/")] in row["reason"]
+    assert len(_rows(project.path / OUT / "train.csv")) == SAMPLE + len(GOOD)
+    pngs = list((project.path / OUT / "img_train").rglob("*.png"))
+    assert len(pngs) == SAMPLE + len(GOOD)
+    assert "Traceback" not in output
+    assert f"metadata: {len(BAD)} file(s) rejected, {SAMPLE + len(GOOD)} converted" in output
+
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project.path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("pneumothorax")
+    runs = client.search_runs([experiment.experiment_id])
+    metrics = {k: v for run in runs for k, v in run.data.metrics.items()}
+    assert metrics["metadata.files_rejected"] == len(BAD)
+    assert metrics["images.files_rejected"] == len(BAD)
+
+
+def test_no_identifier_reaches_any_output_log_or_mlflow(messy) -> None:
+    project, planted, output = messy
+    assert len(planted) > 10
+    texts = {"dvc repro output": output}
+    for path in (project.path / OUT).rglob("*"):
+        if path.is_file():
+            texts[str(path)] = path.read_bytes().decode("latin-1")
+    for log in (project.path / "logs").rglob("*"):
+        if log.is_file():
+            texts[str(log)] = log.read_text(errors="replace")
+
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project.path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("pneumothorax")
+    for run in client.search_runs([experiment.experiment_id]):
+        texts[f"mlflow {run.info.run_id}"] = repr(
+            (run.data.params, run.data.tags, run.info.run_name)
+        )
+    for where, text in texts.items():
+        for value in planted:
+            assert value not in text, f"{value!r} leaked into {where}"
+
+
+def test_strict_stops_with_one_line_naming_the_file(messy) -> None:
+    project, _planted, _output = messy
+    result = project.run("kedro", "run", "--pipelines", "metadata", "--params", "strict=true",
+                         check=False)  # fmt: skip
+    assert result.returncode == 1
+    assert "Error: metadata: zoo/bad/DICOMDIR: a DICOMDIR" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
