@@ -1,0 +1,245 @@
+"""Faults on one workspace: two `dvc repro` at once, a run killed mid-conversion, raw data.
+
+Tests in this module share one project copy (80 files at 512 px, so a run lasts long
+enough to be interfered with; `executor.backend: sequential`, so PNGs arrive in order) and
+run in order, as a user would. The raw folder is made read-only before anything runs, and
+its bytes and timestamps are compared at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from tests.e2e.conftest import RAW, Project, cli_env, copy_project
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.filterwarnings("ignore:Invalid value for VR AS"),
+]
+
+COUNT = 80
+IMAGES = Path("data/02_intermediate/img_train")
+TABLE = Path("data/02_intermediate/train.csv")
+PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk and its CRC: the last 8 bytes of every PNG
+# What PngDataset and AtomicCSVDataset leave behind when killed between write and rename.
+TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")
+
+
+@dataclass
+class Workspace:
+    """The shared project, the raw layer as it was before any run, the reference outputs."""
+
+    project: Project
+    raw_before: dict[str, tuple]
+    reference: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module", name="ws")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    root = tmp_path_factory.mktemp("faults")
+    path = copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc"))
+    params = path / "params.yaml"
+    params.write_text(params.read_text().replace("backend: processes", "backend: sequential"))
+    proj = Project(path=path, env=cli_env())
+    proj.run("git", "init", "-q", "-b", "main")
+    proj.run(
+        sys.executable, "-m", "pneumothorax.sample", "--out", str(RAW), "--count", str(COUNT),
+        "--size", "512",
+    )  # fmt: skip
+    proj.run("dvc", "add", "-q", str(RAW))
+    proj.run("git", "add", "-A")
+    proj.run("git", "commit", "-qm", "project with a sample large enough to interrupt")
+    raw = path / RAW
+    # Read-only for every later command. As root (CI) this does not stop a write, so the
+    # snapshot of bytes and timestamps below is what test_the_raw_layer_... relies on.
+    subprocess.run(["chmod", "-R", "a-w", str(raw)], check=True)
+    yield Workspace(project=proj, raw_before=_snapshot(raw))
+    subprocess.run(["chmod", "-R", "u+w", str(raw)], check=True)  # let tmp cleanup delete it
+
+
+def _snapshot(root: Path) -> dict[str, tuple]:
+    """Every path under ``root`` with its kind, size, mode, mtime, ctime and content md5."""
+    entries = {}
+    for path in sorted([root, *root.rglob("*")]):
+        st = path.lstat()
+        digest = hashlib.md5(path.read_bytes()).hexdigest() if path.is_file() else None
+        entries[path.relative_to(root).as_posix()] = (
+            stat.S_IFMT(st.st_mode),
+            st.st_size if path.is_file() else None,
+            stat.S_IMODE(st.st_mode),
+            st.st_mtime_ns,
+            st.st_ctime_ns,  # changes on any write or metadata change, and cannot be set back
+            digest,
+        )
+    return entries
+
+
+def _outputs(project: Project) -> dict[str, str]:
+    md5s = {TABLE.as_posix(): hashlib.md5((project.path / TABLE).read_bytes()).hexdigest()}
+    for png in sorted((project.path / IMAGES).glob("*/*/*.png")):
+        md5s[png.relative_to(project.path).as_posix()] = hashlib.md5(png.read_bytes()).hexdigest()
+    return md5s
+
+
+def _ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def _start(project: Project, *args: str, log: Path) -> subprocess.Popen:
+    with log.open("w") as stream:
+        return subprocess.Popen(
+            args,
+            cwd=project.path,
+            env=project.env,
+            stdin=subprocess.DEVNULL,
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: a kill reaches kedro too
+        )
+
+
+def _wait_for(condition, what: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def _holds_stage_lock(project: Project, pid: int) -> bool:
+    try:
+        lock = json.loads((project.path / ".dvc" / "tmp" / "rwlock").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
+    return any(info["pid"] == pid for info in lock.get("write", {}).values())
+
+
+def test_a_second_repro_while_one_runs_fails_with_a_lock_message(ws: Workspace) -> None:
+    workspace = ws.project
+    logs = workspace.path.parent
+    first = _start(workspace, "dvc", "repro", log=logs / "first.log")
+    try:
+        _wait_for(lambda: _holds_stage_lock(workspace, first.pid), "the first repro to run")
+        second = workspace.run("dvc", "repro", check=False)
+        assert first.poll() is None, "the first repro ended before the second was refused"
+        assert first.wait(timeout=600) == 0, (logs / "first.log").read_text()[-3000:]
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+    # Refused, not queued: DVC's repository lock ("Unable to acquire lock") or, once the
+    # first holds its stage's read/write lock, the busy paths with the holder's PID.
+    assert second.returncode != 0
+    assert _ran(second.stdout) == set()
+    assert re.search(
+        rf"Unable to acquire lock|is busy, it is being blocked by:\s+\(PID {first.pid}\): "
+        r"\S*dvc repro",
+        second.stderr,
+    ), second.stderr
+    assert _ran((logs / "first.log").read_text()) == {"metadata", "images"}
+    # Running it again once the first has finished is the remedy: nothing left to do.
+    assert _ran(workspace.run("dvc", "repro").stdout) == set()
+
+    # Nothing corrupted: DVC's recorded hashes match the workspace, every output is whole.
+    assert "Data and pipelines are up to date" in workspace.run("dvc", "status").stdout
+    outputs = _outputs(workspace)
+    assert len(outputs) == COUNT + 1
+    for png in (workspace.path / IMAGES).glob("*/*/*.png"):
+        with Image.open(png) as image:
+            image.load()
+    workspace.run("git", "add", "-A")
+    workspace.run("git", "commit", "-qm", "first reproduction")
+    ws.reference.update(outputs)
+
+
+def test_a_repro_killed_mid_conversion_leaves_no_partial_png_and_reruns_identically(
+    ws: Workspace,
+) -> None:
+    workspace, reference = ws.project, ws.reference
+    if not reference:
+        pytest.skip("needs the uninterrupted run of the previous test as its reference")
+    folder = workspace.path / IMAGES
+
+    def pngs() -> list[Path]:
+        # os.walk, not glob: it tolerates folders DVC deletes while they are being listed.
+        return sorted(
+            Path(d, f) for d, _, files in os.walk(folder) for f in files if f.endswith(".png")
+        )
+
+    log = workspace.path.parent / "killed.log"
+    run = _start(workspace, "dvc", "repro", "--force", "images", log=log)
+    try:
+        # DVC deletes the stage's outputs before running it; then PNGs arrive one by one.
+        _wait_for(lambda: len(pngs()) < COUNT, "dvc to remove the previous outputs")
+        _wait_for(lambda: len(pngs()) > 0 or run.poll() is not None, "the first new PNG")
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait(timeout=60)
+    assert run.returncode == -signal.SIGKILL, log.read_text()[-3000:]
+
+    written = pngs()
+    assert 0 < len(written) < COUNT, f"not killed part-way: {len(written)} of {COUNT} PNGs"
+    for png in written:
+        data = png.read_bytes()
+        assert data.endswith(PNG_END), f"{png}: truncated PNG left by the killed run"
+        # Not only whole, but exactly what the uninterrupted run wrote.
+        assert (
+            hashlib.md5(data).hexdigest() == reference[png.relative_to(workspace.path).as_posix()]
+        )
+    leftovers = [p for p in folder.rglob("*") if p.is_file() and p.suffix != ".png"]
+    assert all(TEMPORARY.match(p.name) for p in leftovers), leftovers
+    for leftover in leftovers:  # DVC never hashes an interrupted write into an output
+        workspace.run("dvc", "check-ignore", "-q", str(leftover.relative_to(workspace.path)))
+
+    # Neither DVC nor a teammate can take the partial folder for the real output.
+    status = workspace.run("dvc", "status").stdout
+    assert "images:" in status and "modified:" in status and IMAGES.as_posix() in status
+    assert "metadata:" not in status
+    assert workspace.run("git", "status", "--porcelain", "dvc.lock").stdout == ""
+
+    # After the crash, `dvc repro` sees unchanged deps and restores the recorded outputs
+    # from DVC's cache ...
+    recovered = workspace.run("dvc", "repro")
+    assert "Stage 'images' is cached - skipping run, checking out outputs" in recovered.stdout
+    assert _outputs(workspace) == reference
+    # ... and converting again (what happens when the outputs were never cached) writes the
+    # very bytes of the uninterrupted run.
+    rerun = workspace.run("dvc", "repro", "--force", "images")
+    assert _ran(rerun.stdout) == {"images"}, rerun.stdout
+    assert _outputs(workspace) == reference
+    assert "Data and pipelines are up to date" in workspace.run("dvc", "status").stdout
+
+
+def test_the_raw_layer_is_never_written_by_the_pipeline(ws: Workspace) -> None:
+    """Every run of this module saw a read-only raw folder; compare it with the snapshot.
+
+    As a normal user a write would also fail with EACCES; as root (CI) chmod stops nothing,
+    so the proof is the snapshot: same paths, sizes, modes, md5s, mtimes and ctimes.
+    """
+    workspace = ws.project
+    lock = workspace.path / "dvc.lock"
+    stages = yaml.safe_load(lock.read_text())["stages"] if lock.exists() else {}
+    if set(stages) != {"metadata", "images"}:  # run alone: run the whole pipeline here
+        workspace.run("dvc", "repro")
+    raw = workspace.path / RAW
+    after = _snapshot(raw)
+    before = ws.raw_before
+    assert sum(1 for kind, *_ in before.values() if kind == stat.S_IFREG) == COUNT
+    assert all(mode & 0o222 == 0 for _, _, mode, *_ in before.values())  # read-only
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not changed, f"the pipeline touched the raw layer: {changed[:5]}"
