@@ -11,6 +11,7 @@ from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, apply_voi_lut, pixel_array
 
+from pneumothorax.dicom.fast_decode import fast_path_applies, render_fast
 from pneumothorax.dicom.results import FileResult, failure
 
 _MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
@@ -77,6 +78,10 @@ def encode_png(image: Image.Image, compress_level: int = 6) -> bytes:
 
 def render_png(ds: Dataset, spec: RenderSpec) -> bytes:
     """Render ``ds`` (frame 0) to PNG bytes following ``spec``."""
+    # Fast path (issue 4, dicom/fast_decode.py): 8-bit data that need no LUT are decoded at
+    # reduced scale; within 1 grey level of the full path below. Keep this branch first.
+    if fast_path_applies(ds) and (fast := render_fast(ds, spec.size)) is not None:
+        return encode_png(fast, spec.png_compress_level)
     return encode_png(resize(to_display(ds), spec.size), spec.png_compress_level)
 
 
