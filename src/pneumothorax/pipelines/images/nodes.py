@@ -12,7 +12,8 @@ from pydicom.dataset import Dataset
 
 from pneumothorax.dicom.render import convert_to_png
 from pneumothorax.executors import map_ordered
-from pneumothorax.params import ExecutorParams, ImageParams
+from pneumothorax.incremental import ResultCache, cache_directory, code_version, map_cached
+from pneumothorax.params import ExecutorParams, ImageParams, IncrementalParams
 from pneumothorax.progress import progress
 from pneumothorax.run_metrics import MetricsDict, conversion_metrics
 
@@ -21,11 +22,22 @@ logger = logging.getLogger(__name__)
 #: PNGs handed to the catalog per save: small enough that memory stays flat.
 CHUNK_SIZE = 64
 
+#: Modules whose source decides the PNG bytes: a change to any reconverts every file.
+CODE_MODULES = (
+    "pneumothorax.dicom.render",
+    "pneumothorax.dicom.fast_decode",
+    "pneumothorax.dicom.results",
+    "pneumothorax.dicom.sniff",
+    "pneumothorax.datasets.dicom_dataset",
+    __name__,
+)
+
 
 def render_images(
     dicom_images: Mapping[str, Callable[[], Dataset]],
     image: Mapping[str, Any],
     executor: Mapping[str, Any] | None,
+    incremental: Mapping[str, Any] | None = None,
 ) -> Iterator[tuple[dict[str, bytes], MetricsDict]]:
     """Render every image to a PNG of ``image.size``, yielding chunks as they are ready.
 
@@ -36,20 +48,34 @@ def render_images(
         dicom_images: ``{id: load}`` for every candidate file.
         image: The ``image`` group of ``params.yaml``.
         executor: The ``executor`` group of ``params.yaml``.
+        incremental: The ``incremental`` group: PNGs of unchanged inputs come from the
+            cache (:mod:`pneumothorax.incremental`), byte-identical to a conversion.
 
     Yields:
         ``({id: png_bytes}, {})`` per chunk, then ``({...last...}, metrics)``.
     """
     spec = ImageParams.from_mapping(image).render_spec()
     settings = ExecutorParams.from_mapping(executor)
+    reuse = IncrementalParams.from_mapping(incremental)
     start = time.perf_counter()
     converted = rejected = 0
     chunk: dict[str, bytes] = {}
-    results = map_ordered(
+    cache = ResultCache(cache_directory(reuse.cache_dir)) if reuse.enabled else None
+    results = map_cached(
         partial(convert_to_png, spec=spec),
         dicom_images.items(),
-        backend=settings.backend,
-        workers=settings.worker_count,
+        mapper=partial(
+            map_ordered,
+            backend=settings.backend,
+            workers=settings.worker_count,
+            scheduler_address=settings.scheduler_address,
+        ),
+        cache=cache,
+        kind="png",
+        code=code_version(CODE_MODULES),
+        params={"size": list(spec.size), "png_compress_level": spec.png_compress_level},
+        encode=bytes,
+        decode=bytes,
     )
     for result in progress(results, total=len(dicom_images), desc="images"):
         if not result.ok:
@@ -61,6 +87,8 @@ def render_images(
         if len(chunk) >= CHUNK_SIZE:
             yield chunk, {}
             chunk = {}
+    if cache is not None:
+        cache.close()
     seconds = time.perf_counter() - start
     if rejected:
         logger.warning("images: %d file(s) skipped, %d converted", rejected, converted)

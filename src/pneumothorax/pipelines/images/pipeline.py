@@ -17,6 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "dicom_images": "dicom_images",
                     "image": "params:image",
                     "executor": "params:executor",
+                    "incremental": "params:incremental",
                 },
                 outputs=["img_train", "images_metrics"],
                 name="render_images",

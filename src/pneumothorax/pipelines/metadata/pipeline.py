@@ -13,7 +13,11 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 func=extract_metadata,
-                inputs={"dicom_headers": "dicom_headers", "executor": "params:executor"},
+                inputs={
+                    "dicom_headers": "dicom_headers",
+                    "executor": "params:executor",
+                    "incremental": "params:incremental",
+                },
                 outputs=["train_metadata", "metadata_metrics"],
                 name="extract_metadata",
             ),
