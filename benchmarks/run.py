@@ -207,7 +207,7 @@ def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else 0.0
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear script
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0912, PLR0915 - a linear script
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=2000, help="files for the main table")
     parser.add_argument("--workdir", type=Path, default=RESULTS / "work")
