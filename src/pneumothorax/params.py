@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pneumothorax.dicom.render import RenderSpec
+if TYPE_CHECKING:  # render pulls in numpy, Pillow and pydicom (~1 s): only nodes need them
+    from pneumothorax.dicom.render import RenderSpec
 
 EXECUTOR_BACKENDS = ("sequential", "processes", "dask")
 
@@ -47,6 +48,8 @@ class ImageParams:
 
     def render_spec(self) -> RenderSpec:
         """The pure rendering settings these parameters describe."""
+        from pneumothorax.dicom.render import RenderSpec
+
         return RenderSpec(size=self.size, png_compress_level=self.png_compress_level)
 
 
