@@ -74,9 +74,7 @@ def measure(cmd: Sequence[str], cwd: Path, env: dict[str, str]) -> tuple[float, 
 
 def _in_subprocess(function: str, *args: str) -> tuple[float, float]:
     """Run ``benchmarks/run.py --call function args`` in a fresh process: time and RSS."""
-    return measure(
-        [sys.executable, __file__, "--call", function, *args], REPO, dict(os.environ)
-    )
+    return measure([sys.executable, __file__, "--call", function, *args], REPO, dict(os.environ))
 
 
 # ---------------------------------------------------------------- (a) the tutorial
@@ -356,8 +354,12 @@ def _report(rows: list[dict], scaling: list[dict], fixed: float, n: int) -> str:
                        / max(by["(c) kedro run, dask"]["seconds"] - fixed, 1e-9)))  # fmt: skip
     inc = [r for r in rows if r["what"].startswith("incremental")]
     if inc and "(c) dvc repro, processes" in by:
-        ratios.append(("incremental (+1%) / full dvc repro",
-                       lambda: inc[0]["seconds"] / by["(c) dvc repro, processes"]["seconds"]))
+        ratios.append(
+            (
+                "incremental (+1%) / full dvc repro",
+                lambda: inc[0]["seconds"] / by["(c) dvc repro, processes"]["seconds"],
+            )
+        )
     lines += ["", "| ratio | value |", "|---|---:|"]
     lines += [f"| {name} | {_fmt(fn())} |" for name, fn in ratios]
     if scaling:
