@@ -14,6 +14,8 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from functools import partial
+from itertools import islice
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -23,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 #: Tasks kept in flight per worker: enough to hide scheduling gaps, few enough to bound memory.
 IN_FLIGHT_PER_WORKER = 8
+
+#: Files per Dask task: a task costs the scheduler ~1 ms, more than converting a small file.
+DASK_BATCH = 16
 
 #: Environment variable naming a running Dask scheduler (``tcp://host:8786``).
 DASK_SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
@@ -105,6 +110,16 @@ def _bounded(
         yield pending.popleft().result()
 
 
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _apply_batch(fn: Callable[[T], R], batch: list[T]) -> list[R]:
+    return [fn(item) for item in batch]
+
+
 def _map_dask(
     fn: Callable[[T], R], items: Iterable[T], workers: int, scheduler_address: str | None
 ) -> Iterator[R]:
@@ -129,13 +144,15 @@ def _map_dask(
     try:
         with Client(address, set_as_default=False) as client:
             threads = sum(client.nthreads().values()) or 1
-            # pure=False: every item is its own task, even if two items hash alike.
-            yield from _bounded(
-                lambda f, item: client.submit(f, item, pure=False),
-                fn,
-                items,
-                threads * IN_FLIGHT_PER_WORKER,
+            # pure=False: every batch is its own task, even if two batches hash alike.
+            batches = _bounded(
+                lambda f, batch: client.submit(f, batch, pure=False),
+                partial(_apply_batch, fn),
+                _batched(items, DASK_BATCH),
+                threads * max(IN_FLIGHT_PER_WORKER // 4, 2),
             )
+            for results in batches:
+                yield from results
     finally:
         if cluster is not None:
             cluster.close()
