@@ -1,84 +1,64 @@
-"""Tests for ``pneumothorax.executors.map_ordered``."""
+"""map_ordered: every backend gives the same results in input order, bounded in flight."""
 
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Iterator
 
 import pytest
 
-from pneumothorax.executors import IN_FLIGHT_PER_WORKER, map_ordered
+from pneumothorax.executors import DASK_SCHEDULER_ENV, map_ordered
 
 
-# Module-level so spawned worker processes can import them by module path.
-def square_after_delay(value: int) -> int:
-    # Later items finish first, so the order of completion differs from the input order.
-    time.sleep(0.002 * (value % 5))
-    return value * value
+def _square_with_pid(value: int) -> tuple[int, int]:
+    return value * value, os.getpid()
 
 
-def worker_pid(_value: int) -> int:
-    time.sleep(0.01)
-    return os.getpid()
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """A real two-process ``distributed`` cluster on 127.0.0.1 (random ports), closed after."""
+    from distributed import LocalCluster
 
-
-@pytest.mark.parametrize(
-    ("backend", "workers"),
-    [("sequential", 1), ("sequential", 4), ("processes", 1), ("processes", 2)],
-)
-def test_results_in_input_order(backend: str, workers: int) -> None:
-    items = [7, 3, 11, 0, 5, 2, 9, 1, 4, 8, 6, 10] * 3
-    results = list(map_ordered(square_after_delay, items, backend=backend, workers=workers))
-    assert results == [v * v for v in items]
-
-
-def test_processes_backend_uses_other_processes() -> None:
-    pids = set(map_ordered(worker_pid, range(20), backend="processes", workers=2))
-    assert os.getpid() not in pids
-    assert 1 <= len(pids) <= 2
+    cluster = LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
+    yield cluster
+    cluster.close()
 
 
 @pytest.mark.parametrize(("backend", "workers"), [("sequential", 1), ("processes", 2)])
-def test_empty_input(backend: str, workers: int) -> None:
-    assert list(map_ordered(square_after_delay, [], backend=backend, workers=workers)) == []
+def test_local_backends_return_results_in_input_order(backend: str, workers: int) -> None:
+    results = list(map_ordered(_square_with_pid, range(100), backend=backend, workers=workers))
+    assert [value for value, _pid in results] == [i * i for i in range(100)]
+    pids = {pid for _value, pid in results}
+    assert (pids == {os.getpid()}) == (backend == "sequential")
 
 
-def test_processes_bounded_in_flight() -> None:
-    workers, total = 2, 200
-    pulled = 0
-
-    def items() -> Iterator[int]:
-        nonlocal pulled
-        for value in range(total):
-            pulled += 1
-            yield value
-
-    results = map_ordered(square_after_delay, items(), backend="processes", workers=workers)
-    first = next(results)
-    pulled_before_first = pulled
-    rest = list(results)
-    assert first == 0
-    assert pulled_before_first <= workers * IN_FLIGHT_PER_WORKER + 1
-    assert pulled_before_first < total
-    assert [first, *rest] == [v * v for v in range(total)]
+def test_dask_backend_runs_on_the_given_scheduler_in_input_order(dask_cluster) -> None:
+    assert len(dask_cluster.scheduler_info["workers"]) == 2
+    results = list(
+        map_ordered(
+            _square_with_pid,
+            range(200),
+            backend="dask",
+            scheduler_address=dask_cluster.scheduler_address,
+        )
+    )
+    assert [value for value, _pid in results] == [i * i for i in range(200)]
+    assert os.getpid() not in {pid for _value, pid in results}  # ran on the cluster's workers
 
 
-def test_sequential_is_lazy() -> None:
-    pulled = 0
-
-    def items() -> Iterator[int]:
-        nonlocal pulled
-        for value in range(1000):
-            pulled += 1
-            yield value
-
-    results = map_ordered(square_after_delay, items(), backend="sequential")
-    assert next(results) == 0
-    assert pulled == 1
+def test_dask_backend_reads_the_scheduler_from_the_environment(
+    dask_cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(DASK_SCHEDULER_ENV, dask_cluster.scheduler_address)
+    results = list(map_ordered(_square_with_pid, range(20), backend="dask", workers=1))
+    assert [value for value, _pid in results] == [i * i for i in range(20)]
 
 
-@pytest.mark.parametrize(("backend", "workers"), [("threads", 1), ("threads", 4), ("dask", 2)])
-def test_unknown_backend_raises(backend: str, workers: int) -> None:
-    with pytest.raises(ValueError, match=f"unknown executor backend '{backend}'"):
-        list(map_ordered(square_after_delay, [1, 2], backend=backend, workers=workers))
+def test_unknown_backend_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown executor backend 'threads'"):
+        list(map_ordered(_square_with_pid, range(3), backend="threads", workers=2))

@@ -1,4 +1,4 @@
-"""Run one per-file function over many files: sequentially or on local processes.
+"""Run one per-file function over many files: sequentially, on local processes or on Dask.
 
 Kedro's runners parallelise nodes, not the files inside one node, so the nodes use this.
 Results come back in input order with a bounded number of tasks in flight, so memory
@@ -7,17 +7,33 @@ stays flat however many files there are, and outputs never depend on scheduling.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
+import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import TypeVar
+from functools import partial
+from itertools import islice
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
+logger = logging.getLogger(__name__)
+
 #: Tasks kept in flight per worker: enough to hide scheduling gaps, few enough to bound memory.
 IN_FLIGHT_PER_WORKER = 8
+
+#: Files per Dask task: a task costs the scheduler ~1 ms, more than converting a small file.
+DASK_BATCH = 16
+
+#: Environment variable naming a running Dask scheduler (``tcp://host:8786``).
+DASK_SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+
+#: Modules the forkserver loads once, so each worker forked from it starts warm.
+_PRELOAD = ["pneumothorax.dicom.render", "pneumothorax.dicom.metadata"]
 
 
 def map_ordered(
@@ -26,14 +42,19 @@ def map_ordered(
     *,
     backend: str = "processes",
     workers: int = 1,
+    scheduler_address: str | None = None,
 ) -> Iterator[R]:
     """Yield ``fn(item)`` for each item, in input order.
 
     Args:
         fn: A picklable function of one argument (module-level, or a ``functools.partial``).
         items: Picklable inputs, consumed lazily.
-        backend: ``"sequential"`` (this process) or ``"processes"`` (a local pool).
-        workers: Pool size for ``"processes"``.
+        backend: ``"sequential"`` (this process), ``"processes"`` (a local pool) or
+            ``"dask"`` (a ``dask.distributed`` cluster).
+        workers: Pool size for ``"processes"``; workers of the local cluster ``"dask"``
+            starts when no scheduler address is given.
+        scheduler_address: For ``"dask"``: the scheduler to connect to; ``None`` reads
+            ``$DASK_SCHEDULER_ADDRESS``, and without it a local cluster is started.
 
     Yields:
         The results, one per item, in the order of ``items``.
@@ -41,24 +62,97 @@ def map_ordered(
     Raises:
         ValueError: Unknown backend.
     """
+    if backend == "dask":
+        yield from _map_dask(fn, items, workers, scheduler_address)
+        return
     if backend == "sequential" or (backend == "processes" and workers <= 1):
         yield from map(fn, items)
         return
     if backend != "processes":
         raise ValueError(f"unknown executor backend {backend!r}")
-    # spawn, not fork: the parent may hold MLflow/logging threads, which fork can deadlock.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
         yield from _bounded(pool.submit, fn, items, workers * IN_FLIGHT_PER_WORKER)
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """``fork`` when this process has one thread, else ``forkserver``.
+
+    Measured in a process that imported Kedro (2 workers, 200 tiny tasks): fork 0.09 s,
+    forkserver 1.7 s, spawn 2.0 s: spawn and forkserver children re-import the ``kedro``
+    entry script. Fork is unsafe only when another thread may hold a lock at fork time;
+    with a single thread no lock can be held, so fork is then safe. With more threads
+    (e.g. a tracking client's background thread) forkserver keeps the safety of a fresh
+    interpreter and still preloads the conversion modules once.
+    """
+    threads = threading.active_count()
+    if threads == 1 and "fork" in multiprocessing.get_all_start_methods():
+        logger.debug("processes: fork (one thread)")
+        return multiprocessing.get_context("fork")
+    logger.info("processes: forkserver (%d threads alive: %s)", threads, _thread_names())
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    return context
+
+
+def _thread_names() -> str:
+    return ", ".join(sorted(thread.name for thread in threading.enumerate()))
 
 
 def _bounded(
     submit: Callable[..., Future[R]], fn: Callable[[T], R], items: Iterable[T], limit: int
 ) -> Iterator[R]:
-    pending: deque[Future[R]] = deque()
+    pending: deque[Any] = deque()
     for item in items:
         pending.append(submit(fn, item))
         if len(pending) >= limit:
             yield pending.popleft().result()
     while pending:
         yield pending.popleft().result()
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _apply_batch(fn: Callable[[T], R], batch: list[T]) -> list[R]:
+    return [fn(item) for item in batch]
+
+
+def _map_dask(
+    fn: Callable[[T], R], items: Iterable[T], workers: int, scheduler_address: str | None
+) -> Iterator[R]:
+    # Imported here: distributed costs ~1 s to import and only this backend needs it.
+    from distributed import Client, LocalCluster
+
+    address = scheduler_address or os.environ.get(DASK_SCHEDULER_ENV) or None
+    cluster = None
+    if address is None:
+        cluster = LocalCluster(
+            n_workers=max(workers, 1),
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.WARNING,
+        )
+        address = cluster.scheduler_address
+        logger.info("dask: started a local cluster of %d worker(s) at %s", workers, address)
+    else:
+        logger.info("dask: connecting to the scheduler at %s", address)
+    try:
+        with Client(address, set_as_default=False) as client:
+            threads = sum(client.nthreads().values()) or 1
+            # pure=False: every batch is its own task, even if two batches hash alike.
+            batches = _bounded(
+                lambda f, batch: client.submit(f, batch, pure=False),
+                partial(_apply_batch, fn),
+                _batched(items, DASK_BATCH),
+                threads * max(IN_FLIGHT_PER_WORKER // 4, 2),
+            )
+            for results in batches:
+                yield from results
+    finally:
+        if cluster is not None:
+            cluster.close()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pneumothorax.dicom.render import FRAME_POLICIES, RenderSpec
+if TYPE_CHECKING:  # render pulls in numpy, Pillow and pydicom (~1 s): only nodes need them
+    from pneumothorax.dicom.render import RenderSpec
 
-EXECUTOR_BACKENDS = ("sequential", "processes")
+EXECUTOR_BACKENDS = ("sequential", "processes", "dask")
+#: image.frames policies (pneumothorax.dicom.render implements them).
+FRAME_POLICIES = ("first", "all")
 #: Top-level scalar keys of params.yaml (groups are validated by their dataclasses).
 TOP_LEVEL_FLAGS = ("strict",)
 
@@ -68,6 +71,8 @@ class ImageParams:
 
     def render_spec(self) -> RenderSpec:
         """The pure rendering settings these parameters describe."""
+        from pneumothorax.dicom.render import RenderSpec
+
         return RenderSpec(
             size=self.size,
             png_compress_level=self.png_compress_level,
@@ -121,6 +126,7 @@ class ExecutorParams:
 
     backend: str = "processes"
     workers: int | None = None
+    scheduler_address: str | None = None
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None) -> ExecutorParams:
@@ -144,7 +150,13 @@ class ExecutorParams:
             raise ParamsError(
                 f"params.yaml: executor.workers must be a positive integer or null, got {workers!r}"
             )
-        return cls(backend=backend, workers=workers)
+        address = raw.get("scheduler_address")
+        if address is not None and not isinstance(address, str):
+            raise ParamsError(
+                f"params.yaml: executor.scheduler_address must be a string such as "
+                f"'tcp://10.0.0.5:8786' or null, got {address!r}"
+            )
+        return cls(backend=backend, workers=workers, scheduler_address=address or None)
 
     @property
     def worker_count(self) -> int:
@@ -160,6 +172,35 @@ class ExecutorParams:
         )
 
 
+@dataclass(frozen=True)
+class IncrementalParams:
+    """The ``incremental`` group: reuse per-file results of earlier runs (never changes bytes)."""
+
+    enabled: bool = True
+    cache_dir: str | None = None
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any] | None) -> IncrementalParams:
+        """Validate the ``incremental`` group of ``params.yaml``.
+
+        Raises:
+            ParamsError: Unknown key or a value of the wrong type.
+        """
+        raw = raw or {}
+        _reject_unknown("incremental", raw, cls)
+        enabled = raw.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ParamsError(
+                f"params.yaml: incremental.enabled must be true or false, got {enabled!r}"
+            )
+        cache_dir = raw.get("cache_dir")
+        if cache_dir is not None and not isinstance(cache_dir, str):
+            raise ParamsError(
+                f"params.yaml: incremental.cache_dir must be a path or null, got {cache_dir!r}"
+            )
+        return cls(enabled=enabled, cache_dir=cache_dir or None)
+
+
 def validate_params(params: Mapping[str, Any]) -> None:
     """Validate every group of ``params.yaml`` that the pipelines read.
 
@@ -173,6 +214,7 @@ def validate_params(params: Mapping[str, Any]) -> None:
     ExecutorParams.from_mapping(params.get("executor"))
     MetadataParams.from_mapping(params.get("metadata"))
     strict_flag(params.get("strict"))
+    IncrementalParams.from_mapping(params.get("incremental"))
 
 
 def _reject_unknown(group: str, raw: Mapping[str, Any], cls: type) -> None:

@@ -14,7 +14,7 @@ from pydicom.multival import MultiValue
 from pydicom.valuerep import DA, DT, IS, TM, DSfloat, PersonName
 
 from pneumothorax.dicom.deid import Deidentifier
-from pneumothorax.dicom.render import decode_frame, frame_count, to_display
+from pneumothorax.dicom.render import check_decodes
 from pneumothorax.dicom.results import FileResult, failure
 from pneumothorax.dicom.validate import check_image
 
@@ -203,8 +203,9 @@ def read_metadata_row(
 
     A file is usable only if it is a DICOM image whose every frame decodes
     (:func:`~pneumothorax.dicom.validate.check_image`, then
-    :func:`~pneumothorax.dicom.render.decode_frame`), so the table has a row exactly for
-    the files the images stage converts. The row also records the VOI the rendering
+    :func:`~pneumothorax.dicom.render.check_decodes`, which takes the images stage's own
+    decoding route, fast path included), so the table has a row exactly for the files the
+    images stage converts. The row also records the VOI the rendering
     applies to frame 0 and the decoder plugin that served it.
 
     Args:
@@ -218,12 +219,7 @@ def read_metadata_row(
     try:
         ds = load()
         check_image(ds)
-        window = decoder = ""
-        for index in range(frame_count(ds)):
-            arr, plugin = decode_frame(ds, index)
-            if index == 0:
-                _display, window = to_display(ds, arr, 8, 0)
-                decoder = plugin
+        window, decoder = check_decodes(ds)
         for keyword in BULK_KEYWORDS & set(ds.dir()):
             delattr(ds, keyword)  # never copied, and the de-identifier need not walk them
         if options.deidentifier is not None:

@@ -22,6 +22,7 @@ from pydicom.pixels import (
 from pydicom.uid import UID, ImplicitVRLittleEndian
 
 from pneumothorax.dicom.errors import DicomFileError
+from pneumothorax.dicom.fast_decode import check_fast_decodes, fast_path_applies, render_fast
 from pneumothorax.dicom.results import FileResult, failure
 
 MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
@@ -29,6 +30,8 @@ MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 FRAME_POLICIES = ("first", "all")
 #: Name recorded for data that needs no codec (native and deflated transfer syntaxes).
 NATIVE_DECODER = "pydicom-native"
+#: Name recorded for files served by the fast path (dicom/fast_decode.py).
+FAST_DECODER = "fast-path (pillow)"
 
 # Pixel-module attributes a per-frame view of an enhanced multi-frame object needs.
 _PIXEL_MODULE = (
@@ -279,7 +282,10 @@ def encode_png(image: Image.Image, compress_level: int = 6) -> bytes:
 
 
 def frame_key(file_id: str, index: int, spec: RenderSpec) -> str:
-    """The partition (path below the image folder, without ``.png``) of one frame."""
+    """The partition (path below the image folder, without ``.png``) of one frame.
+
+    With ``file_id=""`` this is the suffix to append to any id (``""`` or ``"/0003"``).
+    """
     return file_id if spec.frames == "first" else f"{file_id}/{index:04d}"
 
 
@@ -293,6 +299,9 @@ def render(ds: Dataset, spec: RenderSpec, file_id: str = "") -> tuple[dict[str, 
         DicomFileError: The pixels cannot be decoded.
     """
     count = frame_count(ds)
+    if _fast_path_fits(ds, spec) and (fast := render_fast(ds, spec.size)) is not None:
+        png = encode_png(fast, spec.png_compress_level)
+        return {frame_key(file_id, 0, spec): png}, _info(ds, describe_voi(ds), 1, 1, FAST_DECODER)
     indices = range(count) if spec.frames == "all" else range(1)
     pngs: dict[str, bytes] = {}
     window = decoder = ""
@@ -302,16 +311,48 @@ def render(ds: Dataset, spec: RenderSpec, file_id: str = "") -> tuple[dict[str, 
         window = window or voi
         image = resize(display, spec.size, spec.keep_aspect)
         pngs[frame_key(file_id, index, spec)] = encode_png(image, spec.png_compress_level)
-    info = RenderInfo(
+    return pngs, _info(ds, window, count, len(pngs), decoder)
+
+
+def check_decodes(ds: Dataset) -> tuple[str, str]:
+    """Decode every frame the way :func:`render` would, without rendering or resizing.
+
+    Files the fast path serves are checked through it (entropy decoding of the whole JPEG
+    codestream at the smallest DCT scale), so a file passes exactly when the images stage
+    can decode it, at a fraction of a full decode's cost.
+
+    Returns:
+        The VOI :func:`to_display` applies to frame 0 and the decoder that served it.
+
+    Raises:
+        DicomFileError: A frame cannot be decoded.
+    """
+    if fast_path_applies(ds) and check_fast_decodes(ds):
+        return describe_voi(ds), FAST_DECODER
+    window = decoder = ""
+    for index in range(frame_count(ds)):
+        arr, plugin = decode_frame(ds, index)
+        if index == 0:
+            _display, window = to_display(ds, arr, 8, 0)
+            decoder = plugin
+    return window, decoder
+
+
+def _fast_path_fits(ds: Dataset, spec: RenderSpec) -> bool:
+    # The fast path makes plain 8-bit stretched frame-0 PNGs; other options take the full path.
+    return spec.bit_depth == 8 and not spec.keep_aspect and fast_path_applies(ds)
+
+
+def _info(ds: Dataset, window: str, frames: int, written: int, decoder: str) -> RenderInfo:
+    return RenderInfo(
         photometric=str(ds.get("PhotometricInterpretation", "")),
         bits_stored=int(ds.get("BitsStored") or 0),
         transfer_syntax=str(transfer_syntax(ds)),
         window=window,
-        frames=count,
-        frames_written=len(pngs),
+        frames=frames,
+        frames_written=written,
         decoder=decoder,
     )
-    return pngs, info
 
 
 def render_png(ds: Dataset, spec: RenderSpec) -> bytes:
@@ -328,8 +369,9 @@ def convert_to_png(item: tuple[str, Callable[[], Dataset]], spec: RenderSpec) ->
         spec: Rendering settings.
 
     Returns:
-        ``({partition: png_bytes}, RenderInfo)`` as ``value``, or the reason the file was
-        unusable as ``error``; nothing is written for a failed file.
+        ``({frame suffix: png_bytes}, RenderInfo)`` as ``value`` (suffix ``""`` for frame 0
+        alone, ``"/0003"`` per frame with ``frames: all``: the partition is id + suffix),
+        or the reason the file was unusable as ``error``; nothing is written for it.
     """
     from pneumothorax.dicom.validate import check_image
 
@@ -337,7 +379,8 @@ def convert_to_png(item: tuple[str, Callable[[], Dataset]], spec: RenderSpec) ->
     try:
         ds = load()
         check_image(ds)
-        return FileResult(file_id, render(ds, spec, file_id))
+        # Relative frame keys: the node prefixes the id, so cached results are id-free.
+        return FileResult(file_id, render(ds, spec, ""))
     except Exception as err:  # one bad file must not stop the others
         return failure(file_id, err)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
@@ -12,7 +13,8 @@ from pydicom.dataset import Dataset
 
 from pneumothorax.dicom.render import convert_to_png
 from pneumothorax.executors import map_ordered
-from pneumothorax.params import ExecutorParams, ImageParams, strict_flag
+from pneumothorax.incremental import ResultCache, cache_directory, code_version, map_cached
+from pneumothorax.params import ExecutorParams, ImageParams, IncrementalParams, strict_flag
 from pneumothorax.progress import progress
 from pneumothorax.rejections import log_summary, reject
 from pneumothorax.run_metrics import MetricsDict, conversion_metrics
@@ -24,6 +26,16 @@ LOG_COLUMNS = (
     "id", "status", "reason", "pngs", "photometric_interpretation", "bits_stored",
     "transfer_syntax", "window", "frames", "frames_written", "decoder", "output_bit_depth",
 )  # fmt: skip
+#: Modules whose source decides the PNG bytes: a change to any reconverts every file.
+CODE_MODULES = (
+    "pneumothorax.dicom.render",
+    "pneumothorax.dicom.fast_decode",
+    "pneumothorax.dicom.validate",
+    "pneumothorax.dicom.results",
+    "pneumothorax.dicom.sniff",
+    "pneumothorax.datasets.dicom_dataset",
+    __name__,
+)
 
 
 def render_images(
@@ -31,6 +43,7 @@ def render_images(
     image: Mapping[str, Any],
     strict: bool | None,
     executor: Mapping[str, Any] | None,
+    incremental: Mapping[str, Any] | None = None,
 ) -> Iterator[tuple[dict[str, bytes], dict[str, Any]]]:
     """Render every usable image to PNG(s) of ``image.size``, yielding chunks as they are ready.
 
@@ -44,6 +57,8 @@ def render_images(
         image: The ``image`` group of ``params.yaml``.
         strict: Stop at the first unusable file instead of logging it.
         executor: The ``executor`` group of ``params.yaml``.
+        incremental: The ``incremental`` group: PNGs of unchanged inputs come from the
+            cache (:mod:`pneumothorax.incremental`), byte-identical to a conversion.
 
     Yields:
         ``({partition: png_bytes}, report)`` per chunk; ``report`` is one growing dict
@@ -56,35 +71,55 @@ def render_images(
     spec = params.render_spec()
     stop = strict_flag(strict)
     settings = ExecutorParams.from_mapping(executor)
+    reuse = IncrementalParams.from_mapping(incremental)
     start = time.perf_counter()
     report: dict[str, Any] = {"rows": [], "seconds": 0.0}
     chunk: dict[str, bytes] = {}
-    results = map_ordered(
+    cache = ResultCache(cache_directory(reuse.cache_dir)) if reuse.enabled else None
+    results = map_cached(
         partial(convert_to_png, spec=spec),
         dicom_images.items(),
-        backend=settings.backend,
-        workers=settings.worker_count,
+        mapper=partial(
+            map_ordered,
+            backend=settings.backend,
+            workers=settings.worker_count,
+            scheduler_address=settings.scheduler_address,
+        ),
+        cache=cache,
+        kind="png",
+        code=code_version(CODE_MODULES),
+        params=spec.__dict__,
+        # A local cache of our own results (never shared or downloaded): pickle is safe here.
+        encode=pickle.dumps,
+        decode=pickle.loads,
     )
-    for result in progress(results, total=len(dicom_images), desc="images"):
-        if not result.ok:
-            row = reject(result, dicom_images, stop, "images")
-            report["rows"].append({"id": result.id, "status": "rejected", "reason": row["reason"]})
-            continue
-        pngs, info = result.value
-        report["rows"].append(
-            {
-                "id": result.id,
-                "status": "converted",
-                "pngs": len(pngs),
-                **info.as_row(),
-                "output_bit_depth": 8 if info.window == "colour" else params.bit_depth,
-            }
-        )
-        chunk.update(pngs)
-        if len(chunk) >= CHUNK_SIZE:
-            report["seconds"] = time.perf_counter() - start
-            yield chunk, report
-            chunk = {}
+    try:
+        for result in progress(results, total=len(dicom_images), desc="images"):
+            if not result.ok:
+                row = reject(result, dicom_images, stop, "images")
+                report["rows"].append(
+                    {"id": result.id, "status": "rejected", "reason": row["reason"]}
+                )
+                continue
+            frames, info = result.value
+            report["rows"].append(
+                {
+                    "id": result.id,
+                    "status": "converted",
+                    "pngs": len(frames),
+                    **info.as_row(),
+                    "output_bit_depth": 8 if info.window == "colour" else params.bit_depth,
+                }
+            )
+            # Frame keys are relative ("" or "/0003"), so a cached result serves any id.
+            chunk.update({f"{result.id}{suffix}": png for suffix, png in frames.items()})
+            if len(chunk) >= CHUNK_SIZE:
+                report["seconds"] = time.perf_counter() - start
+                yield chunk, report
+                chunk = {}
+    finally:
+        if cache is not None:
+            cache.close()
     report["seconds"] = time.perf_counter() - start
     yield chunk, report
 

@@ -18,6 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "image": "params:image",
                     "strict": "params:strict",
                     "executor": "params:executor",
+                    "incremental": "params:incremental",
                 },
                 outputs=["img_train", "render_report"],
                 name="render_images",

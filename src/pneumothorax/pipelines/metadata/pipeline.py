@@ -19,6 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "strict": "params:strict",
                     "executor": "params:executor",
                     "deid_key": "deid_key",
+                    "incremental": "params:incremental",
                 },
                 outputs=["train_metadata", "rejected_files", "metadata_metrics"],
                 name="extract_metadata",

@@ -1,0 +1,253 @@
+"""A content-addressed cache of per-file results, so reruns convert only new or changed files.
+
+Why a cache beside the outputs rather than ``persist: true`` outputs: DVC deletes a stage's
+outputs before running it, and ``persist: true`` would keep them but also switches off DVC's
+run cache for the stage (dvc/stage/cache.py skips persisted outs), and a persisted folder
+can be changed behind a manifest's back by ``dvc checkout``. Here every run still writes
+every output afresh (DVC's model stays intact: outputs are a pure function of the deps), but
+a file's result is taken from the cache when its key is known:
+
+    key = sha256(kind, code version, params, md5 of the input file's bytes)
+
+The code version hashes the conversion modules' source and the versions of the libraries
+that shape the bytes (pydicom, Pillow, numpy, zlib), so a code change or a param change that
+affects the output misses the cache and reconverts everything. Input md5s are remembered per
+path with the file's (size, mtime_ns, inode), like DVC's state database, so unchanged inputs
+are not reread. A cache hit returns exactly the bytes a conversion would give, so an
+incremental run is byte-identical to a full rebuild.
+
+The cache is one sqlite file (``<repo>/.cache/pneumothorax/cache.sqlite`` by default; the
+repository's even from a ``dvc exp run --temp`` copy). Deleting it only costs time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import sqlite3
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pneumothorax.dicom.results import FileResult
+
+logger = logging.getLogger(__name__)
+
+#: Default cache folder, relative to the repository root.
+DEFAULT_CACHE_DIR = Path(".cache") / "pneumothorax"
+
+#: Distributions whose version can change output bytes.
+_LIBRARIES = ("pydicom", "pillow", "numpy", "pandas", "pylibjpeg", "pylibjpeg-libjpeg")
+#: Entries written between commits: bounds the work lost if a run is killed.
+_COMMIT_EVERY = 256
+
+Item = tuple[str, Callable[[], Any]]
+
+
+def code_version(modules: Sequence[str]) -> str:
+    """Hash the source of ``modules`` and the versions of the libraries that shape outputs."""
+    digest = hashlib.sha256()
+    for name in sorted(modules):
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec else None
+        digest.update(name.encode() + b"\0")
+        if origin and os.path.exists(origin):
+            digest.update(Path(origin).read_bytes())
+    for dist in _LIBRARIES:
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            version = "-"
+        digest.update(f"{dist}={version}\0".encode())
+    digest.update(f"zlib={zlib.ZLIB_RUNTIME_VERSION}".encode())
+    return digest.hexdigest()
+
+
+def cache_key(kind: str, code: str, params: Any, md5: str) -> str:
+    """The key of one file's result: what it is, the code, the params and the input bytes."""
+    params_json = json.dumps(params, sort_keys=True, default=str)
+    return hashlib.sha256(f"{kind}\n{code}\n{params_json}\n{md5}".encode()).hexdigest()
+
+
+class ResultCache:
+    """Input md5s by file state, and results by key, in one sqlite file."""
+
+    def __init__(self, directory: str | Path) -> None:
+        """Open (creating if needed) the cache in ``directory``."""
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.directory / "cache.sqlite", timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS state (path TEXT PRIMARY KEY, size INTEGER,"
+            " mtime_ns INTEGER, inode INTEGER, md5 TEXT)"
+        )
+        self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value BLOB)")
+        self._pending = 0
+
+    def known_md5(self, path: str, stat: os.stat_result) -> str | None:
+        """The md5 recorded for ``path`` if its size, mtime and inode are unchanged."""
+        row = self._db.execute(
+            "SELECT md5 FROM state WHERE path = ? AND size = ? AND mtime_ns = ? AND inode = ?",
+            (path, stat.st_size, stat.st_mtime_ns, stat.st_ino),
+        ).fetchone()
+        return row[0] if row else None
+
+    def remember_md5(self, path: str, stat: os.stat_result, md5: str) -> None:
+        """Record that ``path`` in state ``stat`` has content ``md5``."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)",
+            (path, stat.st_size, stat.st_mtime_ns, stat.st_ino, md5),
+        )
+        self._tick()
+
+    def has(self, key: str) -> bool:
+        """Whether a result is stored under ``key``."""
+        return (
+            self._db.execute("SELECT 1 FROM results WHERE key = ?", (key,)).fetchone() is not None
+        )
+
+    def get(self, key: str) -> bytes | None:
+        """The result stored under ``key``, if any."""
+        row = self._db.execute("SELECT value FROM results WHERE key = ?", (key,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def put(self, key: str, value: bytes) -> None:
+        """Store ``value`` under ``key``."""
+        self._db.execute("INSERT OR REPLACE INTO results VALUES (?, ?)", (key, value))
+        self._tick()
+
+    def close(self) -> None:
+        """Commit and close."""
+        self._db.commit()
+        self._db.close()
+
+    def _tick(self) -> None:
+        self._pending += 1
+        if self._pending >= _COMMIT_EVERY:
+            self._db.commit()
+            self._pending = 0
+
+
+def cache_directory(configured: str | None) -> Path:
+    """``configured``, or the default folder under the repository (also from a DVC temp copy)."""
+    from pneumothorax.tracking import repository_root
+
+    if configured:
+        return Path(configured)
+    return repository_root(Path.cwd()) / DEFAULT_CACHE_DIR
+
+
+def source_path(load: Callable[[], Any]) -> str | None:
+    """The local file a partition's ``load`` reads, or None (remote or unknown)."""
+    dataset = getattr(load, "__self__", None)
+    path = getattr(dataset, "path", None)
+    if not isinstance(path, str) or "://" in path:
+        return None
+    return path
+
+
+def file_md5(load: Callable[[], Any]) -> str | None:
+    """md5 of the bytes behind a partition's ``load`` (through its own filesystem)."""
+    dataset = getattr(load, "__self__", None)
+    path = getattr(dataset, "path", None)
+    fs = getattr(dataset, "_fs", None)
+    if path is None or fs is None:
+        return None
+    digest = hashlib.md5(usedforsecurity=False)
+    with fs.open(path, mode="rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def map_cached(
+    fn: Callable[[Item], FileResult],
+    items: Iterable[Item],
+    *,
+    mapper: Callable[[Callable[[Any], Any], Iterable[Any]], Iterator[Any]],
+    cache: ResultCache | None,
+    kind: str,
+    code: str,
+    params: Any,
+    encode: Callable[[Any], bytes],
+    decode: Callable[[bytes], Any],
+) -> Iterator[FileResult]:
+    """Yield ``fn(item)`` for every item, from ``cache`` where the key is known.
+
+    Cached results come first (in input order), then the computed ones (in input order);
+    computed successes are added to the cache. Failures are never cached.
+
+    Args:
+        fn: The per-file function (picklable).
+        items: ``(id, load)`` pairs.
+        mapper: Runs a function over items, e.g. ``partial(map_ordered, backend=...)``.
+        cache: The cache, or None to compute everything.
+        kind: What ``fn`` produces (part of the key).
+        code: :func:`code_version` of the code behind ``fn``.
+        params: The parameters ``fn`` uses that change its output (JSON-able).
+        encode: Result value to bytes for the cache.
+        decode: Bytes from the cache to a result value.
+
+    Yields:
+        One :class:`FileResult` per item.
+    """
+    if cache is None:
+        yield from mapper(fn, items)
+        return
+    hits: list[tuple[str, Callable[[], Any], str]] = []
+    misses: list[tuple[str, Callable[[], Any], str | None, str | None, Any]] = []
+    for file_id, load in items:
+        path = source_path(load)
+        stat = _stat(path)
+        md5 = cache.known_md5(path, stat) if path and stat else None
+        key = cache_key(kind, code, params, md5) if md5 else None
+        if key and cache.has(key):
+            hits.append((file_id, load, key))
+        else:
+            misses.append((file_id, load, md5, path, stat))
+    logger.info("%s: %d cached, %d to compute", kind, len(hits), len(misses))
+    for file_id, load, key in hits:
+        value = cache.get(key)
+        if value is None:  # removed meanwhile (cache deleted by hand): recompute below
+            misses.append((file_id, load, None, None, None))
+            continue
+        yield FileResult(file_id, decode(value))
+    work = ((file_id, load, md5) for file_id, load, md5, _path, _stat_ in misses)
+    for (_id, _load, _md5, path, stat), (md5, result) in zip(
+        misses, mapper(partial(_with_md5, fn), work), strict=True
+    ):
+        if md5 is not None and result.ok:
+            if path and stat:
+                cache.remember_md5(path, stat, md5)
+            cache.put(cache_key(kind, code, params, md5), encode(result.value))
+        yield result
+
+
+def _with_md5(
+    fn: Callable[[Item], FileResult], item: tuple[str, Callable[[], Any], str | None]
+) -> tuple[str | None, FileResult]:
+    """Per-file work plus the md5 of the input (runs on the worker, which reads it anyway)."""
+    file_id, load, md5 = item
+    if md5 is None:
+        try:
+            md5 = file_md5(load)
+        except Exception:  # unreadable: fn reports the reason
+            md5 = None
+    return md5, fn((file_id, load))
+
+
+def _stat(path: str | None) -> os.stat_result | None:
+    if path is None:
+        return None
+    try:
+        return os.stat(path)
+    except OSError:
+        return None

@@ -1,0 +1,52 @@
+"""The result cache's keys: the code version follows the source, and a hit needs the same key."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from pneumothorax.incremental import ResultCache, cache_key, code_version
+
+
+@pytest.fixture
+def module_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    source = tmp_path / "conversion_under_test.py"
+    source.write_text("def convert(x):\n    return x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield source
+    sys.modules.pop("conversion_under_test", None)
+
+
+def test_code_version_changes_with_the_source(module_on_path: Path) -> None:
+    before = code_version(["conversion_under_test"])
+    assert code_version(["conversion_under_test"]) == before
+    module_on_path.write_text("def convert(x):\n    return x + 1\n")
+    assert code_version(["conversion_under_test"]) != before
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        ("jpg", "code", {"size": [256, 256]}, "md5"),
+        ("png", "code2", {"size": [256, 256]}, "md5"),
+        ("png", "code", {"size": [128, 128]}, "md5"),
+        ("png", "code", {"size": [256, 256]}, "md5b"),
+    ],
+)
+def test_every_part_of_the_key_matters(changed: tuple) -> None:
+    assert cache_key(*changed) != cache_key("png", "code", {"size": [256, 256]}, "md5")
+
+
+def test_md5_is_remembered_only_while_the_file_is_unchanged(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path / "cache")
+    data = tmp_path / "input.dcm"
+    data.write_bytes(b"one")
+    cache.remember_md5(str(data), data.stat(), "md5-one")
+    assert cache.known_md5(str(data), data.stat()) == "md5-one"
+    data.write_bytes(b"two!")  # new size (and mtime): the recorded md5 no longer applies
+    assert cache.known_md5(str(data), data.stat()) is None
+    cache.put("k", b"\x89PNG")
+    assert cache.get("k") == b"\x89PNG" and cache.get("other") is None
+    cache.close()
