@@ -50,3 +50,58 @@ def test_md5_is_remembered_only_while_the_file_is_unchanged(tmp_path: Path) -> N
     cache.put("k", b"\x89PNG")
     assert cache.get("k") == b"\x89PNG" and cache.get("other") is None
     cache.close()
+
+
+def _identity(item):
+    from pneumothorax.dicom.results import FileResult
+
+    file_id, load = item
+    return FileResult(file_id, load())
+
+
+class _Loader:
+    """Stands in for DICOMDataset: a ``path`` and a bound ``load``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def load(self) -> bytes:
+        return Path(self.path).read_bytes()
+
+
+def test_touched_but_unchanged_files_come_from_the_cache(tmp_path: Path) -> None:
+    import os
+
+    from pneumothorax.incremental import map_cached
+
+    files = []
+    for index in range(3):
+        path = tmp_path / f"f{index}"
+        path.write_bytes(b"content %d" % index)
+        files.append(path)
+    computed: list[str] = []
+
+    def mapper(fn, items):
+        for item in items:
+            computed.append(item[0])
+            yield fn(item)
+
+    def run() -> list[tuple[str, bytes]]:
+        cache = ResultCache(tmp_path / "cache")
+        results = map_cached(
+            _identity, [(p.name, _Loader(p).load) for p in files], mapper=mapper, cache=cache,
+            kind="raw", code="c", params={}, encode=bytes, decode=bytes,
+        )  # fmt: skip
+        out = sorted((r.id, r.value) for r in results)
+        cache.close()
+        return out
+
+    first = run()
+    assert computed == ["f0", "f1", "f2"]
+    computed.clear()
+    os.utime(files[0], ns=(1, 1))  # touched: new mtime, same bytes
+    files[1].write_bytes(b"changed")
+    second = run()
+    assert computed == ["f1"]
+    assert second == [("f0", b"content 0"), ("f1", b"changed"), ("f2", b"content 2")]
+    assert first[0] == second[0] and first[2] == second[2]

@@ -13,8 +13,10 @@ The code version hashes the conversion modules' source and the versions of the l
 that shape the bytes (pydicom, Pillow, numpy, zlib), so a code change or a param change that
 affects the output misses the cache and reconverts everything. Input md5s are remembered per
 path with the file's (size, mtime_ns, inode), like DVC's state database, so unchanged inputs
-are not reread. A cache hit returns exactly the bytes a conversion would give, so an
-incremental run is byte-identical to a full rebuild.
+are not reread; a local file whose state changed is hashed before deciding, so touching or
+relinking it (``dvc add`` with link cache types) does not reconvert it. A cache hit returns
+exactly the bytes a conversion would give, so an incremental run is byte-identical to a full
+rebuild.
 
 The cache is one sqlite file (``<repo>/.cache/pneumothorax/cache.sqlite`` by default; the
 repository's even from a ``dvc exp run --temp`` copy). Deleting it only costs time.
@@ -208,6 +210,12 @@ def map_cached(
         path = source_path(load)
         stat = _stat(path)
         md5 = cache.known_md5(path, stat) if path and stat else None
+        if md5 is None and path and stat:
+            # A local file whose state changed (new, edited, touched, relinked by `dvc add`):
+            # hash it here, so an unchanged content still hits the cache.
+            md5 = _local_md5(path)
+            if md5 is not None:
+                cache.remember_md5(path, stat, md5)
         key = cache_key(kind, code, params, md5) if md5 else None
         if key and cache.has(key):
             hits.append((file_id, load, key))
@@ -242,6 +250,17 @@ def _with_md5(
         except Exception:  # unreadable: fn reports the reason
             md5 = None
     return md5, fn((file_id, load))
+
+
+def _local_md5(path: str) -> str | None:
+    digest = hashlib.md5(usedforsecurity=False)
+    try:
+        with open(path, "rb") as stream:
+            while block := stream.read(1 << 20):
+                digest.update(block)
+    except OSError:
+        return None  # unreadable: the per-file function reports why
+    return digest.hexdigest()
 
 
 def _stat(path: str | None) -> os.stat_result | None:
