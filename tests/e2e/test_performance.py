@@ -98,7 +98,7 @@ def test_executors_write_identical_bytes(tmp_path: Path, dask_scheduler: str) ->
                 f"connecting to the scheduler at {dask_scheduler}" in result.stdout + result.stderr
             )
         outputs[backend] = _md5s(project.path / OUTPUTS)
-    assert len(outputs["sequential"]) == 11  # train.csv + 10 PNGs
+    assert len(outputs["sequential"]) == 13  # train.csv, rejected.csv, img_train_log.csv, 10 PNGs
     assert outputs["processes"] == outputs["sequential"]
     assert outputs["dask"] == outputs["sequential"]
 
@@ -108,7 +108,7 @@ def test_adding_files_reconverts_only_them_and_equals_a_full_rebuild(tmp_path: P
     project.run("dvc", "add", "-q", str(RAW))
     first = project.run("dvc", "repro")
     out = first.stdout + first.stderr
-    assert _counts(out, "png") == (0, 12) and _counts(out, "header-row") == (0, 12)
+    assert _counts(out, "png") == (0, 12) and _counts(out, "metadata-row") == (0, 12)
 
     # Files 0..11 are unchanged (the generator's file i does not depend on count): +1 file.
     project.run(
@@ -119,7 +119,7 @@ def test_adding_files_reconverts_only_them_and_equals_a_full_rebuild(tmp_path: P
     second = project.run("dvc", "repro")
     out = second.stdout + second.stderr
     assert _counts(out, "png") == (12, 1)
-    assert _counts(out, "header-row") == (12, 1)
+    assert _counts(out, "metadata-row") == (12, 1)
     incremental = _md5s(project.path / OUTPUTS)
     assert sum(name.endswith(".png") for name in incremental) == 13
 
@@ -127,7 +127,7 @@ def test_adding_files_reconverts_only_them_and_equals_a_full_rebuild(tmp_path: P
     rebuild = project.run("kedro", "run", "--pipelines", "images")
     assert _counts(rebuild.stdout + rebuild.stderr, "png") == (0, 13)
     rebuild = project.run("kedro", "run", "--pipelines", "metadata")
-    assert _counts(rebuild.stdout + rebuild.stderr, "header-row") == (0, 13)
+    assert _counts(rebuild.stdout + rebuild.stderr, "metadata-row") == (0, 13)
     assert _md5s(project.path / OUTPUTS) == incremental
 
     # A param that changes the output reconverts everything.
