@@ -89,9 +89,7 @@ def test_short_binary_values_become_hex(
 
 
 @pytest.mark.parametrize(("size", "kept"), [(1024, True), (1026, False)])
-def test_long_binary_values_are_dropped(
-    header: pydicom.FileDataset, size: int, kept: bool
-) -> None:
+def test_long_binary_values_are_dropped(header: pydicom.FileDataset, size: int, kept: bool) -> None:
     # Binary values over 1024 bytes are bulk data (icons, LUTs, blobs), not metadata.
     header.EncapsulatedDocument = b"\xab" * size
     row = flatten_header(header)
