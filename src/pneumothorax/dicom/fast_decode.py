@@ -18,6 +18,7 @@ step, so the result stays within a fraction of a grey level of a full decode + L
 from __future__ import annotations
 
 import io
+import re
 
 from PIL import Image
 from pydicom.dataset import Dataset
@@ -88,7 +89,10 @@ def render_fast(ds: Dataset, size: tuple[int, int]) -> Image.Image | None:
     rows, columns = int(ds.Rows), int(ds.Columns)
     syntax = ds.file_meta.TransferSyntaxUID
     if syntax == JPEGBaseline8Bit:
-        image = _decode_jpeg_scaled(get_frame(ds.PixelData, 0, number_of_frames=1), size)
+        try:
+            image = _decode_jpeg_scaled(get_frame(ds.PixelData, 0, number_of_frames=1), size)
+        except (OSError, SyntaxError, ValueError) as err:
+            raise _decode_error(ds, err) from err
         if image is None or _full_size(image) != (columns, rows):
             return None
     else:
@@ -122,9 +126,17 @@ def check_fast_decodes(ds: Dataset) -> bool:
     try:
         image = _decode_jpeg_scaled(get_frame(ds.PixelData, 0, number_of_frames=1), (1, 1))
     except (OSError, SyntaxError, ValueError) as err:
-        path = str(getattr(ds, "filename", "") or "<dataset>")
-        raise DicomFileError(path, f"cannot decode JPEG Baseline Pixel Data ({err})") from err
+        raise _decode_error(ds, err) from err
     return image is not None and _full_size(image) == (columns, rows)
+
+
+def _decode_error(ds: Dataset, err: BaseException) -> DicomFileError:
+    """The full path's wording (render.decode_frame), so both paths report alike."""
+    path = str(getattr(ds, "filename", "") or "<dataset>")
+    # Pillow names its stream ("<_io.BytesIO object at 0x7f...>"): an address would make
+    # rejected.csv differ from run to run.
+    why = re.sub(r" at 0x[0-9a-fA-F]+", "", str(err).strip().splitlines()[0] if str(err) else "")
+    return DicomFileError(path, f"cannot decode frame 0 (pillow: {why or type(err).__name__})")
 
 
 def _full_size(image: Image.Image) -> tuple[int, int]:
