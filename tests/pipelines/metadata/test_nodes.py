@@ -115,7 +115,7 @@ def test_values_keep_their_types_dates_are_iso_and_age_is_numeric(tmp_path: Path
     ds.add_new(0x00090010, "LO", "ACME")
     ds.save_as(path)
     table, _rejected, _ = extract_metadata(
-        _folder(root), {"deid": False, "private_tags": True}, False, SEQUENTIAL, ""
+        _folder(root), {"deid": False, "private_tags": True}, False, SEQUENTIAL, "", NO_CACHE
     )
     table = pd.read_csv(pd.io.common.StringIO(table.to_csv(index=False)))
     row = table.set_index("id").loc["good/plain"]
@@ -155,7 +155,7 @@ def test_deid_removes_planted_identifiers_and_pseudonyms_are_keyed(tmp_path: Pat
     assert first["PatientID"].nunique() == 1  # one patient stays one patient
     assert set(first["PatientIdentityRemoved"]) == {"YES"}
     kept, _, _ = extract_metadata(
-        _folder(root), {"deid": True, "date_shift": False}, False, SEQUENTIAL, "key-1"
+        _folder(root), {"deid": True, "date_shift": False}, False, SEQUENTIAL, "key-1", NO_CACHE
     )
     assert set(kept["LongitudinalTemporalInformationModified"]) == {"UNMODIFIED"}
     plain, _, _ = extract_metadata(_folder(root), NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
