@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-#: The path render, fast_decode and validate give for a data set without a file name.
-UNNAMED = "<dataset>"
-
 
 class DicomFileError(ValueError):
     """A file that cannot be used as a DICOM image.

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pneumothorax.dicom.errors import UNNAMED, DicomFileError
+from pneumothorax.dicom.errors import DicomFileError
+
+#: The path render, fast_decode and validate give for a data set without a file name.
+_UNNAMED = "<dataset>"
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ def failure(file_id: str, err: BaseException) -> FileResult:
         cause = cause.__cause__
     if isinstance(cause, DicomFileError):
         # A data set read from a stream has no file name: the id is the only name left.
-        error = f"{file_id}: {cause.reason}" if cause.path == UNNAMED else str(cause)
+        error = f"{file_id}: {cause.reason}" if cause.path == _UNNAMED else str(cause)
         return FileResult(file_id, error=error, reason=cause.reason)
     text = str(err).strip()
     message = text.splitlines()[0] if text else type(err).__name__
