@@ -29,3 +29,19 @@ def _isolated_tracking(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
 
         while mlflow.active_run():
             mlflow.end_run()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_incremental_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """No in-process test may read or write the repository's ``.cache/pneumothorax``.
+
+    A node run with ``incremental.cache_dir: null`` gets a temporary folder instead (an
+    absolute path replaces the repository root in ``cache_directory``); e2e tests run the
+    CLIs in a copy of the project, so their default cache is already under ``tmp_path``.
+    """
+    import pneumothorax.incremental
+
+    cache = tmp_path_factory.mktemp("incremental-cache")
+    monkeypatch.setattr(pneumothorax.incremental, "DEFAULT_CACHE_DIR", cache)

@@ -47,7 +47,11 @@ def test_image_params_valid(raw: dict, size: tuple[int, int], level: int) -> Non
         ({"png_compress_level": -1}, r"image\.png_compress_level .*got -1"),
         ({"png_compress_level": "6"}, r"image\.png_compress_level .*got '6'"),
         ({"png_compress_level": True}, r"image\.png_compress_level .*got True"),
-        ({"sise": 256}, r"unknown key\(s\) image\.sise; known: png_compress_level, size"),
+        (
+            {"sise": 256},
+            r"unknown key\(s\) image\.sise; "
+            r"known: bit_depth, frames, keep_aspect, png_compress_level, size",
+        ),
         ({"size": 64, "zz": 1, "aa": 2}, r"unknown key\(s\) image\.aa, image\.zz"),
     ],
 )
@@ -71,6 +75,7 @@ def test_image_group_must_be_a_mapping(raw: object) -> None:
         ({"backend": "sequential", "workers": 8}, "sequential", 8, 1),
         ({"backend": "processes", "workers": 3}, "processes", 3, 3),
         ({"backend": "processes", "workers": None}, "processes", None, None),
+        ({"backend": "dask", "workers": 2}, "dask", 2, 2),
     ],
 )
 def test_executor_params_valid(
@@ -88,8 +93,8 @@ def test_executor_params_valid(
     ("raw", "message"),
     [
         ({"backend": "threads"},
-         r"executor\.backend must be one of sequential, processes, got 'threads'"),
-        ({"backend": "dask"}, r"executor\.backend .*got 'dask'"),
+         r"executor\.backend must be one of sequential, processes, dask, got 'threads'"),
+        ({"backend": "Dask"}, r"executor\.backend .*got 'Dask'"),
         ({"backend": None}, r"executor\.backend .*got None"),
         ({"workers": 0}, r"executor\.workers must be a positive integer or null, got 0"),
         ({"workers": -2}, r"executor\.workers .*got -2"),
@@ -97,6 +102,7 @@ def test_executor_params_valid(
         ({"workers": "4"}, r"executor\.workers .*got '4'"),
         ({"workers": True}, r"executor\.workers .*got True"),
         ({"wrokers": 2}, r"unknown key\(s\) executor\.wrokers"),
+        ({"scheduler_address": 8786}, r"executor\.scheduler_address .*got 8786"),
     ],
 )  # fmt: skip
 def test_executor_params_invalid(raw: dict, message: str) -> None:

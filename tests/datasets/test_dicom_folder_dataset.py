@@ -51,9 +51,8 @@ def tree(tmp_path: Path, dicom_writer: DicomWriter) -> Path:
 EXPECTED_IDS = ["1.2/3.4/5.6", "1.2/3.4/IM0001", "9.9/UPPER", "a", "a-b"]
 
 
-@pytest.mark.parametrize("entry_name", ["dicom_headers", "dicom_images"])
-def test_partition_ids(tree: Path, entry_name: str) -> None:
-    partitions = _folder(entry_name, tree).load()
+def test_partition_ids(tree: Path) -> None:
+    partitions = _folder("dicom_images", tree).load()
     assert list(partitions) == EXPECTED_IDS
 
 
@@ -70,8 +69,12 @@ def test_partitions_load_their_own_file(tree: Path) -> None:
     assert "PixelData" in partitions["a"]()
 
 
-def test_headers_entry_stops_before_pixels(tree: Path) -> None:
-    partitions = _folder("dicom_headers", tree).load()
+def test_header_only_load_args_stop_before_pixels(tree: Path) -> None:
+    # The catalog no longer has a header-only entry (the metadata stage decodes pixels to
+    # check them), but the dataset still passes load_args through to pydicom.dcmread.
+    entry = _catalog_entry("dicom_images", tree)
+    entry["dataset"] = {**entry["dataset"], "load_args": {"stop_before_pixels": True}}
+    partitions = AbstractDataset.from_config("headers", entry).load()
     ds = partitions["1.2/3.4/5.6"]()
     assert "PixelData" not in ds
     assert ds.PatientID == "P-nested"
@@ -91,7 +94,7 @@ def test_folder_inside_a_hidden_folder_is_listed(tmp_path: Path, dicom_writer: D
     root = tmp_path / ".dvc" / "tmp" / "exps" / "run" / "raw"
     dicom_writer(root / "s" / "x.dcm")
     dicom_writer(root / ".s" / "y.dcm")
-    assert list(_folder("dicom_headers", root).load()) == ["s/x"]
+    assert list(_folder("dicom_images", root).load()) == ["s/x"]
 
 
 def test_constructed_directly_with_dataset_class(tree: Path) -> None:

@@ -67,14 +67,35 @@ def test_private_tags_are_dropped(header: pydicom.FileDataset) -> None:
     ("keyword", "tag"),
     [
         ("PixelData", 0x7FE00010),  # OB here (8 bits allocated)
-        ("EncapsulatedDocument", 0x00420011),  # OB
         ("OverlayData", 0x60003000),  # OW
-        ("FileMetaInformationVersion", 0x00020001),  # OB, in the File Meta
     ],
 )
 def test_bulk_values_are_dropped(header: pydicom.FileDataset, keyword: str, tag: int) -> None:
-    assert tag in header or tag in header.file_meta
+    assert tag in header
     assert keyword not in flatten_header(header)
+
+
+@pytest.mark.parametrize(
+    ("keyword", "expected"),
+    [
+        ("EncapsulatedDocument", "255044462d312e34"),  # b"%PDF-1.4", byte by byte
+        ("FileMetaInformationVersion", "0001"),  # b"\x00\x01", in the File Meta
+    ],
+)
+def test_short_binary_values_become_hex(
+    header: pydicom.FileDataset, keyword: str, expected: str
+) -> None:
+    assert flatten_header(header)[keyword] == expected
+
+
+@pytest.mark.parametrize(("size", "kept"), [(1024, True), (1026, False)])
+def test_long_binary_values_are_dropped(header: pydicom.FileDataset, size: int, kept: bool) -> None:
+    # Binary values over 1024 bytes are bulk data (icons, LUTs, blobs), not metadata.
+    header.EncapsulatedDocument = b"\xab" * size
+    row = flatten_header(header)
+    assert ("EncapsulatedDocument" in row) is kept
+    if kept:
+        assert row["EncapsulatedDocument"] == "ab" * size
 
 
 @pytest.mark.parametrize(
@@ -163,7 +184,12 @@ def test_row_is_in_tag_order(header: pydicom.FileDataset) -> None:
 def test_dataset_without_file_meta() -> None:
     ds = Dataset()
     ds.PatientID = "P"
-    assert flatten_header(ds) == {"PatientID": "P"}
+    # The two derived columns are always there (empty: no age, no burned-in flag).
+    assert flatten_header(ds) == {
+        "PatientID": "P",
+        "PatientAgeYears": None,
+        "BurnedInAnnotation": None,
+    }
 
 
 ROWS_IN_ANY_ORDER = [

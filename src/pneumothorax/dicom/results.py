@@ -7,6 +7,9 @@ from typing import Any
 
 from pneumothorax.dicom.errors import DicomFileError
 
+#: The path render, fast_decode and validate give for a data set without a file name.
+_UNNAMED = "<dataset>"
+
 
 @dataclass(frozen=True)
 class FileResult:
@@ -40,7 +43,9 @@ def failure(file_id: str, err: BaseException) -> FileResult:
     while cause is not None and not isinstance(cause, DicomFileError):
         cause = cause.__cause__
     if isinstance(cause, DicomFileError):
-        return FileResult(file_id, error=str(cause), reason=cause.reason)
+        # A data set read from a stream has no file name: the id is the only name left.
+        error = f"{file_id}: {cause.reason}" if cause.path == _UNNAMED else str(cause)
+        return FileResult(file_id, error=error, reason=cause.reason)
     text = str(err).strip()
     message = text.splitlines()[0] if text else type(err).__name__
     # Dataset errors already start with the file's path ("<raw>/<id>.dcm: reason").

@@ -8,9 +8,10 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image
+from pydicom.uid import JPEGBaseline8Bit
 
 from pneumothorax.pipelines.images import nodes
-from pneumothorax.pipelines.images.nodes import render_images
+from pneumothorax.pipelines.images.nodes import render_images, summarise_renders
 
 from ..conftest import BAD_ID, SAMPLE_COUNT, SAMPLE_SIZE, Sample
 
@@ -18,15 +19,22 @@ pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR AS")
 
 SEQUENTIAL = {"backend": "sequential", "workers": None}
 PROCESSES = {"backend": "processes", "workers": 2}
+NO_CACHE = {"enabled": False}  # the incremental cache is tested in tests/test_incremental.py
 
 
-def _run(sample: Sample, image: dict, executor: dict) -> tuple[list[dict[str, bytes]], dict]:
-    chunks, metrics_seen = [], []
-    for chunk, metrics in render_images(sample.loaders(), image, executor):
+def _run(
+    sample: Sample, image: dict, executor: dict, loaders: dict | None = None
+) -> tuple[list[dict[str, bytes]], dict]:
+    """Drain the generator node; return its chunks and the metrics summarise_renders gives."""
+    loaders = loaders or sample.loaders()
+    chunks, reports = [], []
+    for chunk, report in render_images(loaders, image, False, executor, NO_CACHE):
         chunks.append(chunk)
-        metrics_seen.append(metrics)
-    assert all(m == {} for m in metrics_seen[:-1])  # metrics only with the last chunk
-    return chunks, metrics_seen[-1]
+        reports.append(report)
+    assert all(report is reports[-1] for report in reports)  # one report, by reference
+    table, metrics = summarise_renders(reports[-1])
+    assert sorted(table["id"]) == sorted(loaders)  # one log row per candidate file
+    return chunks, metrics
 
 
 def _union(chunks: list[dict[str, bytes]]) -> dict[str, bytes]:
@@ -55,10 +63,15 @@ def test_one_png_per_good_file_at_image_size(sample: Sample, size: int | list[in
 
 def test_native_size_pngs_hold_the_stored_pixels(sample: Sample) -> None:
     # 8-bit MONOCHROME2 without VOI renders as identity, and no resize at the native size.
+    # JPEG decoders may differ by one grey level (IDCT tolerance, ISO/IEC 10918-2); JPEG
+    # files take the fast path (libjpeg through Pillow), so compare with that decoder.
     chunks, _ = _run(sample, {"size": SAMPLE_SIZE}, SEQUENTIAL)
     pngs = _union(chunks)
     for file_id, path in sample.good.items():
-        stored = pydicom.dcmread(path).pixel_array
+        ds = pydicom.dcmread(path)
+        if ds.file_meta.TransferSyntaxUID == JPEGBaseline8Bit:
+            ds.pixel_array_options(decoding_plugin="pillow")
+        stored = ds.pixel_array
         decoded = np.asarray(Image.open(io.BytesIO(pngs[file_id])))
         np.testing.assert_array_equal(decoded, stored)
 
@@ -72,10 +85,8 @@ def test_chunks_are_bounded(sample: Sample, monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_only_bad_files(sample: Sample) -> None:
     loaders = {BAD_ID: sample.loaders()[BAD_ID]}
-    results = list(render_images(loaders, {"size": 32}, SEQUENTIAL))
-    assert len(results) == 1
-    chunk, metrics = results[0]
-    assert chunk == {}
+    chunks, metrics = _run(sample, {"size": 32}, SEQUENTIAL, loaders)
+    assert chunks == [{}]
     assert metrics["files_converted"]["value"] == 0.0
     assert metrics["files_rejected"]["value"] == 1.0
 
@@ -93,4 +104,4 @@ def test_invalid_params_fail_before_any_work(sample: Sample) -> None:
     from pneumothorax.params import ParamsError
 
     with pytest.raises(ParamsError, match=r"image\.sise"):
-        next(render_images(sample.loaders(), {"sise": 64}, SEQUENTIAL))
+        next(render_images(sample.loaders(), {"sise": 64}, False, SEQUENTIAL, NO_CACHE))

@@ -20,24 +20,45 @@ pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR AS")
 
 def test_pipeline_shape() -> None:
     pipeline = create_pipeline()
-    assert [n.name for n in pipeline.nodes] == ["render_images"]
-    assert pipeline.inputs() == {"dicom_images", "params:image", "params:executor"}
-    assert pipeline.outputs() == {"img_train", "images_metrics"}
+    assert [n.name for n in pipeline.nodes] == ["render_images", "summarise_renders"]
+    assert pipeline.inputs() == {
+        "dicom_images",
+        "params:image",
+        "params:strict",
+        "params:executor",
+        "params:incremental",
+    }
+    assert pipeline.outputs() == {"img_train", "img_train_log", "images_metrics"}
+
+
+def _catalog(sample: Sample, image: dict, out: Path, **outputs: MemoryDataset) -> DataCatalog:
+    """The pipeline's catalog in memory, PNGs written under ``out`` (no incremental cache)."""
+    return DataCatalog(
+        {
+            "dicom_images": MemoryDataset(sample.loaders(), copy_mode="assign"),
+            "params:image": MemoryDataset(image),
+            "params:strict": MemoryDataset(False),
+            "params:executor": MemoryDataset({"backend": "sequential", "workers": None}),
+            "params:incremental": MemoryDataset({"enabled": False}),
+            "img_train": PartitionedDataset(
+                path=str(out), dataset=PngDataset, filename_suffix=".png"
+            ),
+            "render_report": MemoryDataset(copy_mode="assign"),
+            "img_train_log": outputs.get("img_train_log", MemoryDataset()),
+            "images_metrics": outputs.get("images_metrics", MemoryDataset()),
+        }
+    )
 
 
 def test_runs_on_sequential_runner(sample: Sample, tmp_path: Path) -> None:
     out = tmp_path / "img_train"
-    metrics = MemoryDataset()
-    catalog = DataCatalog(
-        {
-            "dicom_images": MemoryDataset(sample.loaders(), copy_mode="assign"),
-            "params:image": MemoryDataset({"size": [40, 24], "png_compress_level": 6}),
-            "params:executor": MemoryDataset({"backend": "sequential", "workers": None}),
-            "img_train": PartitionedDataset(
-                path=str(out), dataset=PngDataset, filename_suffix=".png"
-            ),
-            "images_metrics": metrics,
-        }
+    metrics, log = MemoryDataset(), MemoryDataset()
+    catalog = _catalog(
+        sample,
+        {"size": [40, 24], "png_compress_level": 6},
+        out,
+        images_metrics=metrics,
+        img_train_log=log,
     )
     SequentialRunner().run(create_pipeline(), catalog)
 
@@ -50,21 +71,13 @@ def test_runs_on_sequential_runner(sample: Sample, tmp_path: Path) -> None:
     loaded = metrics.load()
     assert loaded["files_converted"] == {"value": float(SAMPLE_COUNT), "step": 0}
     assert loaded["files_rejected"] == {"value": 1.0, "step": 0}
+    statuses = dict(zip(log.load()["id"], log.load()["status"], strict=True))
+    assert statuses == {**dict.fromkeys(sample.good, "converted"), BAD_ID: "rejected"}
 
 
 def test_catalog_png_reads_back(sample: Sample, tmp_path: Path) -> None:
     out = tmp_path / "img_train"
-    catalog = DataCatalog(
-        {
-            "dicom_images": MemoryDataset(sample.loaders(), copy_mode="assign"),
-            "params:image": MemoryDataset({"size": 32}),
-            "params:executor": MemoryDataset({"backend": "sequential"}),
-            "img_train": PartitionedDataset(
-                path=str(out), dataset=PngDataset, filename_suffix=".png"
-            ),
-            "images_metrics": MemoryDataset(),
-        }
-    )
+    catalog = _catalog(sample, {"size": 32}, out)
     SequentialRunner().run(create_pipeline(), catalog)
     partitions = PartitionedDataset(
         path=str(out), dataset=PngDataset, filename_suffix=".png"

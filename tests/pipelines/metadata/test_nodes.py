@@ -1,4 +1,8 @@
-"""The metadata node over a folder of good and bad files, through the real datasets."""
+"""Tests for the metadata pipeline's nodes (``pneumothorax.pipelines.metadata.nodes``).
+
+The zoo (tests/dicom/zoo.py) holds good and bad files read through the real datasets; the
+``sample`` fixture (tests/pipelines/conftest.py) is a generated SIIM-like folder.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,27 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pydicom
 import pytest
 from kedro_datasets.partitions import PartitionedDataset
+from pydicom.datadict import tag_for_keyword
 
 from pneumothorax.datasets.dicom_dataset import DICOMDataset
 from pneumothorax.datasets.dicom_folder_dataset import DicomFolderDataset
 from pneumothorax.dicom.deid import DeidKeyError
 from pneumothorax.pipelines.images.nodes import render_images, summarise_renders
-from pneumothorax.pipelines.metadata.nodes import extract_metadata
+from pneumothorax.pipelines.metadata.nodes import build_table, extract_metadata
 from pneumothorax.rejections import BadInputError
 from tests.dicom.zoo import BAD, GOOD, build_zoo, plant_phi
+
+from ..conftest import BAD_ID, SAMPLE_COUNT, Sample
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 SEQUENTIAL = {"backend": "sequential"}
+PROCESSES = {"backend": "processes", "workers": 2}
 NO_DEID = {"deid": False}
+NO_CACHE = {"enabled": False}  # the incremental cache is tested in tests/test_incremental.py
 
 
 def _folder(root: Path) -> dict:
@@ -33,7 +43,9 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_good_file_is_read_and_every_bad_one_listed_with_its_reason(zoo: Path) -> None:
-    table, rejected, metrics = extract_metadata(_folder(zoo), NO_DEID, False, SEQUENTIAL, "")
+    table, rejected, metrics = extract_metadata(
+        _folder(zoo), NO_DEID, False, SEQUENTIAL, "", NO_CACHE
+    )
     assert list(table["id"]) == sorted(GOOD)
     assert list(rejected.columns) == ["id", "path", "reason"]
     assert list(rejected["id"]) == sorted(BAD)
@@ -46,7 +58,7 @@ def test_every_good_file_is_read_and_every_bad_one_listed_with_its_reason(zoo: P
 
 def test_one_warning_per_bad_file_and_a_summary(zoo: Path, caplog: pytest.LogCaptureFixture):
     caplog.set_level("WARNING")
-    extract_metadata(_folder(zoo), NO_DEID, False, SEQUENTIAL, "")
+    extract_metadata(_folder(zoo), NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
     lines = [r.getMessage() for r in caplog.records if r.name == "pneumothorax.rejections"]
     assert sum(line.startswith("metadata: rejected ") for line in lines) == len(BAD)
     assert f"metadata: {len(BAD)} file(s) rejected, {len(GOOD)} converted" in lines[-1]
@@ -54,7 +66,7 @@ def test_one_warning_per_bad_file_and_a_summary(zoo: Path, caplog: pytest.LogCap
 
 def test_strict_stops_at_the_first_bad_file_naming_it(zoo: Path) -> None:
     with pytest.raises(BadInputError, match=r"metadata: bad/DICOMDIR: a DICOMDIR"):
-        extract_metadata(_folder(zoo), NO_DEID, True, SEQUENTIAL, "")
+        extract_metadata(_folder(zoo), NO_DEID, True, SEQUENTIAL, "", NO_CACHE)
 
 
 def test_images_stage_writes_no_png_for_a_bad_file_and_logs_it(zoo: Path, tmp_path: Path):
@@ -64,7 +76,7 @@ def test_images_stage_writes_no_png_for_a_bad_file_and_logs_it(zoo: Path, tmp_pa
         filename_suffix=".png",
     )
     reports = []
-    for chunk, report in render_images(_folder(zoo), {"size": 16}, False, SEQUENTIAL):
+    for chunk, report in render_images(_folder(zoo), {"size": 16}, False, SEQUENTIAL, NO_CACHE):
         out.save(chunk)
         reports.append(report)
     log, metrics = summarise_renders(reports[-1])
@@ -76,15 +88,17 @@ def test_images_stage_writes_no_png_for_a_bad_file_and_logs_it(zoo: Path, tmp_pa
     }
     jpeg = log.set_index("id").loc["good/jpeg"]
     assert jpeg["transfer_syntax"] == "1.2.840.10008.1.2.4.50"
-    assert jpeg["decoder"] in ("pylibjpeg", "pillow")
+    assert jpeg["decoder"] == "fast-path (pillow)"  # 8-bit MONOCHROME2 JPEG Baseline
     assert jpeg["window"] == "stored range 0..255"
     assert metrics["files_rejected"]["value"] == len(BAD)
 
 
 def test_same_csv_bytes_whatever_the_listing_order(zoo: Path) -> None:
     loads = _folder(zoo)
-    forward = extract_metadata(loads, NO_DEID, False, SEQUENTIAL, "")
-    backward = extract_metadata(dict(reversed(loads.items())), NO_DEID, False, SEQUENTIAL, "")
+    forward = extract_metadata(loads, NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
+    backward = extract_metadata(
+        dict(reversed(loads.items())), NO_DEID, False, SEQUENTIAL, "", NO_CACHE
+    )
     for a, b in zip(forward[:2], backward[:2], strict=True):
         assert a.to_csv(index=False) == b.to_csv(index=False)
 
@@ -101,7 +115,7 @@ def test_values_keep_their_types_dates_are_iso_and_age_is_numeric(tmp_path: Path
     ds.add_new(0x00090010, "LO", "ACME")
     ds.save_as(path)
     table, _rejected, _ = extract_metadata(
-        _folder(root), {"deid": False, "private_tags": True}, False, SEQUENTIAL, ""
+        _folder(root), {"deid": False, "private_tags": True}, False, SEQUENTIAL, "", NO_CACHE
     )
     table = pd.read_csv(pd.io.common.StringIO(table.to_csv(index=False)))
     row = table.set_index("id").loc["good/plain"]
@@ -117,15 +131,21 @@ def test_values_keep_their_types_dates_are_iso_and_age_is_numeric(tmp_path: Path
 
 def test_deid_without_a_key_is_a_clear_error(zoo: Path) -> None:
     with pytest.raises(DeidKeyError, match="PNEUMOTHORAX_DEID_KEY"):
-        extract_metadata(_folder(zoo), {"deid": True}, False, SEQUENTIAL, "")
+        extract_metadata(_folder(zoo), {"deid": True}, False, SEQUENTIAL, "", NO_CACHE)
 
 
 def test_deid_removes_planted_identifiers_and_pseudonyms_are_keyed(tmp_path: Path) -> None:
     root = build_zoo(tmp_path / "raw")
     planted = plant_phi(root)
-    first, _, _ = extract_metadata(_folder(root), {"deid": True}, False, SEQUENTIAL, "key-1")
-    again, _, _ = extract_metadata(_folder(root), {"deid": True}, False, SEQUENTIAL, "key-1")
-    other, _, _ = extract_metadata(_folder(root), {"deid": True}, False, SEQUENTIAL, "key-2")
+    first, _, _ = extract_metadata(
+        _folder(root), {"deid": True}, False, SEQUENTIAL, "key-1", NO_CACHE
+    )
+    again, _, _ = extract_metadata(
+        _folder(root), {"deid": True}, False, SEQUENTIAL, "key-1", NO_CACHE
+    )
+    other, _, _ = extract_metadata(
+        _folder(root), {"deid": True}, False, SEQUENTIAL, "key-2", NO_CACHE
+    )
     text = first.to_csv(index=False)
     for value in planted.values():
         assert value not in text
@@ -135,8 +155,106 @@ def test_deid_removes_planted_identifiers_and_pseudonyms_are_keyed(tmp_path: Pat
     assert first["PatientID"].nunique() == 1  # one patient stays one patient
     assert set(first["PatientIdentityRemoved"]) == {"YES"}
     kept, _, _ = extract_metadata(
-        _folder(root), {"deid": True, "date_shift": False}, False, SEQUENTIAL, "key-1"
+        _folder(root), {"deid": True, "date_shift": False}, False, SEQUENTIAL, "key-1", NO_CACHE
     )
     assert set(kept["LongitudinalTemporalInformationModified"]) == {"UNMODIFIED"}
-    plain, _, _ = extract_metadata(_folder(root), NO_DEID, False, SEQUENTIAL, "")
+    plain, _, _ = extract_metadata(_folder(root), NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
     assert set(plain["PatientID"]) == {planted["PatientID"]}
+
+
+# ---- the generated SIIM-like sample ----------------------------------------------------------
+
+
+def _sample_table(sample: Sample, executor: dict = SEQUENTIAL) -> tuple[pd.DataFrame, dict]:
+    table, _rejected, metrics = extract_metadata(
+        sample.loaders(), NO_DEID, False, executor, "", NO_CACHE
+    )
+    return table, metrics
+
+
+def test_table_shape_and_order(sample: Sample) -> None:
+    table, _ = _sample_table(sample)
+    assert table.columns[0] == "id"
+    assert list(table["id"]) == sorted(sample.good)
+    assert len(table) == SAMPLE_COUNT
+    assert table["id"].is_unique
+
+
+def test_columns_in_dicom_tag_order(sample: Sample) -> None:
+    table, _ = _sample_table(sample)
+    columns = list(table.columns[1:])
+    # Derived columns: PatientAgeYears right after PatientAge, render_* (no tag) last.
+    assert columns[-2:] == ["render_decoder", "render_window"]
+    columns.remove("PatientAgeYears")
+    tags = [tag_for_keyword(keyword) for keyword in columns[:-2]]
+    assert None not in tags
+    assert tags == sorted(tags)
+    assert len(set(tags)) == len(tags)
+    for keyword in ("TransferSyntaxUID", "SOPInstanceUID", "PatientAge", "PixelSpacing", "Rows"):
+        assert keyword in table.columns
+    assert "PixelData" not in table.columns
+    assert set(table["FileMetaInformationVersion"]) == {"0001"}  # OB b"\x00\x01", as hex
+
+
+def test_values_match_the_files(sample: Sample) -> None:
+    table, _ = _sample_table(sample)
+    by_id = table.set_index("id")
+    for file_id, path in sample.good.items():
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        row = by_id.loc[file_id]
+        assert row["SOPInstanceUID"] == ds.SOPInstanceUID
+        assert row["PatientID"] == ds.PatientID
+        assert row["PatientName"] == str(ds.PatientName)
+        assert row["PatientAge"] == ds.PatientAge  # SIIM's bare number, kept as text
+        assert row["PatientAgeYears"] == int(ds.PatientAge)  # a bare number is years
+        assert row["Rows"] == 64
+        assert row["TransferSyntaxUID"] == ds.file_meta.TransferSyntaxUID
+        # 0.168 mm * 1024 / 64 = 2.688 mm
+        assert row["PixelSpacing"] == "[2.688, 2.688]"
+        assert pd.isna(row["StudyID"])  # empty in every generated file
+        # 8-bit MONOCHROME2 without VOI attributes: the stored values are shown as they are.
+        assert row["render_window"] == "stored range 0..255"
+
+
+def test_bad_file_skipped_counted_and_logged(
+    sample: Sample, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="pneumothorax.rejections"):
+        table, metrics = _sample_table(sample)
+    assert BAD_ID not in set(table["id"])
+    assert metrics["files_converted"] == {"value": float(SAMPLE_COUNT), "step": 0}
+    assert metrics["files_rejected"] == {"value": 1.0, "step": 0}
+    assert set(metrics) == {"files_converted", "files_rejected", "seconds", "files_per_second"}
+    assert all(entry["step"] == 0 for entry in metrics.values())
+    assert metrics["seconds"]["value"] >= 0
+    assert any(
+        f"{BAD_ID}.dcm" in record.getMessage() and "not a DICOM file" in record.getMessage()
+        for record in caplog.records
+    )
+
+
+def test_sequential_and_processes_give_identical_tables(sample: Sample) -> None:
+    sequential, _ = _sample_table(sample, SEQUENTIAL)
+    processes, metrics = _sample_table(sample, PROCESSES)
+    pd.testing.assert_frame_equal(sequential, processes)
+    assert metrics["files_rejected"]["value"] == 1.0
+
+
+def test_build_table_hand_made_rows() -> None:
+    rows = [
+        {"id": "b", "Rows": 2, "PatientName": "B"},
+        {"id": "a", "Modality": "CR", "Rows": 1},
+    ]
+    table = build_table(rows)
+    # (0008,0060) Modality < (0010,0010) PatientName < (0028,0010) Rows
+    assert list(table.columns) == ["id", "Modality", "PatientName", "Rows"]
+    assert list(table["id"]) == ["a", "b"]
+    assert table.loc[0, "Modality"] == "CR"
+    assert pd.isna(table.loc[0, "PatientName"])
+    assert pd.isna(table.loc[1, "Modality"])
+
+
+def test_build_table_without_rows() -> None:
+    table = build_table([])
+    assert list(table.columns) == ["id"]
+    assert len(table) == 0

@@ -12,7 +12,7 @@ from kedro_datasets.pandas import CSVDataset
 
 from pneumothorax.pipelines.metadata.pipeline import create_pipeline
 
-from ..conftest import SAMPLE_COUNT, Sample
+from ..conftest import BAD_ID, SAMPLE_COUNT, Sample
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR AS")
 
@@ -20,19 +20,36 @@ pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR AS")
 def test_pipeline_shape() -> None:
     pipeline = create_pipeline()
     assert [n.name for n in pipeline.nodes] == ["extract_metadata"]
-    assert pipeline.inputs() == {"dicom_headers", "params:executor"}
-    assert pipeline.outputs() == {"train_metadata", "metadata_metrics"}
+    assert pipeline.inputs() == {
+        "dicom_images",
+        "params:metadata",
+        "params:strict",
+        "params:executor",
+        "deid_key",
+        "params:incremental",
+    }
+    assert pipeline.outputs() == {"train_metadata", "rejected_files", "metadata_metrics"}
+
+
+def _inputs(sample: Sample) -> dict[str, MemoryDataset]:
+    """The pipeline's inputs in memory: de-identified with a test key, no incremental cache."""
+    return {
+        "dicom_images": MemoryDataset(sample.loaders(), copy_mode="assign"),
+        "params:metadata": MemoryDataset({"deid": True}),
+        "params:strict": MemoryDataset(False),
+        "params:executor": MemoryDataset({"backend": "sequential", "workers": None}),
+        "deid_key": MemoryDataset("test-key"),
+        "params:incremental": MemoryDataset({"enabled": False}),
+    }
 
 
 def test_runs_on_sequential_runner(sample: Sample) -> None:
-    table, metrics = MemoryDataset(), MemoryDataset()
+    table, rejected, metrics = MemoryDataset(), MemoryDataset(), MemoryDataset()
     catalog = DataCatalog(
         {
-            "dicom_headers": MemoryDataset(
-                sample.loaders(stop_before_pixels=True), copy_mode="assign"
-            ),
-            "params:executor": MemoryDataset({"backend": "sequential", "workers": None}),
+            **_inputs(sample),
             "train_metadata": table,
+            "rejected_files": rejected,
             "metadata_metrics": metrics,
         }
     )
@@ -41,6 +58,8 @@ def test_runs_on_sequential_runner(sample: Sample) -> None:
     assert isinstance(result, pd.DataFrame)
     assert result.columns[0] == "id"
     assert list(result["id"]) == sorted(sample.good)
+    assert set(result["PatientIdentityRemoved"]) == {"YES"}  # de-identified by default
+    assert list(rejected.load()["id"]) == [BAD_ID]
     assert metrics.load()["files_rejected"] == {"value": 1.0, "step": 0}
     assert metrics.load()["files_converted"] == {"value": float(SAMPLE_COUNT), "step": 0}
 
@@ -49,10 +68,8 @@ def test_csv_output_like_the_catalog(sample: Sample, tmp_path: Path) -> None:
     csv = tmp_path / "02_intermediate" / "train.csv"
     catalog = DataCatalog(
         {
-            "dicom_headers": MemoryDataset(
-                sample.loaders(stop_before_pixels=True), copy_mode="assign"
-            ),
-            "params:executor": MemoryDataset({"backend": "sequential"}),
+            **_inputs(sample),
+            "rejected_files": MemoryDataset(),
             "train_metadata": CSVDataset(
                 filepath=str(csv),
                 save_args={"index": False, "lineterminator": "\n", "encoding": "utf-8"},
