@@ -95,6 +95,29 @@ class ExecutorParams:
         )
 
 
+@dataclass(frozen=True)
+class TrackingParams:
+    """The ``tracking`` group: what happens when MLflow cannot be reached."""
+
+    required: bool = False
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any] | None) -> TrackingParams:
+        """Validate the ``tracking`` group of ``params.yaml``.
+
+        Raises:
+            ParamsError: Unknown key, or ``required`` not a boolean.
+        """
+        raw = raw or {}
+        _reject_unknown("tracking", raw, cls)
+        required = raw.get("required", False)
+        if not isinstance(required, bool):
+            raise ParamsError(
+                f"params.yaml: tracking.required must be true or false, got {required!r}"
+            )
+        return cls(required=required)
+
+
 def validate_params(params: Mapping[str, Any]) -> None:
     """Validate every group of ``params.yaml`` that the pipelines read.
 
@@ -106,6 +129,7 @@ def validate_params(params: Mapping[str, Any]) -> None:
             raise ParamsError(f"params.yaml: missing the '{key}' group")
     ImageParams.from_mapping(params["image"])
     ExecutorParams.from_mapping(params.get("executor"))
+    TrackingParams.from_mapping(params.get("tracking"))
 
 
 def _reject_unknown(group: str, raw: Mapping[str, Any], cls: type) -> None:
