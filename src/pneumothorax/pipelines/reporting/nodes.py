@@ -102,15 +102,15 @@ def summarise_metadata(
         ViewPosition counts (``<keyword>``, ``count``), and the raw image sizes
         (``size`` as ``<Columns>x<Rows>``, ``count``).
     """
-    ages = _column(train_metadata, "PatientAge").map(_age_years)
-    labels = [_age_bin(age) for age in ages]
+    # Plain lists, not Series.map: pandas would turn the Nones into NaN and ints into floats.
+    labels = [_age_bin(_age_years(v)) for v in _column(train_metadata, "PatientAge")]
     order = [*(f"{lo}-{lo + AGE_BIN_WIDTH - 1}" for lo in range(0, AGE_LAST_BIN, AGE_BIN_WIDTH))]
     order += [f"{AGE_LAST_BIN}+", UNKNOWN]
     age = pd.DataFrame({"age": order, "count": [labels.count(label) for label in order]})
     sex = _counts(train_metadata, "PatientSex")
     view = _counts(train_metadata, "ViewPosition")
-    columns = _column(train_metadata, "Columns").map(_integer)
-    rows = _column(train_metadata, "Rows").map(_integer)
+    columns = [_integer(v) for v in _column(train_metadata, "Columns")]
+    rows = [_integer(v) for v in _column(train_metadata, "Rows")]
     sizes = pd.Series(
         [f"{c}x{r}" if c and r else UNKNOWN for c, r in zip(columns, rows, strict=True)],
         dtype=object,
@@ -160,8 +160,10 @@ def _column(table: pd.DataFrame, keyword: str) -> pd.Series:
 
 
 def _counts(table: pd.DataFrame, keyword: str) -> pd.DataFrame:
-    values = _column(table, keyword).map(lambda v: UNKNOWN if _missing(v) else str(v).strip())
-    return _tally(values.map(lambda v: v or UNKNOWN), keyword)
+    values = [
+        UNKNOWN if _missing(v) else str(v).strip() or UNKNOWN for v in _column(table, keyword)
+    ]
+    return _tally(pd.Series(values, dtype=object), keyword)
 
 
 def _tally(values: pd.Series, column: str) -> pd.DataFrame:
