@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 from kedro.config import MissingConfigException, OmegaConfigLoader
+from omegaconf import OmegaConf
 
 PARAMS_FILE = "params.yaml"
 
@@ -43,4 +44,11 @@ class ProjectConfigLoader(OmegaConfigLoader):
                 f"parameter group(s) {', '.join(clash)} defined both in {params_path} and under "
                 f"{self.conf_source}; keep them in {PARAMS_FILE} only (DVC tracks that file)"
             )
-        return {**params, **extra}
+        merged = {**params, **extra}
+        if self.runtime_params:
+            # The base class merged `kedro run --params` into `extra` only; they must win
+            # over params.yaml too (e.g. --params tracking.required=true).
+            merged = OmegaConf.to_container(
+                OmegaConf.merge(OmegaConf.create(merged), OmegaConf.create(self.runtime_params))
+            )
+        return merged

@@ -31,7 +31,7 @@ class Project:
         timeout: int = 600,
         env: dict[str, str] | None = None,
     ):
-        """Run a command in the project (or ``cwd``, with ``env``); fail the test with its output."""
+        """Run a command in the project (or ``cwd``); fail the test with its output."""
         result = subprocess.run(
             args,
             cwd=cwd or self.path,

@@ -180,6 +180,31 @@ def test_dvc_metrics_and_plots_diff_between_the_experiments(
     # the contact sheet of each experiment, at its image size, as an image plot
     sheets = sorted((out / "static").glob("*contact_sheet.png"))
     assert len(sheets) == 2, sorted(p.name for p in (out / "static").iterdir())
+    if os.environ.get("SCREENSHOTS_DIR") and CHROMIUM:
+        _save_readme_pictures(project, first, second, tmp_path, Path(os.environ["SCREENSHOTS_DIR"]))
+
+
+def _save_readme_pictures(
+    project: Project, first: str, second: str, tmp_path: Path, target: Path
+) -> None:
+    """The README's `dvc exp show`/`dvc metrics diff` text and `dvc plots diff` picture."""
+    wide = {**project.env, "COLUMNS": "150"}
+    shown = project.run(
+        "dvc", "exp", "show", "--no-pager", "--drop",
+        "executor.*|tracking.*|Created|State|Executor|data/.*|src/.*|conf/.*", env=wide,
+    )  # fmt: skip
+    diff = project.run("dvc", "metrics", "diff", first, second, "--all", env=wide)
+    (target / "dvc-exp-show.txt").write_text(shown.stdout)
+    (target / "dvc-metrics-diff.txt").write_text(diff.stdout)
+    # Only the image plots: the vega ones load vega from a CDN, which an offline page lacks.
+    images = tmp_path / "image-plots"
+    project.run(
+        "dvc", "plots", "diff", first, second, "-o", str(images), "--targets",
+        "data/08_reporting/distributions.png", "data/08_reporting/contact_sheet.png",
+    )  # fmt: skip
+    shot = tmp_path / "dvc-plots-diff.png"
+    _chromium(f"--screenshot={shot}", (images / "index.html").as_uri(), profile=tmp_path / "p")
+    shutil.copy(shot, target / shot.name)
 
 
 def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
