@@ -22,10 +22,12 @@ def test_save_writes_the_file_and_logs_it_on_the_parent_run(tmp_path) -> None:
     safe_tracking.configure(required=False)
     # Artifacts under tmp_path too (MLflow's default root is ./mlruns in the working folder).
     experiment = mlflow.create_experiment("artifacts", (tmp_path / "artifacts").as_uri())
-    mlflow.set_experiment(experiment_id=experiment)
     path = tmp_path / "patient_sex.csv"
     dataset = _csv(path)
-    with mlflow.start_run() as parent, mlflow.start_run(nested=True) as child:
+    with (
+        mlflow.start_run(experiment_id=experiment) as parent,
+        mlflow.start_run(experiment_id=experiment, nested=True) as child,
+    ):
         dataset.save(pd.DataFrame({"PatientSex": ["F", "M"], "count": [1, 2]}))
     assert path.read_text() == "PatientSex,count\nF,1\nM,2\n"
     assert dataset.load().to_dict("list") == {"PatientSex": ["F", "M"], "count": [1, 2]}
