@@ -190,13 +190,15 @@ def _save_readme_pictures(
     """The README's `dvc exp show`/`dvc metrics diff` text and `dvc plots diff` picture."""
     wide = {**project.env, "COLUMNS": "150"}
     shown = project.run(
-        "dvc", "exp", "show", "--no-pager", "--drop",
-        "executor.*|tracking.*|Created|State|Executor|data/.*|src/.*|conf/.*", env=wide,
+        "dvc", "exp", "show", "--md", "--drop",
+        "executor.*|tracking.*|Created|State|Executor|data/0[12].*|src/.*|conf/.*"
+        "|.*metadata_metrics.*|.*:seconds|.*:files_rejected|image.png_compress_level", env=wide,
     )  # fmt: skip
     diff = project.run("dvc", "metrics", "diff", first, second, "--all", env=wide)
-    (target / "dvc-exp-show.txt").write_text(shown.stdout)
+    (target / "dvc-exp-show.md").write_text(shown.stdout)
     (target / "dvc-metrics-diff.txt").write_text(diff.stdout)
     # Only the image plots: the vega ones load vega from a CDN, which an offline page lacks.
+    # (The README's copy is cropped to the contact sheets.)
     images = tmp_path / "image-plots"
     project.run(
         "dvc", "plots", "diff", first, second, "-o", str(images), "--targets",
