@@ -8,16 +8,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# Patient-data projects keep usage reporting off (kedro-telemetry reads .telemetry; DVC
+# reads .dvc/config; MLflow reads this variable, set before the imports below load it).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
 from pneumothorax.config_loader import ProjectConfigLoader
 from pneumothorax.hooks import ProjectHooks
 from pneumothorax.mlflow_hook import ProjectMlflowHook
 from pneumothorax.safe_tracking import apply_http_defaults
 from pneumothorax.tracking import artifact_location, tracking_uri
 
-# Patient-data projects keep usage reporting off (kedro-telemetry reads .telemetry; DVC
-# reads .dvc/config; MLflow reads this variable, set before kedro-mlflow imports it).
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("DO_NOT_TRACK", "1")
 apply_http_defaults()
 
 _PROJECT_PATH = Path(__file__).resolve().parents[2]
