@@ -11,6 +11,8 @@ RAW := data/01_raw/dicom-images-train
 SAMPLE_COUNT ?= 100
 MLFLOW_PORT ?= 5000
 LINT_PATHS := $(wildcard src tests benchmarks)
+MLFLOW_HOST ?= 127.0.0.1
+MLFLOW_SERVER_DIR ?= mlflow-server
 
 # The venv first on PATH, so `kedro` in dvc.yaml's stage commands is the locked one.
 export PATH := $(BIN):$(PATH)
@@ -22,7 +24,7 @@ export KEDRO_DISABLE_TELEMETRY := 1
 export DVC_NO_ANALYTICS := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup sample key run test lint format lock ui clean
+.PHONY: help setup sample key run test lint format lock ui server clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -69,6 +71,13 @@ lock: $(STAMP)  ## Re-resolve requirements.lock from pyproject.toml (then commit
 ui: $(STAMP)  ## Open the MLflow UI on the project's store (http://127.0.0.1:$(MLFLOW_PORT))
 	mlflow ui --backend-store-uri "$$(python -c 'from pathlib import Path; from pneumothorax.tracking import tracking_uri; print(tracking_uri(Path.cwd()))')" \
 	  --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
+
+server: $(STAMP)  ## Run a team MLflow server: sqlite + artifact store in $(MLFLOW_SERVER_DIR)/
+	@mkdir -p $(MLFLOW_SERVER_DIR)
+	@echo "Teammates: export MLFLOW_TRACKING_URI=http://$(MLFLOW_HOST):$(MLFLOW_PORT)"
+	mlflow server --backend-store-uri "sqlite:///$(abspath $(MLFLOW_SERVER_DIR))/mlflow.db" \
+	  --artifacts-destination "$(abspath $(MLFLOW_SERVER_DIR))/artifacts" \
+	  --host $(MLFLOW_HOST) --port $(MLFLOW_PORT)
 
 clean:  ## Remove derived data and caches (keeps raw data, the venv and MLflow runs)
 	rm -rf data/02_intermediate/train.csv data/02_intermediate/rejected.csv \

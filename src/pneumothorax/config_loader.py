@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 from kedro.config import MissingConfigException, OmegaConfigLoader
+from omegaconf import OmegaConf
 
 PARAMS_FILE = "params.yaml"
 
@@ -44,15 +45,10 @@ class ProjectConfigLoader(OmegaConfigLoader):
                 f"{self.conf_source}; keep them in {PARAMS_FILE} only (DVC tracks that file)"
             )
         merged = {**params, **extra}
-        # super() applies `kedro run --params` only to conf/ files; apply them to params.yaml too.
-        return _merge(merged, dict(self.runtime_params or {}))
-
-
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+        if self.runtime_params:
+            # The base class merged `kedro run --params` into `extra` only; they must win
+            # over params.yaml too (e.g. --params tracking.required=true).
+            merged = OmegaConf.to_container(
+                OmegaConf.merge(OmegaConf.create(merged), OmegaConf.create(self.runtime_params))
+            )
+        return merged

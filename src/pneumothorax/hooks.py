@@ -9,6 +9,7 @@ from typing import Any
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 
+from pneumothorax import safe_tracking
 from pneumothorax.dicom.deid import DeidKeyError
 from pneumothorax.params import validate_params
 from pneumothorax.provenance import run_tags
@@ -34,10 +35,12 @@ class ProjectHooks:
         """Tag the active MLflow run with the git commit and the DVC raw-data hashes."""
         import mlflow
 
-        if mlflow.active_run() is None or self._project_path is None:
+        if not safe_tracking.enabled() or mlflow.active_run() is None or self._project_path is None:
             return
         tags = run_tags(self._project_path)
-        mlflow.set_tags(tags)
+        safe_tracking.guarded("tagging the run", mlflow.set_tags, tags)
+        if not safe_tracking.enabled():
+            return
         logger.info(
             "MLflow run %s tagged with %s", mlflow.active_run().info.run_id, ", ".join(tags)
         )

@@ -201,6 +201,29 @@ class IncrementalParams:
         return cls(enabled=enabled, cache_dir=cache_dir or None)
 
 
+@dataclass(frozen=True)
+class TrackingParams:
+    """The ``tracking`` group: what happens when MLflow cannot be reached."""
+
+    required: bool = False
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any] | None) -> TrackingParams:
+        """Validate the ``tracking`` group of ``params.yaml``.
+
+        Raises:
+            ParamsError: Unknown key, or ``required`` not a boolean.
+        """
+        raw = raw or {}
+        _reject_unknown("tracking", raw, cls)
+        required = raw.get("required", False)
+        if not isinstance(required, bool):
+            raise ParamsError(
+                f"params.yaml: tracking.required must be true or false, got {required!r}"
+            )
+        return cls(required=required)
+
+
 def validate_params(params: Mapping[str, Any]) -> None:
     """Validate every group of ``params.yaml`` that the pipelines read.
 
@@ -215,6 +238,7 @@ def validate_params(params: Mapping[str, Any]) -> None:
     MetadataParams.from_mapping(params.get("metadata"))
     strict_flag(params.get("strict"))
     IncrementalParams.from_mapping(params.get("incremental"))
+    TrackingParams.from_mapping(params.get("tracking"))
 
 
 def _reject_unknown(group: str, raw: Mapping[str, Any], cls: type) -> None:

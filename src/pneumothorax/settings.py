@@ -6,28 +6,31 @@ https://docs.kedro.org/en/stable/kedro_project_setup/settings.html
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
-from pneumothorax.config_loader import ProjectConfigLoader
-from pneumothorax.hooks import ProjectHooks
-from pneumothorax.tracking import artifact_location, tracking_uri
-
 # Patient-data projects keep usage reporting off (kedro-telemetry reads .telemetry; DVC
-# reads .dvc/config; MLflow reads this variable, set before kedro-mlflow imports it).
+# reads .dvc/config; MLflow reads this variable, set before the imports below load it).
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-# Emitted when kedro-mlflow imports mlflow.pyfunc; about model logging, which we don't do.
-warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
+from pneumothorax.config_loader import ProjectConfigLoader
+from pneumothorax.hooks import ProjectHooks
+from pneumothorax.mlflow_hook import ProjectMlflowHook
+from pneumothorax.safe_tracking import apply_http_defaults
+from pneumothorax.tracking import artifact_location, tracking_uri
+
+apply_http_defaults()
 
 _PROJECT_PATH = Path(__file__).resolve().parents[2]
 
-HOOKS = (ProjectHooks(),)
+# ProjectMlflowHook is kedro-mlflow's hook plus experiment grouping and outage tolerance;
+# it replaces the plugin's auto-registered hook (disabled below; the wheel's metadata
+# spells the name "kedro_mlflow", older ones "kedro-mlflow") so there is only one.
+HOOKS = (ProjectHooks(), ProjectMlflowHook())
 
 # kedro-viz's run hooks compute statistics of every dataset (including the dict of all
 # partitions) and write .viz/ into the project on each run; `kedro viz` works without them.
-DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz", "kedro-mlflow", "kedro_mlflow")
 
 # Parameters come from the repository's params.yaml, DVC's params file: one source of truth.
 CONFIG_LOADER_CLASS = ProjectConfigLoader

@@ -23,12 +23,19 @@ class Project:
     path: Path
     env: dict[str, str]
 
-    def run(self, *args: str, cwd: Path | None = None, check: bool = True, timeout: int = 600):
+    def run(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        check: bool = True,
+        timeout: int = 600,
+        env: dict[str, str] | None = None,
+    ):
         """Run a command in the project (or ``cwd``); fail the test with its output."""
         result = subprocess.run(
             args,
             cwd=cwd or self.path,
-            env=self.env,
+            env=env or self.env,
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -54,7 +54,7 @@ def _ran(output: str) -> set[str]:
 
 def test_repro_builds_the_intermediate_layer(project: Project) -> None:
     result = project.run("dvc", "repro")
-    assert _ran(result.stdout) == {"metadata", "images"}
+    assert _ran(result.stdout) == {"metadata", "images", "reporting"}
 
     ids = _dicom_ids(project)
     assert len(ids) == 12
@@ -81,6 +81,7 @@ def test_second_repro_runs_no_stage(project: Project) -> None:
     assert _ran(result.stdout) == set()
     assert "Stage 'metadata' didn't change, skipping" in result.stdout
     assert "Stage 'images' didn't change, skipping" in result.stdout
+    assert "Stage 'reporting' didn't change, skipping" in result.stdout
 
 
 def test_each_run_is_logged_to_the_repository_mlflow_store(project: Project) -> None:
@@ -110,7 +111,7 @@ def test_image_size_change_reruns_only_the_images_stage(project: Project) -> Non
     params.write_text(original.replace("size: 256", "size: [160, 128]", 1))
     try:
         result = project.run("dvc", "repro")
-        assert _ran(result.stdout) == {"images"}
+        assert _ran(result.stdout) == {"images", "reporting"}
         assert "Stage 'metadata' didn't change, skipping" in result.stdout
         assert set(_png_sizes(project).values()) == {(160, 128)}
     finally:
@@ -142,7 +143,7 @@ def test_exp_run_with_a_new_image_size_is_listed_and_tracked(
 ) -> None:
     size = 128 if not mode else 96
     result = project.run("dvc", "exp", "run", *mode, "-S", f"image.size={size}")
-    assert _ran(result.stdout) == {"images"}, result.stdout
+    assert _ran(result.stdout) == {"images", "reporting"}, result.stdout
 
     shown = json.loads(project.run("dvc", "exp", "show", "--json").stdout)
     sizes = {

@@ -1,0 +1,107 @@
+"""``RunMetricsDataset`` writes a run's metrics to a JSON file (DVC metrics) and to MLflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from copy import deepcopy
+from pathlib import PurePosixPath
+from typing import Any
+
+import fsspec
+from kedro.io.core import AbstractDataset, get_filepath_str, get_protocol_and_path
+
+from pneumothorax import safe_tracking
+
+
+class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, float]]):
+    """Metrics in kedro-mlflow's shape (``{name: {"value": v, "step": s}}``), saved twice.
+
+    * to ``filepath`` as a flat JSON object (``{"files_converted": 12, ...}``, sorted keys,
+      LF), the file a ``dvc.yaml`` stage declares under ``metrics:`` so ``dvc metrics
+      show/diff`` and ``dvc exp show`` list it;
+    * to the active MLflow run and its experiment entry as ``<prefix>.<name>`` — best
+      effort: a tracking failure warns (see :mod:`pneumothorax.safe_tracking`), the file
+      is written regardless.
+
+    Saving an empty mapping does nothing, so a generator node can yield ``{}`` until its
+    last chunk.
+
+    Example catalog entry::
+
+        images_metrics:
+          type: pneumothorax.datasets.run_metrics_dataset.RunMetricsDataset
+          filepath: data/08_reporting/images_metrics.json
+          prefix: images
+    """
+
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        prefix: str | None = None,
+        fs_args: dict[str, Any] | None = None,
+        credentials: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Creates a new instance of ``RunMetricsDataset``.
+
+        Args:
+            filepath: Path or URL of the JSON file.
+            prefix: Prepended (with a dot) to each metric name in MLflow.
+            fs_args: Extra arguments for the fsspec filesystem constructor.
+            credentials: Credentials for the filesystem.
+            metadata: Arbitrary metadata, ignored by Kedro.
+        """
+        protocol, path = get_protocol_and_path(filepath)
+        self._protocol = protocol
+        self._filepath = PurePosixPath(path)
+        self._fs = fsspec.filesystem(protocol, **deepcopy(credentials or {}), **(fs_args or {}))
+        self._prefix = prefix
+        self.metadata = metadata
+
+    def load(self) -> dict[str, float]:
+        """Read the flat ``{name: value}`` JSON object."""
+        with self._fs.open(get_filepath_str(self._filepath, self._protocol), "r") as stream:
+            return json.load(stream)
+
+    def save(self, data: dict[str, dict[str, float]]) -> None:
+        """Write the metrics file, then log the metrics to MLflow (best effort)."""
+        if not data:
+            return
+        values = {name: _plain(entry["value"]) for name, entry in data.items()}
+        text = json.dumps(values, indent=2, sort_keys=True) + "\n"
+        path = get_filepath_str(self._filepath, self._protocol)
+        if self._protocol == "file":
+            _write_atomically(path, text.encode("utf-8"))
+        else:
+            self._fs.pipe_file(path, text.encode("utf-8"))
+        prefix = f"{self._prefix}." if self._prefix else ""
+        safe_tracking.log_metrics({f"{prefix}{k}": float(v) for k, v in values.items()})
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._filepath, "protocol": self._protocol, "prefix": self._prefix}
+
+    def _exists(self) -> bool:
+        return self._fs.isfile(get_filepath_str(self._filepath, self._protocol))
+
+
+def _plain(value: float) -> float | int:
+    # Counts read as counts in `dvc metrics show` (12, not 12.0).
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    # A unique name opened normally (not mkstemp's 0600), so the file gets the umask's mode.
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as stream:
+            stream.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

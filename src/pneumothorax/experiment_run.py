@@ -1,0 +1,120 @@
+"""What makes one experiment one MLflow entry: its group key, its name, its flattened params."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: Tag that ties the stage runs of one ``dvc repro`` / ``dvc exp run`` to their parent run.
+GROUP_TAG = "pneumothorax.experiment_group"
+
+PARAMS_FILE = "params.yaml"
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"image": {"size": 128}}`` -> ``{"image.size": 128}``; lists stay whole values."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def format_value(value: Any) -> str:
+    """A param value as MLflow shows it and as ``dvc exp run -S`` would take it."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(", ", ": ")) if value is not None else "null"
+
+
+def changed_params(current: Mapping[str, Any], baseline: Mapping[str, Any]) -> dict[str, Any]:
+    """Flattened keys of ``current`` whose value differs from (or is absent in) ``baseline``."""
+    now, before = flatten(current), flatten(baseline)
+    missing = object()
+    return {k: v for k, v in sorted(now.items()) if before.get(k, missing) != v}
+
+
+def run_name(changes: Mapping[str, Any]) -> str:
+    """Name an experiment after what changed: ``image.size=128``, or ``baseline``."""
+    if not changes:
+        return "baseline"
+    return ", ".join(f"{key}={format_value(value)}" for key, value in changes.items())
+
+
+def baseline_params(project_path: Path) -> dict[str, Any]:
+    """``params.yaml`` as committed in the experiment's baseline (DVC's, else ``HEAD``).
+
+    Returns an empty mapping outside git or when the file is not committed yet.
+    """
+    rev = os.environ.get("DVC_EXP_BASELINE_REV") or "HEAD"
+    try:
+        text = subprocess.run(
+            ["git", "show", f"{rev}:./{PARAMS_FILE}"],
+            cwd=project_path,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    loaded = yaml.safe_load(text)
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def current_params(project_path: Path) -> dict[str, Any]:
+    """``params.yaml`` of the working copy (what ``dvc exp run -S`` edited)."""
+    path = project_path / PARAMS_FILE
+    if not path.is_file():
+        return {}
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def group_key() -> str | None:
+    """The key shared by every stage run of one DVC command, or None outside DVC.
+
+    Under ``dvc exp run`` DVC names the experiment (``DVC_EXP_NAME``); under ``dvc repro``
+    every stage's command is a child of the same ``dvc`` process, so that process (host,
+    pid and start time, which together never repeat) identifies the reproduction. A plain
+    ``kedro run`` has no group and stays a single run.
+    """
+    name = os.environ.get("DVC_EXP_NAME")
+    if name:
+        return f"dvc-exp:{name}:{os.environ.get('DVC_EXP_BASELINE_REV', '')}"
+    process = _dvc_ancestor()
+    if process is None:
+        return None
+    return f"dvc:{socket.gethostname()}:{process.pid}:{process.create_time():.3f}"
+
+
+def _dvc_ancestor() -> Any:
+    import psutil
+
+    try:
+        for process in psutil.Process().parents():
+            if _is_dvc(process.cmdline()):
+                return process
+    except psutil.Error:
+        return None
+    return None
+
+
+def _is_dvc(cmdline: list[str]) -> bool:
+    # `dvc ...`, `python /venv/bin/dvc ...` (a console script) or `python -m dvc ...`.
+    head = [Path(arg).name for arg in cmdline[:3]]
+    return bool(head) and (
+        head[0] in ("dvc", "dvc.exe")
+        or (len(head) > 1 and head[1] in ("dvc", "dvc.exe"))
+        or head[1:3] == ["-m", "dvc"]
+    )
