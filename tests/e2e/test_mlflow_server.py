@@ -117,7 +117,7 @@ def test_one_dvc_repro_is_one_mlflow_entry_with_a_child_per_stage(
     # every param flattened, the metrics of the stages, the provenance tags
     params = _params(entry)
     assert params["image.size"] == "256"
-    assert params["image.png_compress_level"] == "6"
+    assert params["image.png_compress_level"] == "1"
     assert params["executor.backend"] == "sequential"
     metrics = _metrics(entry)
     assert metrics["metadata.files_converted"] == 12

@@ -149,15 +149,6 @@ def _peak_rss_mb(project: Project) -> float:
     return float(result.stdout.split()[-1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known: under `kedro run` peak RSS grows with the PNG bytes written (+124 MB for "
-        "+116 MB of PNGs), although render_images + PartitionedDataset.save alone stay flat "
-        "(78 MB over 400 files, measured in-process); the retention is in the Kedro run path "
-        "(not kedro-mlflow: same with its hooks disabled). strict: fixing it makes this fail."
-    ),
-)
 def test_peak_memory_does_not_grow_with_the_number_of_files(tmp_path: Path) -> None:
     peaks, png_mb = {}, {}
     for count in (20, 300):

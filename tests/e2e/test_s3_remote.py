@@ -27,7 +27,7 @@ pytestmark = [
 ]
 
 BUCKET = "pneumothorax-team"
-LAYERS = ("data/01_raw", "data/02_intermediate")
+LAYERS = ("data/01_raw", "data/02_intermediate", "data/08_reporting")
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +100,10 @@ def _layers(project: Project) -> dict[str, str]:
     md5s = {}
     for layer in LAYERS:
         md5s.update({f"{layer}/{k}": v for k, v in _md5s(project.path / layer).items()})
-    # Git's files (.gitignore, .gitkeep, the .dvc pointer) are not DVC's to restore.
-    return {k: v for k, v in md5s.items() if not k.endswith((".gitignore", ".gitkeep", ".dvc"))}
+    # Git's files (.gitignore, .gitkeep, the .dvc pointer, the DVC metrics kept in git with
+    # `cache: false`) are not DVC's to restore.
+    git_files = (".gitignore", ".gitkeep", ".dvc", "_metrics.json")
+    return {k: v for k, v in md5s.items() if not k.endswith(git_files)}
 
 
 def _keys(s3: S3Server, prefix: str) -> set[str]:

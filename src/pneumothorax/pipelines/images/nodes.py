@@ -116,7 +116,11 @@ def render_images(
             if len(chunk) >= CHUNK_SIZE:
                 report["seconds"] = time.perf_counter() - start
                 yield chunk, report
-                chunk = {}
+                # Kedro splits a generator's tuples with itertools.tee (more_itertools.unzip),
+                # whose buffer keeps each yielded tuple alive for a block of up to 57 items:
+                # a fresh dict per chunk would keep ~57 chunks of PNG bytes in memory. Both
+                # parts are saved before the generator resumes, so empty this one instead.
+                chunk.clear()
     finally:
         if cache is not None:
             cache.close()
