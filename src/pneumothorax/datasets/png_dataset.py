@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import uuid
 from copy import deepcopy
 from pathlib import PurePosixPath
 from typing import Any
@@ -12,6 +10,8 @@ from typing import Any
 import fsspec
 from kedro.io.core import AbstractDataset, DatasetError, get_filepath_str, get_protocol_and_path
 from PIL import Image
+
+from pneumothorax.datasets.atomic_write import write_atomically
 
 
 class PngDataset(AbstractDataset[bytes | Image.Image, Image.Image]):
@@ -75,7 +75,7 @@ class PngDataset(AbstractDataset[bytes | Image.Image, Image.Image]):
             raise DatasetError(f"{self._filepath}: data to save is not a PNG image")
         path = get_filepath_str(self._filepath, self._protocol)
         if self._protocol == "file":
-            _write_atomically(path, bytes(data))
+            write_atomically(path, bytes(data))
         else:
             self._fs.pipe_file(path, bytes(data))
 
@@ -84,17 +84,3 @@ class PngDataset(AbstractDataset[bytes | Image.Image, Image.Image]):
 
     def _exists(self) -> bool:
         return self._fs.isfile(get_filepath_str(self._filepath, self._protocol))
-
-
-def _write_atomically(path: str, data: bytes) -> None:
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as stream:
-            stream.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

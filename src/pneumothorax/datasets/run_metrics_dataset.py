@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from copy import deepcopy
 from pathlib import PurePosixPath
 from typing import Any
@@ -13,6 +11,7 @@ import fsspec
 from kedro.io.core import AbstractDataset, get_filepath_str, get_protocol_and_path
 
 from pneumothorax import safe_tracking
+from pneumothorax.datasets.atomic_write import write_atomically
 
 
 class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, float]]):
@@ -74,7 +73,7 @@ class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, f
         text = json.dumps(values, indent=2, sort_keys=True) + "\n"
         path = get_filepath_str(self._filepath, self._protocol)
         if self._protocol == "file":
-            _write_atomically(path, text.encode("utf-8"))
+            write_atomically(path, text.encode("utf-8"))
         else:
             self._fs.pipe_file(path, text.encode("utf-8"))
         prefix = f"{self._prefix}." if self._prefix else ""
@@ -90,18 +89,3 @@ class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, f
 def _plain(value: float) -> float | int:
     # Counts read as counts in `dvc metrics show` (12, not 12.0).
     return int(value) if float(value).is_integer() else float(value)
-
-
-def _write_atomically(path: str, data: bytes) -> None:
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    # A unique name opened normally (not mkstemp's 0600), so the file gets the umask's mode.
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as stream:
-            stream.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
