@@ -29,7 +29,8 @@ def _run(
     loaders = loaders or sample.loaders()
     chunks, reports = [], []
     for chunk, report in render_images(loaders, image, False, executor, NO_CACHE):
-        chunks.append(chunk)
+        # Copy as Kedro saves: at yield time (the node refills one dict to bound memory).
+        chunks.append(dict(chunk))
         reports.append(report)
     assert all(report is reports[-1] for report in reports)  # one report, by reference
     table, metrics = summarise_renders(reports[-1])
