@@ -88,6 +88,13 @@ PROFILE_REMOVE = frozenset(
     """.split()  # noqa: SIM905 - the profile's table reads better as words
 )
 _DATE_TIME_VRS = ("DA", "DT", "TM")
+#: PS3.16 CID 7050 "De-identification Method" codes (scheme DCM) of what :meth:`apply` does.
+_METHOD_CODES = (
+    ("113100", "Basic Application Confidentiality Profile"),
+    ("113108", "Retain Patient Characteristics Option"),
+)
+_MODIFIED_DATES = ("113107", "Retain Longitudinal Temporal Information Modified Dates Option")
+_FULL_DATES = ("113106", "Retain Longitudinal Temporal Information Full Dates Option")
 
 
 class DeidKeyError(ValueError):
@@ -117,9 +124,11 @@ class Deidentifier:
         anonymizer.add_element_handler(_RemoveProfileAttributes())
         ds.remove_private_tags()
         anonymizer.anonymize(ds)
-        # (0012,0063) is LO (64 characters at most): the profile and options, abbreviated.
-        dates = "Modified Dates" if self.date_shift else "Full Dates"
-        ds.DeidentificationMethod = f"PS3.15 Basic Profile; Retain Pat Chars; {dates}; dicognito"
+        # PS3.15 E.1.1: record the profile and options applied, as text in (0012,0063) (LO:
+        # 64 characters per value, so one value each) and as CID 7050 codes in (0012,0064).
+        methods = (*_METHOD_CODES, _MODIFIED_DATES if self.date_shift else _FULL_DATES)
+        ds.DeidentificationMethod = [meaning for _, meaning in methods]
+        ds.DeidentificationMethodCodeSequence = [_code_item(*code) for code in methods]
         ds.PatientIdentityRemoved = "YES"
         ds.LongitudinalTemporalInformationModified = "MODIFIED" if self.date_shift else "UNMODIFIED"
         return ds
@@ -181,3 +190,11 @@ class _KeepDates(ElementAnonymizer):
 
     def describe_actions(self) -> Any:
         yield "Keep all DA, DT and TM elements"
+
+
+def _code_item(value: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue = value
+    item.CodingSchemeDesignator = "DCM"
+    item.CodeMeaning = meaning
+    return item
