@@ -39,14 +39,14 @@ def test_every_part_of_the_key_matters(changed: tuple) -> None:
     assert cache_key(*changed) != cache_key("png", "code", {"size": [256, 256]}, "md5")
 
 
-def test_md5_is_remembered_only_while_the_file_is_unchanged(tmp_path: Path) -> None:
+def test_digest_is_remembered_only_while_the_file_is_unchanged(tmp_path: Path) -> None:
     cache = ResultCache(tmp_path / "cache")
     data = tmp_path / "input.dcm"
     data.write_bytes(b"one")
-    cache.remember_md5(str(data), data.stat(), "md5-one")
-    assert cache.known_md5(str(data), data.stat()) == "md5-one"
-    data.write_bytes(b"two!")  # new size (and mtime): the recorded md5 no longer applies
-    assert cache.known_md5(str(data), data.stat()) is None
+    cache.remember_digest(str(data), data.stat(), "digest-one")
+    assert cache.known_digest(str(data), data.stat()) == "digest-one"
+    data.write_bytes(b"two!")  # new size (and mtime): the recorded digest no longer applies
+    assert cache.known_digest(str(data), data.stat()) is None
     cache.put("k", b"\x89PNG")
     assert cache.get("k") == b"\x89PNG" and cache.get("other") is None
     cache.close()
@@ -105,3 +105,38 @@ def test_touched_but_unchanged_files_come_from_the_cache(tmp_path: Path) -> None
     assert computed == ["f1"]
     assert second == [("f0", b"content 0"), ("f1", b"changed"), ("f2", b"content 2")]
     assert first[0] == second[0] and first[2] == second[2]
+
+
+def test_inputs_are_keyed_by_the_sha256_of_their_bytes(tmp_path: Path) -> None:
+    import hashlib
+    import sqlite3
+
+    import fsspec
+
+    from pneumothorax.incremental import file_digest, map_cached
+
+    files = [tmp_path / f"f{index}" for index in range(5)]
+    for index, path in enumerate(files):
+        path.write_bytes(bytes([index]) * (3 << 20))  # several read blocks each
+    cache = ResultCache(tmp_path / "cache")
+    results = map_cached(
+        _identity, [(p.name, _Loader(p).load) for p in files], mapper=map, cache=cache,
+        kind="raw", code="c", params={}, encode=bytes, decode=bytes,
+    )  # fmt: skip
+    assert [r.id for r in results] == [p.name for p in files]
+    cache.close()
+    stored = dict(
+        sqlite3.connect(tmp_path / "cache" / "cache.sqlite").execute(
+            "SELECT path, sha256 FROM file_state"
+        )
+    )
+    assert stored == {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+    class _Remote:  # a partition on a non-local filesystem, hashed where it is read
+        path = "memory://bucket/f.dcm"
+        _fs = fsspec.filesystem("memory")
+
+        def load(self) -> None: ...
+
+    _Remote._fs.pipe(_Remote.path, b"remote bytes")
+    assert file_digest(_Remote().load) == hashlib.sha256(b"remote bytes").hexdigest()

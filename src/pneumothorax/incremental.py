@@ -7,14 +7,17 @@ can be changed behind a manifest's back by ``dvc checkout``. Here every run stil
 every output afresh (DVC's model stays intact: outputs are a pure function of the deps), but
 a file's result is taken from the cache when its key is known:
 
-    key = sha256(kind, code version, params, md5 of the input file's bytes)
+    key = sha256(kind, code version, params, sha256 of the input file's bytes)
 
 The code version hashes the conversion modules' source and the versions of the libraries
 that shape the bytes (pydicom, Pillow, numpy, zlib), so a code change or a param change that
-affects the output misses the cache and reconverts everything. Input md5s are remembered per
-path with the file's (size, mtime_ns, inode), like DVC's state database, so unchanged inputs
-are not reread; a local file whose state changed is hashed before deciding, so touching or
-relinking it (``dvc add`` with link cache types) does not reconvert it. A cache hit returns
+affects the output misses the cache and reconverts everything. Input digests are remembered
+per path with the file's (size, mtime_ns, inode), like DVC's state database, so unchanged
+inputs are not reread; a local file whose state changed is hashed before deciding (on all
+cores: hashlib releases the GIL), so touching or relinking it (``dvc add`` with link cache
+types) does not reconvert it. SHA-256, not DVC's md5: with the CPU's SHA extensions it hashes
+at ~1.3 GB/s per core against md5's ~0.6 GB/s, and hashing every input is the whole cost of a
+cold run before any file is converted. A cache hit returns
 exactly the bytes a conversion would give, so an incremental run is byte-identical to a full
 rebuild.
 
@@ -32,6 +35,7 @@ import os
 import sqlite3
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from importlib import metadata
 from pathlib import Path
@@ -71,14 +75,14 @@ def code_version(modules: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
-def cache_key(kind: str, code: str, params: Any, md5: str) -> str:
+def cache_key(kind: str, code: str, params: Any, digest: str) -> str:
     """The key of one file's result: what it is, the code, the params and the input bytes."""
     params_json = json.dumps(params, sort_keys=True, default=str)
-    return hashlib.sha256(f"{kind}\n{code}\n{params_json}\n{md5}".encode()).hexdigest()
+    return hashlib.sha256(f"{kind}\n{code}\n{params_json}\n{digest}".encode()).hexdigest()
 
 
 class ResultCache:
-    """Input md5s by file state, and results by key, in one sqlite file."""
+    """Input digests by file state, and results by key, in one sqlite file."""
 
     def __init__(self, directory: str | Path) -> None:
         """Open (creating if needed) the cache in ``directory``."""
@@ -88,25 +92,26 @@ class ResultCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS state (path TEXT PRIMARY KEY, size INTEGER,"
-            " mtime_ns INTEGER, inode INTEGER, md5 TEXT)"
+            "CREATE TABLE IF NOT EXISTS file_state (path TEXT PRIMARY KEY, size INTEGER,"
+            " mtime_ns INTEGER, inode INTEGER, sha256 TEXT)"
         )
         self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value BLOB)")
         self._pending = 0
 
-    def known_md5(self, path: str, stat: os.stat_result) -> str | None:
-        """The md5 recorded for ``path`` if its size, mtime and inode are unchanged."""
+    def known_digest(self, path: str, stat: os.stat_result) -> str | None:
+        """The digest recorded for ``path`` if its size, mtime and inode are unchanged."""
         row = self._db.execute(
-            "SELECT md5 FROM state WHERE path = ? AND size = ? AND mtime_ns = ? AND inode = ?",
+            "SELECT sha256 FROM file_state"
+            " WHERE path = ? AND size = ? AND mtime_ns = ? AND inode = ?",
             (path, stat.st_size, stat.st_mtime_ns, stat.st_ino),
         ).fetchone()
         return row[0] if row else None
 
-    def remember_md5(self, path: str, stat: os.stat_result, md5: str) -> None:
-        """Record that ``path`` in state ``stat`` has content ``md5``."""
+    def remember_digest(self, path: str, stat: os.stat_result, digest: str) -> None:
+        """Record that ``path`` in state ``stat`` has content ``digest``."""
         self._db.execute(
-            "INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)",
-            (path, stat.st_size, stat.st_mtime_ns, stat.st_ino, md5),
+            "INSERT OR REPLACE INTO file_state VALUES (?, ?, ?, ?, ?)",
+            (path, stat.st_size, stat.st_mtime_ns, stat.st_ino, digest),
         )
         self._tick()
 
@@ -156,18 +161,15 @@ def source_path(load: Callable[[], Any]) -> str | None:
     return path
 
 
-def file_md5(load: Callable[[], Any]) -> str | None:
-    """md5 of the bytes behind a partition's ``load`` (through its own filesystem)."""
+def file_digest(load: Callable[[], Any]) -> str | None:
+    """SHA-256 of the bytes behind a partition's ``load`` (through its own filesystem)."""
     dataset = getattr(load, "__self__", None)
     path = getattr(dataset, "path", None)
     fs = getattr(dataset, "_fs", None)
     if path is None or fs is None:
         return None
-    digest = hashlib.md5(usedforsecurity=False)
     with fs.open(path, mode="rb") as stream:
-        while block := stream.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+        return _digest_stream(stream)
 
 
 def map_cached(
@@ -204,62 +206,88 @@ def map_cached(
     if cache is None:
         yield from mapper(fn, items)
         return
+    entries = [_entry(cache, file_id, load) for file_id, load in items]
+    _hash_changed(cache, entries)
     hits: list[tuple[str, Callable[[], Any], str]] = []
-    misses: list[tuple[str, Callable[[], Any], str | None, str | None, Any]] = []
-    for file_id, load in items:
-        path = source_path(load)
-        stat = _stat(path)
-        md5 = cache.known_md5(path, stat) if path and stat else None
-        if md5 is None and path and stat:
-            # A local file whose state changed (new, edited, touched, relinked by `dvc add`):
-            # hash it here, so an unchanged content still hits the cache.
-            md5 = _local_md5(path)
-            if md5 is not None:
-                cache.remember_md5(path, stat, md5)
-        key = cache_key(kind, code, params, md5) if md5 else None
+    misses: list[_Entry] = []
+    for entry in entries:
+        file_id, load, digest = entry[0], entry[1], entry[2]
+        key = cache_key(kind, code, params, digest) if digest else None
         if key and cache.has(key):
             hits.append((file_id, load, key))
         else:
-            misses.append((file_id, load, md5, path, stat))
+            misses.append(entry)
     logger.info("%s: %d cached, %d to compute", kind, len(hits), len(misses))
     for file_id, load, key in hits:
         value = cache.get(key)
         if value is None:  # removed meanwhile (cache deleted by hand): recompute below
-            misses.append((file_id, load, None, None, None))
+            misses.append([file_id, load, None, None, None])
             continue
         yield FileResult(file_id, decode(value))
-    work = ((file_id, load, md5) for file_id, load, md5, _path, _stat_ in misses)
-    for (_id, _load, _md5, path, stat), (md5, result) in zip(
-        misses, mapper(partial(_with_md5, fn), work), strict=True
+    work = ((file_id, load, digest) for file_id, load, digest, _path, _stat_ in misses)
+    for (_id, _load, _digest, path, stat), (digest, result) in zip(
+        misses, mapper(partial(_with_digest, fn), work), strict=True
     ):
-        if md5 is not None and result.ok:
+        if digest is not None and result.ok:
             if path and stat:
-                cache.remember_md5(path, stat, md5)
-            cache.put(cache_key(kind, code, params, md5), encode(result.value))
+                cache.remember_digest(path, stat, digest)
+            cache.put(cache_key(kind, code, params, digest), encode(result.value))
         yield result
 
 
-def _with_md5(
+#: ``[id, load, digest or None, local path or None, stat or None]`` of one input.
+_Entry = list[Any]
+
+
+def _entry(cache: ResultCache, file_id: str, load: Callable[[], Any]) -> _Entry:
+    path = source_path(load)
+    stat = _stat(path)
+    digest = cache.known_digest(path, stat) if path and stat else None
+    return [file_id, load, digest, path, stat]
+
+
+def _hash_changed(cache: ResultCache, entries: list[_Entry]) -> None:
+    """Hash the local inputs whose state changed (new, edited, touched, relinked by `dvc add`).
+
+    Done before deciding, so an unchanged content still hits the cache, and on a thread per
+    core: hashlib and file reads release the GIL, so the threads hash in parallel.
+    """
+    todo = [entry for entry in entries if entry[2] is None and entry[3] and entry[4]]
+    if not todo:
+        return
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        digests = pool.map(_local_digest, [entry[3] for entry in todo])
+        for entry, digest in zip(todo, digests, strict=True):
+            if digest is not None:
+                entry[2] = digest
+                cache.remember_digest(entry[3], entry[4], digest)
+
+
+def _with_digest(
     fn: Callable[[Item], FileResult], item: tuple[str, Callable[[], Any], str | None]
 ) -> tuple[str | None, FileResult]:
-    """Per-file work plus the md5 of the input (runs on the worker, which reads it anyway)."""
-    file_id, load, md5 = item
-    if md5 is None:
+    """Per-file work plus the digest of the input (runs on the worker, which reads it anyway)."""
+    file_id, load, digest = item
+    if digest is None:
         try:
-            md5 = file_md5(load)
+            digest = file_digest(load)
         except Exception:  # unreadable: fn reports the reason
-            md5 = None
-    return md5, fn((file_id, load))
+            digest = None
+    return digest, fn((file_id, load))
 
 
-def _local_md5(path: str) -> str | None:
-    digest = hashlib.md5(usedforsecurity=False)
+def _local_digest(path: str) -> str | None:
     try:
         with open(path, "rb") as stream:
-            while block := stream.read(1 << 20):
-                digest.update(block)
+            return _digest_stream(stream)
     except OSError:
         return None  # unreadable: the per-file function reports why
+
+
+def _digest_stream(stream: Any) -> str:
+    digest = hashlib.sha256()
+    while block := stream.read(1 << 20):
+        digest.update(block)
     return digest.hexdigest()
 
 
