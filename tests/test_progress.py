@@ -1,0 +1,26 @@
+"""Progress reporting: every item passes through, one summary line, no extra thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+
+from pneumothorax.progress import progress
+
+
+def test_yields_every_item_and_logs_one_summary(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="pneumothorax.progress"):
+        assert list(progress(range(5), total=5, desc="images")) == [0, 1, 2, 3, 4]
+    lines = [r.getMessage() for r in caplog.records if r.name == "pneumothorax.progress"]
+    assert len(lines) == 1 and lines[0].startswith("images: 5 files in ")
+
+
+def test_starts_no_thread() -> None:
+    # A second thread would make the processes executor fall back from fork to forkserver.
+    before = {thread.name for thread in threading.enumerate()}
+    during: set[str] = set()
+    for _ in progress(range(3), total=3, desc="metadata"):
+        during |= {thread.name for thread in threading.enumerate()}
+    assert during == before and "tqdm_monitor" not in during
