@@ -24,7 +24,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 func=histogram_pixels,
-                inputs={"img_train": "img_train"},
+                inputs={"img_train": "img_train", "executor": "params:executor"},
                 outputs="pixel_intensity",
                 name="histogram_pixels",
             ),
