@@ -93,6 +93,27 @@ def test_regeneration_keeps_unchanged_files(tmp_path: Path) -> None:
     assert [p.stat().st_mtime_ns for p in again] == before
 
 
+def test_growing_with_skip_existing_builds_only_the_new_files(tmp_path: Path) -> None:
+    generate_sample(tmp_path / "grown", count=3, seed=2, size=SIZE)
+    marker = b"left alone"
+    first = sorted((tmp_path / "grown").rglob("*.dcm"))
+    for path in first:
+        path.write_bytes(marker)  # skip_existing must not rebuild (or even read) these
+    grown = generate_sample(tmp_path / "grown", count=5, seed=2, size=SIZE, skip_existing=True)
+    generate_sample(tmp_path / "fresh", count=5, seed=2, size=SIZE)
+    fresh = _relative_digests(tmp_path / "fresh")
+    assert len(grown) == 5 and set(first) <= set(grown)
+    assert all(p.read_bytes() == marker for p in first)
+    new = {p.relative_to(tmp_path / "grown").as_posix() for p in grown} - {
+        p.relative_to(tmp_path / "grown").as_posix() for p in first
+    }
+    assert new == set(fresh) - {p.relative_to(tmp_path / "grown").as_posix() for p in first}
+    assert all(
+        hashlib.md5((tmp_path / "grown" / rel).read_bytes()).hexdigest() == fresh[rel]
+        for rel in new
+    )
+
+
 def test_headers(sample: tuple[Path, list[Path]]) -> None:
     _, paths = sample
     syntaxes = []

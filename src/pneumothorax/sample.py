@@ -68,6 +68,8 @@ def generate_sample(
     seed: int = 0,
     size: int = 1024,
     jpeg_fraction: float = 0.75,
+    *,
+    skip_existing: bool = False,
 ) -> list[Path]:
     """Write ``count`` synthetic chest-radiograph DICOM files.
 
@@ -83,6 +85,9 @@ def generate_sample(
         size: Width and height of each image in pixels.
         jpeg_fraction: Fraction of files stored as JPEG Baseline; the rest are
             uncompressed Explicit VR Little Endian.
+        skip_existing: Leave a file that already exists at its path as it is, without
+            building it again (its path comes from the header alone, which is cheap): for
+            growing a large sample written earlier with the same arguments.
 
     Returns:
         The paths of the generated files, sorted.
@@ -103,6 +108,9 @@ def generate_sample(
     paths = []
     written = 0
     for index in range(count):
+        if skip_existing and (path := _path_of(root, index, seed)).exists():
+            paths.append(path)
+            continue
         path, changed = _generate_one(root, index, seed, size, jpeg_fraction)
         paths.append(path)
         written += changed
@@ -114,6 +122,12 @@ def generate_sample(
         count - written,
     )
     return sorted(paths)
+
+
+def _path_of(root: Path, index: int, seed: int) -> Path:
+    """Where file ``index`` goes: drawn from the start of its stream, as in _generate_one."""
+    header = _draw_header(np.random.default_rng([seed, index]), seed, index)
+    return root / header.study_uid / header.series_uid / f"{header.sop_uid}.dcm"
 
 
 def _generate_one(
