@@ -258,3 +258,18 @@ def test_build_table_without_rows() -> None:
     table = build_table([])
     assert list(table.columns) == ["id"]
     assert len(table) == 0
+
+
+def test_shared_strings_keep_every_value_and_share_equal_ones() -> None:
+    from pneumothorax.pipelines.metadata.nodes import SharedStrings
+
+    shared = SharedStrings()
+    # Equal but distinct objects, as rows arrive from workers or from the cache.
+    first = shared.row("a", {"Modality": "".join(["C", "R"]), "Rows": 1024, "Age": 1.0})
+    second = shared.row("b", {"Modality": "".join(["C", "R"]), "Rows": 1024, "Age": True})
+    assert first == {"id": "a", "Modality": "CR", "Rows": 1024, "Age": 1.0}
+    assert second == {"id": "b", "Modality": "CR", "Rows": 1024, "Age": True}
+    assert first["Modality"] is second["Modality"]
+    # Only strings are shared: 1.0 and True stay what they were (1.0 == True in Python).
+    assert type(first["Age"]) is float and type(second["Age"]) is bool
+    assert list(first) == ["id", "Modality", "Rows", "Age"]
