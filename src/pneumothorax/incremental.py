@@ -225,11 +225,11 @@ def map_cached(
             continue
         yield FileResult(file_id, decode(value))
     work = ((file_id, load, digest) for file_id, load, digest, _path, _stat_ in misses)
-    for (_id, _load, _digest, path, stat), (digest, result) in zip(
+    for (_id, _load, known, path, stat), (digest, result) in zip(
         misses, mapper(partial(_with_digest, fn), work), strict=True
     ):
         if digest is not None and result.ok:
-            if path and stat:
+            if known is None and path and stat:  # hashed by the worker, not yet recorded
                 cache.remember_digest(path, stat, digest)
             cache.put(cache_key(kind, code, params, digest), encode(result.value))
         yield result
