@@ -423,8 +423,11 @@ def _report(rows: list[dict], scaling: list[dict], fixed: float, n: int) -> str:
             start_up = fixed if key.startswith("(c) kedro") else seconds.get(
                 "fixed cost: dvc repro (3 stages, 1 file)", fixed)  # fmt: skip
             value = tuned2 / max(seconds[key] - start_up, 1e-9)
+            # Judged only when start-up is a small part of the run: subtracting a start-up
+            # measured for another command from a short run says nothing.
+            judged = value >= 0.8 if seconds[key] > 4 * start_up else None
             checks.append((f"{key} / tuned 2-process loop, throughput (start-up excluded)",
-                           value, ">= 0.80", value >= 0.8))  # fmt: skip
+                           value, ">= 0.80", judged))  # fmt: skip
     if dvc_full is not None:
         checks.append((f"full dvc repro, processes, {n} files: seconds", dvc_full,
                        "< 60 s (at 10,700)", dvc_full < 60 if n >= 10_000 else None))  # fmt: skip
