@@ -133,3 +133,17 @@ def test_validate_params_invalid(params: dict, message: str) -> None:
 
 def test_validate_params_without_executor_group() -> None:
     validate_params({"image": {"size": [320, 200]}})
+
+
+@pytest.mark.parametrize(
+    ("group", "key", "value"),
+    [("incremental", "enabled", "yes"), ("incremental", "enabled", 1), ("tracking", "required", 0)],
+)
+def test_switches_must_be_booleans(group: str, key: str, value: object) -> None:
+    from pneumothorax.params import IncrementalParams, TrackingParams
+
+    cls = {"incremental": IncrementalParams, "tracking": TrackingParams}[group]
+    with pytest.raises(ParamsError, match=rf"{group}\.{key} must be true or false, got {value!r}"):
+        cls.from_mapping({key: value})
+    assert getattr(cls.from_mapping({key: True}), key) is True
+    assert getattr(cls.from_mapping({key: False}), key) is False

@@ -188,11 +188,7 @@ class IncrementalParams:
         """
         raw = raw or {}
         _reject_unknown("incremental", raw, cls)
-        enabled = raw.get("enabled", True)
-        if not isinstance(enabled, bool):
-            raise ParamsError(
-                f"params.yaml: incremental.enabled must be true or false, got {enabled!r}"
-            )
+        enabled = _flag("incremental.enabled", raw.get("enabled", True))
         cache_dir = raw.get("cache_dir")
         if cache_dir is not None and not isinstance(cache_dir, str):
             raise ParamsError(
@@ -216,12 +212,7 @@ class TrackingParams:
         """
         raw = raw or {}
         _reject_unknown("tracking", raw, cls)
-        required = raw.get("required", False)
-        if not isinstance(required, bool):
-            raise ParamsError(
-                f"params.yaml: tracking.required must be true or false, got {required!r}"
-            )
-        return cls(required=required)
+        return cls(required=_flag("tracking.required", raw.get("required", False)))
 
 
 def validate_params(params: Mapping[str, Any]) -> None:
