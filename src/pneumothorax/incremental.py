@@ -36,6 +36,7 @@ import sqlite3
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from importlib import metadata
 from pathlib import Path
@@ -206,61 +207,68 @@ def map_cached(
     if cache is None:
         yield from mapper(fn, items)
         return
-    entries = [_entry(cache, file_id, load) for file_id, load in items]
-    _hash_changed(cache, entries)
-    hits: list[tuple[str, Callable[[], Any], str]] = []
-    misses: list[_Entry] = []
-    for entry in entries:
-        file_id, load, digest = entry[0], entry[1], entry[2]
-        key = cache_key(kind, code, params, digest) if digest else None
+    inputs = [_Input.of(cache, file_id, load) for file_id, load in items]
+    _hash_changed(cache, inputs)
+    hits: list[tuple[_Input, str]] = []
+    misses: list[_Input] = []
+    for entry in inputs:
+        key = cache_key(kind, code, params, entry.digest) if entry.digest else None
         if key and cache.has(key):
-            hits.append((file_id, load, key))
+            hits.append((entry, key))
         else:
             misses.append(entry)
     logger.info("%s: %d cached, %d to compute", kind, len(hits), len(misses))
-    for file_id, load, key in hits:
+    for entry, key in hits:
         value = cache.get(key)
         if value is None:  # removed meanwhile (cache deleted by hand): recompute below
-            misses.append([file_id, load, None, None, None])
+            misses.append(_Input(entry.id, entry.load))
             continue
-        yield FileResult(file_id, decode(value))
-    work = ((file_id, load, digest) for file_id, load, digest, _path, _stat_ in misses)
-    for (_id, _load, known, path, stat), (digest, result) in zip(
+        yield FileResult(entry.id, decode(value))
+    work = ((entry.id, entry.load, entry.digest) for entry in misses)
+    for entry, (digest, result) in zip(
         misses, mapper(partial(_with_digest, fn), work), strict=True
     ):
         if digest is not None and result.ok:
-            if known is None and path and stat:  # hashed by the worker, not yet recorded
-                cache.remember_digest(path, stat, digest)
+            if entry.digest is None and entry.path and entry.stat:
+                cache.remember_digest(entry.path, entry.stat, digest)  # hashed by the worker
             cache.put(cache_key(kind, code, params, digest), encode(result.value))
         yield result
 
 
-#: ``[id, load, digest or None, local path or None, stat or None]`` of one input.
-_Entry = list[Any]
+@dataclass(slots=True)
+class _Input:
+    """One input of :func:`map_cached`: its digest, once known, and its local file state."""
+
+    id: str
+    load: Callable[[], Any]
+    digest: str | None = None
+    path: str | None = None
+    stat: os.stat_result | None = None
+
+    @classmethod
+    def of(cls, cache: ResultCache, file_id: str, load: Callable[[], Any]) -> _Input:
+        """The input with the digest the cache remembers for its file's current state."""
+        path = source_path(load)
+        stat = _stat(path)
+        digest = cache.known_digest(path, stat) if path and stat else None
+        return cls(file_id, load, digest, path, stat)
 
 
-def _entry(cache: ResultCache, file_id: str, load: Callable[[], Any]) -> _Entry:
-    path = source_path(load)
-    stat = _stat(path)
-    digest = cache.known_digest(path, stat) if path and stat else None
-    return [file_id, load, digest, path, stat]
-
-
-def _hash_changed(cache: ResultCache, entries: list[_Entry]) -> None:
+def _hash_changed(cache: ResultCache, inputs: list[_Input]) -> None:
     """Hash the local inputs whose state changed (new, edited, touched, relinked by `dvc add`).
 
     Done before deciding, so an unchanged content still hits the cache, and on a thread per
     core: hashlib and file reads release the GIL, so the threads hash in parallel.
     """
-    todo = [entry for entry in entries if entry[2] is None and entry[3] and entry[4]]
+    todo = [entry for entry in inputs if entry.digest is None and entry.path and entry.stat]
     if not todo:
         return
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        digests = pool.map(_local_digest, [entry[3] for entry in todo])
+        digests = pool.map(_local_digest, [entry.path for entry in todo])
         for entry, digest in zip(todo, digests, strict=True):
             if digest is not None:
-                entry[2] = digest
-                cache.remember_digest(entry[3], entry[4], digest)
+                entry.digest = digest
+                cache.remember_digest(entry.path, entry.stat, digest)
 
 
 def _with_digest(
