@@ -126,7 +126,11 @@ def generate_sample(
 
 def _path_of(root: Path, index: int, seed: int) -> Path:
     """Where file ``index`` goes: drawn from the start of its stream, as in _generate_one."""
-    header = _draw_header(np.random.default_rng([seed, index]), seed, index)
+    return _path_for(root, _draw_header(np.random.default_rng([seed, index]), seed, index))
+
+
+def _path_for(root: Path, header: _Header) -> Path:
+    """The SIIM layout: ``<study>/<series>/<sop>.dcm``."""
     return root / header.study_uid / header.series_uid / f"{header.sop_uid}.dcm"
 
 
@@ -143,7 +147,7 @@ def _generate_one(
 
     buffer = io.BytesIO()
     dataset.save_as(buffer, enforce_file_format=True)
-    path = root / header.study_uid / header.series_uid / f"{header.sop_uid}.dcm"
+    path = _path_for(root, header)
     return path, _write_atomic(path, buffer.getvalue())
 
 
