@@ -23,9 +23,14 @@ class BadInputError(RuntimeError):
 def source_path(file_id: str, load: Callable[[], Any] | None) -> str:
     """The file's path below the raw folder (with its real suffix), from its loader.
 
-    Relative, so reports are the same bytes on every machine and checkout.
+    Relative, so reports are the same bytes on every machine and checkout. A loader from
+    ``DicomFolderDataset`` knows it; for any other, the tail of its path from the id on.
     """
-    full = str(getattr(getattr(load, "__self__", None), "path", "") or "")
+    dataset = getattr(load, "__self__", None)
+    relative = getattr(dataset, "relative_path", None)
+    if relative:
+        return relative
+    full = str(getattr(dataset, "path", "") or "")
     at = full.rfind(file_id)
     return full[at:] if at >= 0 else file_id
 

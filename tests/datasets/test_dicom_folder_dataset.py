@@ -48,7 +48,9 @@ def tree(tmp_path: Path, dicom_writer: DicomWriter) -> Path:
     return root
 
 
-EXPECTED_IDS = ["1.2/3.4/5.6", "1.2/3.4/IM0001", "9.9/UPPER", "a", "a-b"]
+# ids: name (the catalog's choice) -- the file name without ".dcm", as SIIM's ImageId.
+EXPECTED_IDS = ["5.6", "IM0001", "UPPER", "a", "a-b"]
+PATH_IDS = ["1.2/3.4/5.6", "1.2/3.4/IM0001", "9.9/UPPER", "a", "a-b"]
 
 
 def test_partition_ids(tree: Path) -> None:
@@ -56,13 +58,56 @@ def test_partition_ids(tree: Path) -> None:
     assert list(partitions) == EXPECTED_IDS
 
 
+def test_catalog_uses_file_names_as_ids() -> None:
+    assert _catalog_entry("dicom_images", Path("x"))["ids"] == "name"
+
+
+def test_path_ids_keep_the_folders(tree: Path) -> None:
+    entry = {**_catalog_entry("dicom_images", tree), "ids": "path"}
+    partitions = AbstractDataset.from_config("dicom_images", entry).load()
+    assert list(partitions) == PATH_IDS
+    assert partitions["1.2/3.4/IM0001"]().PatientID == "P-no-suffix"
+
+
+def test_each_partition_knows_its_path_below_the_folder(tree: Path) -> None:
+    partitions = _folder("dicom_images", tree).load()
+    relative = {pid: load.__self__.relative_path for pid, load in partitions.items()}
+    assert relative == {
+        "5.6": "1.2/3.4/5.6.dcm",
+        "IM0001": "1.2/3.4/IM0001",
+        "UPPER": "9.9/UPPER.DCM",
+        "a": "a.dcm",
+        "a-b": "a-b.dcm",
+    }
+
+
+def test_one_name_in_two_folders_is_refused_naming_both(
+    tmp_path: Path, dicom_writer: DicomWriter
+) -> None:
+    dicom_writer(tmp_path / "study1" / "IM0001.dcm")
+    dicom_writer(tmp_path / "study2" / "IM0001.dcm")
+    with pytest.raises(
+        DatasetError,
+        match=r"^study1/IM0001\.dcm and study2/IM0001\.dcm: both map to the id 'IM0001'; "
+        r"set `ids: path`",
+    ):
+        _folder("dicom_images", tmp_path).load()
+
+
+def test_unknown_id_scheme_is_refused(tmp_path: Path) -> None:
+    from pneumothorax.datasets.dicom_dataset import DICOMDataset
+
+    with pytest.raises(DatasetError, match="ids must be 'name' or 'path', got 'stem'"):
+        DicomFolderDataset(path=str(tmp_path), dataset=DICOMDataset, ids="stem")
+
+
 def test_partitions_load_their_own_file(tree: Path) -> None:
     partitions = _folder("dicom_images", tree).load()
     patients = {pid: load().PatientID for pid, load in partitions.items()}
     assert patients == {
-        "1.2/3.4/5.6": "P-nested",
-        "1.2/3.4/IM0001": "P-no-suffix",
-        "9.9/UPPER": "P-upper",
+        "5.6": "P-nested",
+        "IM0001": "P-no-suffix",
+        "UPPER": "P-upper",
         "a": "P-a",
         "a-b": "P-a-b",
     }
@@ -75,7 +120,7 @@ def test_header_only_load_args_stop_before_pixels(tree: Path) -> None:
     entry = _catalog_entry("dicom_images", tree)
     entry["dataset"] = {**entry["dataset"], "load_args": {"stop_before_pixels": True}}
     partitions = AbstractDataset.from_config("headers", entry).load()
-    ds = partitions["1.2/3.4/5.6"]()
+    ds = partitions["5.6"]()
     assert "PixelData" not in ds
     assert ds.PatientID == "P-nested"
 
@@ -94,7 +139,7 @@ def test_folder_inside_a_hidden_folder_is_listed(tmp_path: Path, dicom_writer: D
     root = tmp_path / ".dvc" / "tmp" / "exps" / "run" / "raw"
     dicom_writer(root / "s" / "x.dcm")
     dicom_writer(root / ".s" / "y.dcm")
-    assert list(_folder("dicom_images", root).load()) == ["s/x"]
+    assert list(_folder("dicom_images", root).load()) == ["x"]
 
 
 def test_constructed_directly_with_dataset_class(tree: Path) -> None:
@@ -118,5 +163,5 @@ def test_two_files_with_the_same_id_are_refused_naming_both(tmp_path: Path) -> N
     (tmp_path / "x").write_bytes(b"one")
     (tmp_path / "x.dcm").write_bytes(b"two")
     folder = DicomFolderDataset(path=str(tmp_path), dataset=DICOMDataset)
-    with pytest.raises(DatasetError, match=r"x.* and .*x.*both map to the id 'x'"):
+    with pytest.raises(DatasetError, match=r"^x and x\.dcm: both map to the id 'x'; rename one"):
         folder.load()

@@ -28,7 +28,8 @@ IMAGES = Path("data/02_intermediate/img_train")
 
 def _dicom_ids(project: Project) -> list[str]:
     raw = project.path / RAW
-    return sorted(p.relative_to(raw).as_posix().removesuffix(".dcm") for p in raw.rglob("*.dcm"))
+    # ids are file names (SIIM's ImageId): the raw layout is <study>/<series>/<sop>.dcm.
+    return sorted(p.name.removesuffix(".dcm") for p in raw.rglob("*.dcm"))
 
 
 def _png_sizes(project: Project) -> dict[str, tuple[int, int]]:

@@ -32,6 +32,8 @@ class DICOMDataset(AbstractDataset[None, pydicom.FileDataset]):
     """
 
     DEFAULT_LOAD_ARGS: ClassVar[dict[str, Any]] = {}
+    #: The file's path below the folder it was listed from; set by ``DicomFolderDataset``.
+    relative_path: str | None = None
 
     def __init__(
         self,

@@ -2,51 +2,89 @@
 
 from __future__ import annotations
 
-from typing import Any
+from copy import deepcopy
+from typing import Any, Literal
 
 from kedro.io.core import DatasetError
 from kedro_datasets.partitions import PartitionedDataset
 
 _DICOM_SUFFIX = ".dcm"
+_ID_SCHEMES = ("name", "path")
 
 
 class DicomFolderDataset(PartitionedDataset):
     """A :class:`~kedro_datasets.partitions.PartitionedDataset` of DICOM files, recursively.
 
-    Differs from its parent in two ways that PACS exports need, which no option covers:
-    hidden files and folders (any path component starting with ``.``) are skipped, and a
-    partition id drops the ``.dcm`` suffix when the file has one, while files without a
-    suffix stay candidates (recognised as DICOM by content when loaded).
-    Partitions are returned sorted by id, so results never depend on listing order.
+    Differs from its parent in what PACS exports and challenge archives need, which no
+    option covers:
+
+    - hidden files and folders (any path component starting with ``.``) are skipped;
+    - a partition id drops the ``.dcm`` suffix when the file has one, while files without
+      a suffix stay candidates (recognised as DICOM by content when loaded);
+    - ``ids: name`` (the default) makes the id the file name alone. In SIIM-ACR
+      (``<study>/<series>/<SOPInstanceUID>.dcm``) and MIMIC-CXR that is the image's
+      unique key, the ``ImageId`` of the challenge's ``train-rle.csv``, and outputs can
+      be one flat folder (``img_train/<id>.png``), which DVC walks ~5x faster than a
+      mirror of SIIM's 21,400 folders. Two files with one name are refused, naming both.
+      ``ids: path`` keeps the path below the folder (``1.2/3.4/IM0001``) for exports
+      whose file names repeat from folder to folder;
+    - each partition's dataset gets ``relative_path``: the file's path below the folder,
+      for messages and reports;
+    - partitions are returned sorted by id, so results never depend on listing order.
 
     Example catalog entry::
 
-        dicom_headers:
+        dicom_images:
           type: pneumothorax.datasets.dicom_folder_dataset.DicomFolderDataset
           path: data/01_raw/dicom-images-train
+          ids: name
           dataset:
             type: pneumothorax.datasets.dicom_dataset.DICOMDataset
-            load_args:
-              stop_before_pixels: true
     """
 
-    def __init__(self, *, path: str, dataset: str | dict[str, Any] | Any, **kwargs: Any) -> None:
-        """Creates a new instance; arguments as for ``PartitionedDataset`` (no suffix filter)."""
+    def __init__(
+        self,
+        *,
+        path: str,
+        dataset: str | dict[str, Any] | Any,
+        ids: Literal["name", "path"] = "name",
+        **kwargs: Any,
+    ) -> None:
+        """Creates a new instance; arguments as for ``PartitionedDataset`` (no suffix filter).
+
+        Args:
+            path: Folder or URL of the folder to list, recursively.
+            dataset: The dataset of one file (type name, config dict or class).
+            ids: ``name``: a partition's id is its file name without ``.dcm``; ``path``:
+                its path below ``path`` without ``.dcm``.
+            **kwargs: Other ``PartitionedDataset`` arguments (``filename_suffix`` is ignored).
+
+        Raises:
+            DatasetError: ``ids`` is not one of ``name``, ``path``.
+        """
+        if ids not in _ID_SCHEMES:
+            raise DatasetError(f"DicomFolderDataset: ids must be 'name' or 'path', got {ids!r}")
+        self._ids = ids
         kwargs.pop("filename_suffix", None)
         super().__init__(path=path, dataset=dataset, **kwargs)
 
     def _list_partitions(self) -> list[str]:
         if self._cached_partitions is not None:
             return self._cached_partitions
-        root = self._filesystem._strip_protocol(self._normalized_path).rstrip(self._sep)
         found = self._filesystem.find(self._normalized_path, **self._load_args)
         self._cached_partitions = sorted(
-            path for path in found if not _is_hidden(path[len(root) :], self._sep)
+            path for path in found if not _is_hidden(self._relative(path), self._sep)
         )
         return self._cached_partitions
 
+    def _relative(self, path: str) -> str:
+        root = self._filesystem._strip_protocol(self._normalized_path).rstrip(self._sep)
+        return path[len(root) :].lstrip(self._sep)
+
     def _path_to_partition(self, path: str) -> str:
-        partition = super()._path_to_partition(path)
+        partition = self._relative(path)
+        if self._ids == "name":
+            partition = partition.rsplit(self._sep, 1)[-1]
         if partition.lower().endswith(_DICOM_SUFFIX):
             partition = partition[: -len(_DICOM_SUFFIX)]
         return partition
@@ -55,24 +93,41 @@ class DicomFolderDataset(PartitionedDataset):
         """Return ``{partition id: load function}``, sorted by id.
 
         Raises:
-            DatasetError: Two files map to one id (``x`` and ``x.dcm`` side by side).
+            DatasetError: The folder holds no file, or two files map to one id (``x`` and
+                ``x.dcm`` side by side, or, with ``ids: name``, one name in two folders).
         """
-        partitions = super().load()
-        if len(partitions) != len(self._list_partitions()):
-            seen: dict[str, str] = {}
-            for path in self._list_partitions():
-                partition = self._path_to_partition(path)
-                if partition in seen:
-                    raise DatasetError(
-                        f"{seen[partition]} and {path}: both map to the id '{partition}'; "
-                        "rename one of them"
-                    )
-                seen[partition] = path
+        self._invalidate_caches()
+        partitions: dict[str, Any] = {}
+        seen: dict[str, str] = {}
+        for path in self._list_partitions():
+            partition = self._path_to_partition(path)
+            relative = self._relative(path)
+            if partition in seen:
+                fix = (
+                    "set `ids: path` on the catalog entry to keep folders in ids"
+                    if self._ids == "name" and _folder(seen[partition]) != _folder(relative)
+                    else "rename one of them"
+                )
+                raise DatasetError(
+                    f"{seen[partition]} and {relative}: both map to the id '{partition}'; {fix}"
+                )
+            seen[partition] = relative
+            kwargs = deepcopy(self._dataset_config)
+            kwargs[self._filepath_arg] = self._join_protocol(path)
+            dataset = self._dataset_type(**kwargs)
+            dataset.relative_path = relative
+            partitions[partition] = dataset.load
+        if not partitions:
+            raise DatasetError(f"No partitions found in '{self._path}'")
         return dict(sorted(partitions.items()))
 
     def save(self, data: dict[str, Any]) -> None:
         """Refuse: the raw layer is read-only."""
         raise DatasetError(f"{type(self).__name__} is read-only: raw DICOM files are never written")
+
+
+def _folder(relative: str) -> str:
+    return relative.rpartition("/")[0]
 
 
 def _is_hidden(relative: str, sep: str) -> bool:

@@ -34,7 +34,9 @@ NO_CACHE = {"enabled": False}  # the incremental cache is tested in tests/test_i
 
 
 def _folder(root: Path) -> dict:
-    return DicomFolderDataset(path=str(root), dataset={"type": DICOMDataset}).load()
+    # The zoo keeps good and bad files in two folders and names them by folder ("bad/empty"):
+    # path ids. The catalog's name ids are covered by tests/datasets and tests/e2e.
+    return DicomFolderDataset(path=str(root), dataset={"type": DICOMDataset}, ids="path").load()
 
 
 @pytest.fixture(scope="module")
