@@ -140,3 +140,46 @@ def test_inputs_are_keyed_by_the_sha256_of_their_bytes(tmp_path: Path) -> None:
 
     _Remote._fs.pipe(_Remote.path, b"remote bytes")
     assert file_digest(_Remote().load) == hashlib.sha256(b"remote bytes").hexdigest()
+
+
+def test_generations_are_recorded_per_kind_code_and_params(tmp_path: Path) -> None:
+    from pneumothorax.incremental import generation_key, map_cached
+
+    path = tmp_path / "f0"
+    path.write_bytes(b"content")
+
+    def run(params: dict) -> None:
+        cache = ResultCache(tmp_path / "cache")
+        list(
+            map_cached(
+                _identity, [("f0", _Loader(path).load)], mapper=map, cache=cache,
+                kind="raw", code="c", params=params, encode=bytes, decode=bytes,
+            )
+        )  # fmt: skip
+        cache.close()
+
+    cache = ResultCache(tmp_path / "cache")
+    assert not cache.has_generation(generation_key("raw", "c", {"size": 1}))
+    cache.close()
+    run({"size": 1})
+    cache = ResultCache(tmp_path / "cache")
+    assert cache.has_generation(generation_key("raw", "c", {"size": 1}))
+    assert not cache.has_generation(generation_key("raw", "c", {"size": 2}))
+    assert not cache.has_generation(generation_key("raw", "other code", {"size": 1}))
+    cache.close()
+
+
+def test_a_cache_from_before_generations_may_hold_any_of_them(tmp_path: Path) -> None:
+    import sqlite3
+
+    from pneumothorax.incremental import generation_key
+
+    (tmp_path / "cache").mkdir()
+    db = sqlite3.connect(tmp_path / "cache" / "cache.sqlite")
+    db.execute("CREATE TABLE results (key TEXT PRIMARY KEY, value BLOB)")
+    db.execute("INSERT INTO results VALUES ('k', x'00')")
+    db.commit()
+    db.close()
+    cache = ResultCache(tmp_path / "cache")
+    assert cache.has_generation(generation_key("raw", "c", {}))
+    cache.close()

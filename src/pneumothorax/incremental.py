@@ -15,11 +15,12 @@ affects the output misses the cache and reconverts everything. Input digests are
 per path with the file's (size, mtime_ns, inode), like DVC's state database, so unchanged
 inputs are not reread; a local file whose state changed is hashed before deciding (on all
 cores: hashlib releases the GIL), so touching or relinking it (``dvc add`` with link cache
-types) does not reconvert it. SHA-256, not DVC's md5: with the CPU's SHA extensions it hashes
-at ~1.3 GB/s per core against md5's ~0.6 GB/s, and hashing every input is the whole cost of a
-cold run before any file is converted. A cache hit returns
-exactly the bytes a conversion would give, so an incremental run is byte-identical to a full
-rebuild.
+types) does not reconvert it. That hashing is skipped when no result was ever stored for
+the same kind, code and params (a first run, or an experiment with a new ``image.size``):
+no input could hit, and the workers hash each file as they read it instead. SHA-256, not
+DVC's md5: with the CPU's SHA extensions it hashes at ~1.3 GB/s per core against md5's
+~0.6 GB/s. A cache hit returns exactly the bytes a conversion would give, so an incremental
+run is byte-identical to a full rebuild.
 
 The cache is one sqlite file (``<repo>/.cache/pneumothorax/cache.sqlite`` by default; the
 repository's even from a ``dvc exp run --temp`` copy). Deleting it only costs time.
@@ -82,6 +83,11 @@ def cache_key(kind: str, code: str, params: Any, digest: str) -> str:
     return hashlib.sha256(f"{kind}\n{code}\n{params_json}\n{digest}".encode()).hexdigest()
 
 
+def generation_key(kind: str, code: str, params: Any) -> str:
+    """What a set of results shares: the kind, the code and the params, without an input."""
+    return cache_key(kind, code, params, "")
+
+
 class ResultCache:
     """Input digests by file state, and results by key, in one sqlite file."""
 
@@ -97,7 +103,23 @@ class ResultCache:
             " mtime_ns INTEGER, inode INTEGER, sha256 TEXT)"
         )
         self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value BLOB)")
+        # A cache written before generations were recorded has results but no rows here:
+        # it may hold any generation, so nothing is skipped for it.
+        self._legacy = self._table_empty("generations") and not self._table_empty("results")
+        self._db.execute("CREATE TABLE IF NOT EXISTS generations (key TEXT PRIMARY KEY)")
         self._pending = 0
+
+    def has_generation(self, generation: str) -> bool:
+        """Whether results were ever stored under ``generation`` (see :func:`generation_key`)."""
+        if self._legacy:
+            return True
+        row = self._db.execute("SELECT 1 FROM generations WHERE key = ?", (generation,))
+        return row.fetchone() is not None
+
+    def add_generation(self, generation: str) -> None:
+        """Record that results are stored under ``generation``."""
+        self._db.execute("INSERT OR IGNORE INTO generations VALUES (?)", (generation,))
+        self._tick()
 
     def known_digest(self, path: str, stat: os.stat_result) -> str | None:
         """The digest recorded for ``path`` if its size, mtime and inode are unchanged."""
@@ -136,6 +158,12 @@ class ResultCache:
         """Commit and close."""
         self._db.commit()
         self._db.close()
+
+    def _table_empty(self, table: str) -> bool:
+        exists = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()
+        return not exists or self._db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None
 
     def _tick(self) -> None:
         self._pending += 1
@@ -208,11 +236,14 @@ def map_cached(
         yield from mapper(fn, items)
         return
     inputs = [_Input.of(cache, file_id, load) for file_id, load in items]
-    _hash_changed(cache, inputs)
+    generation = generation_key(kind, code, params)
+    seen = cache.has_generation(generation)
+    if seen:
+        _hash_changed(cache, inputs)
     hits: list[tuple[_Input, str]] = []
     misses: list[_Input] = []
     for entry in inputs:
-        key = cache_key(kind, code, params, entry.digest) if entry.digest else None
+        key = cache_key(kind, code, params, entry.digest) if seen and entry.digest else None
         if key and cache.has(key):
             hits.append((entry, key))
         else:
@@ -224,13 +255,16 @@ def map_cached(
             misses.append(_Input(entry.id, entry.load))
             continue
         yield FileResult(entry.id, decode(value))
-    work = ((entry.id, entry.load, entry.digest) for entry in misses)
+    work = ((entry.id, entry.load, entry.digest, entry.path) for entry in misses)
     for entry, (digest, result) in zip(
         misses, mapper(partial(_with_digest, fn), work), strict=True
     ):
         if digest is not None and result.ok:
             if entry.digest is None and entry.path and entry.stat:
                 cache.remember_digest(entry.path, entry.stat, digest)  # hashed by the worker
+            if not seen:
+                cache.add_generation(generation)
+                seen = True
             cache.put(cache_key(kind, code, params, digest), encode(result.value))
         yield result
 
@@ -272,13 +306,14 @@ def _hash_changed(cache: ResultCache, inputs: list[_Input]) -> None:
 
 
 def _with_digest(
-    fn: Callable[[Item], FileResult], item: tuple[str, Callable[[], Any], str | None]
+    fn: Callable[[Item], FileResult],
+    item: tuple[str, Callable[[], Any], str | None, str | None],
 ) -> tuple[str | None, FileResult]:
     """Per-file work plus the digest of the input (runs on the worker, which reads it anyway)."""
-    file_id, load, digest = item
+    file_id, load, digest, local_path = item
     if digest is None:
         try:
-            digest = file_digest(load)
+            digest = _local_digest(local_path) if local_path else file_digest(load)
         except Exception:  # unreadable: fn reports the reason
             digest = None
     return digest, fn((file_id, load))
