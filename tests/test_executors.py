@@ -8,7 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from pneumothorax.executors import DASK_SCHEDULER_ENV, IN_FLIGHT_PER_WORKER, map_ordered
+from pneumothorax.executors import (
+    DASK_SCHEDULER_ENV,
+    IN_FLIGHT_PER_WORKER,
+    PROCESS_BATCH,
+    map_ordered,
+)
 
 
 # Module-level so spawned worker processes can import them by module path.
@@ -84,7 +89,7 @@ def test_empty_input(backend: str, workers: int) -> None:
 
 
 def test_processes_bounded_in_flight() -> None:
-    workers, total = 2, 200
+    workers, total = 2, 1000
     pulled = 0
 
     def items() -> Iterator[int]:
@@ -98,7 +103,8 @@ def test_processes_bounded_in_flight() -> None:
     pulled_before_first = pulled
     rest = list(results)
     assert first == 0
-    assert pulled_before_first <= workers * IN_FLIGHT_PER_WORKER + 1
+    # Work is handed over in batches of PROCESS_BATCH, at most IN_FLIGHT_PER_WORKER per worker.
+    assert pulled_before_first <= workers * IN_FLIGHT_PER_WORKER * PROCESS_BATCH
     assert pulled_before_first < total
     assert [first, *rest] == [v * v for v in range(total)]
 

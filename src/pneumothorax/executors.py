@@ -29,6 +29,11 @@ IN_FLIGHT_PER_WORKER = 8
 #: Files per Dask task: a task costs the scheduler ~1 ms, more than converting a small file.
 DASK_BATCH = 16
 
+#: Items per task of the processes pool. Each future costs the parent ~0.3 ms (pickling, the
+#: result thread, a wake-up) on the cores the workers use: a 2-worker pool decoded 2,000
+#: small PNGs in 2.8 s with one item per task, 1.7 s with sixteen.
+PROCESS_BATCH = 16
+
 #: Environment variable naming a running Dask scheduler (``tcp://host:8786``).
 DASK_SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 
@@ -71,7 +76,14 @@ def map_ordered(
     if backend != "processes":
         raise ValueError(f"unknown executor backend {backend!r}")
     with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
-        yield from _bounded(pool.submit, fn, items, workers * IN_FLIGHT_PER_WORKER)
+        batches = _bounded(
+            pool.submit,
+            partial(_apply_batch, fn),
+            _batched(items, PROCESS_BATCH),
+            workers * max(IN_FLIGHT_PER_WORKER // 2, 2),
+        )
+        for results in batches:
+            yield from results
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
