@@ -84,6 +84,13 @@ def test_chunks_are_bounded(sample: Sample, monkeypatch: pytest.MonkeyPatch) -> 
     assert metrics["files_converted"]["value"] == 6.0
 
 
+def test_chunks_are_bounded_in_bytes(sample: Sample, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each 32x32 8-bit PNG is far above 1 byte: every chunk closes after its first PNG.
+    monkeypatch.setattr(nodes, "CHUNK_BYTES", 1)
+    chunks, _ = _run(sample, {"size": 32}, SEQUENTIAL)
+    assert [len(chunk) for chunk in chunks] == [1, 1, 1, 1, 1, 1, 0]
+
+
 def test_only_bad_files(sample: Sample) -> None:
     loaders = {BAD_ID: sample.loaders()[BAD_ID]}
     chunks, metrics = _run(sample, {"size": 32}, SEQUENTIAL, loaders)

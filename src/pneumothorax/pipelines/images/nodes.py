@@ -19,8 +19,11 @@ from pneumothorax.progress import progress
 from pneumothorax.rejections import log_summary, reject
 from pneumothorax.run_metrics import MetricsDict, conversion_metrics
 
-#: PNGs handed to the catalog per save: small enough that memory stays flat.
-CHUNK_SIZE = 64
+#: A chunk is handed to the catalog once it holds this many PNGs or CHUNK_BYTES of them,
+#: whichever comes first: memory stays flat for any output size (a 16-bit 1024x1024 PNG is
+#: ~2 MB, a SIIM 256x256 one ~20 KB), and a SIIM run logs ~25 saves, not one per 64 files.
+CHUNK_SIZE = 512
+CHUNK_BYTES = 8 << 20
 #: Columns of ``img_train_log.csv``: one row per candidate file.
 LOG_COLUMNS = (
     "id", "status", "reason", "pngs", "photometric_interpretation", "bits_stored",
@@ -75,6 +78,7 @@ def render_images(
     start = time.perf_counter()
     report: dict[str, Any] = {"rows": [], "seconds": 0.0}
     chunk: dict[str, bytes] = {}
+    chunk_bytes = 0
     cache = ResultCache(cache_directory(reuse.cache_dir)) if reuse.enabled else None
     results = map_cached(
         partial(convert_to_png, spec=spec),
@@ -113,7 +117,8 @@ def render_images(
             )
             # Frame keys are relative ("" or "/0003"), so a cached result serves any id.
             chunk.update({f"{result.id}{suffix}": png for suffix, png in frames.items()})
-            if len(chunk) >= CHUNK_SIZE:
+            chunk_bytes += sum(len(png) for png in frames.values())
+            if len(chunk) >= CHUNK_SIZE or chunk_bytes >= CHUNK_BYTES:
                 report["seconds"] = time.perf_counter() - start
                 yield chunk, report
                 # Kedro splits a generator's tuples with itertools.tee (more_itertools.unzip),
@@ -121,6 +126,7 @@ def render_images(
                 # a fresh dict per chunk would keep ~57 chunks of PNG bytes in memory. Both
                 # parts are saved before the generator resumes, so empty this one instead.
                 chunk.clear()
+                chunk_bytes = 0
     finally:
         if cache is not None:
             cache.close()
