@@ -24,8 +24,9 @@ class DicomFolderDataset(PartitionedDataset):
     - ``ids: name`` (the default) makes the id the file name alone. In SIIM-ACR
       (``<study>/<series>/<SOPInstanceUID>.dcm``) and MIMIC-CXR that is the image's
       unique key, the ``ImageId`` of the challenge's ``train-rle.csv``, and outputs can
-      be one flat folder (``img_train/<id>.png``), which DVC walks ~5x faster than a
-      mirror of SIIM's 21,400 folders. Two files with one name are refused, naming both.
+      be one flat folder (``img_train/<id>.png``) instead of a mirror of SIIM's 21,400
+      folders, which DVC walks folder by folder. Two files with one name are refused,
+      naming both.
       ``ids: path`` keeps the path below the folder (``1.2/3.4/IM0001``) for exports
       whose file names repeat from folder to folder;
     - each partition's dataset gets ``relative_path``: the file's path below the folder,
@@ -72,19 +73,20 @@ class DicomFolderDataset(PartitionedDataset):
         if self._cached_partitions is not None:
             return self._cached_partitions
         found = self._filesystem.find(self._normalized_path, **self._load_args)
+        root = self._root()
         self._cached_partitions = sorted(
-            path for path in found if not _is_hidden(self._relative(path), self._sep)
+            path for path in found if not _is_hidden(_below(root, path, self._sep), self._sep)
         )
         return self._cached_partitions
 
-    def _relative(self, path: str) -> str:
-        root = self._filesystem._strip_protocol(self._normalized_path).rstrip(self._sep)
-        return path[len(root) :].lstrip(self._sep)
+    def _root(self) -> str:
+        return self._filesystem._strip_protocol(self._normalized_path).rstrip(self._sep)
 
     def _path_to_partition(self, path: str) -> str:
-        partition = self._relative(path)
-        if self._ids == "name":
-            partition = partition.rsplit(self._sep, 1)[-1]
+        return self._id_for(_below(self._root(), path, self._sep))
+
+    def _id_for(self, relative: str) -> str:
+        partition = relative.rsplit(self._sep, 1)[-1] if self._ids == "name" else relative
         if partition.lower().endswith(_DICOM_SUFFIX):
             partition = partition[: -len(_DICOM_SUFFIX)]
         return partition
@@ -99,13 +101,15 @@ class DicomFolderDataset(PartitionedDataset):
         self._invalidate_caches()
         partitions: dict[str, Any] = {}
         seen: dict[str, str] = {}
+        root = self._root()
         for path in self._list_partitions():
-            partition = self._path_to_partition(path)
-            relative = self._relative(path)
+            relative = _below(root, path, self._sep)
+            partition = self._id_for(relative)
             if partition in seen:
                 fix = (
                     "set `ids: path` on the catalog entry to keep folders in ids"
-                    if self._ids == "name" and _folder(seen[partition]) != _folder(relative)
+                    if self._ids == "name"
+                    and _folder(seen[partition], self._sep) != _folder(relative, self._sep)
                     else "rename one of them"
                 )
                 raise DatasetError(
@@ -126,8 +130,12 @@ class DicomFolderDataset(PartitionedDataset):
         raise DatasetError(f"{type(self).__name__} is read-only: raw DICOM files are never written")
 
 
-def _folder(relative: str) -> str:
-    return relative.rpartition("/")[0]
+def _below(root: str, path: str, sep: str) -> str:
+    return path[len(root) :].lstrip(sep)
+
+
+def _folder(relative: str, sep: str) -> str:
+    return relative.rpartition(sep)[0]
 
 
 def _is_hidden(relative: str, sep: str) -> bool:
