@@ -29,9 +29,9 @@ IN_FLIGHT_PER_WORKER = 8
 #: Files per Dask task: a task costs the scheduler ~1 ms, more than converting a small file.
 DASK_BATCH = 16
 
-#: Items per task of the processes pool. Each future costs the parent ~0.3 ms (pickling, the
+#: Items per task of the processes pool. Each future costs the parent work (pickling, the
 #: result thread, a wake-up) on the cores the workers use: a 2-worker pool decoded 2,000
-#: small PNGs in 2.8 s with one item per task, 1.7 s with sixteen.
+#: small PNGs in 2.77 s with one item per task, 1.66 s with sixteen.
 PROCESS_BATCH = 16
 
 #: Environment variable naming a running Dask scheduler (``tcp://host:8786``).
