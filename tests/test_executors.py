@@ -127,3 +127,33 @@ def test_sequential_is_lazy() -> None:
 def test_unknown_backend_raises(backend: str, workers: int) -> None:
     with pytest.raises(ValueError, match=f"unknown executor backend '{backend}'"):
         list(map_ordered(square_after_delay, [1, 2], backend=backend, workers=workers))
+
+
+def test_local_dask_cluster_is_shared_until_closed() -> None:
+    """Two maps without a scheduler address share one local cluster; closing ends it."""
+    from pneumothorax.executors import close_local_clusters
+
+    try:
+        first = list(map_ordered(_square_with_pid, range(100), backend="dask", workers=2))
+        second = list(map_ordered(_square_with_pid, range(100), backend="dask", workers=2))
+        pids = {pid for _value, pid in first + second}
+        # A cluster closed after the first map would have ended its workers by now.
+        alive_between = _pids_of_running(pids)
+    finally:
+        close_local_clusters()
+    assert [value for value, _pid in first] == [i * i for i in range(100)]
+    assert [value for value, _pid in second] == [i * i for i in range(100)]
+    assert os.getpid() not in pids
+    assert alive_between == pids
+    assert _pids_of_running(pids) == set()
+
+
+def _pids_of_running(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        alive.add(pid)
+    return alive

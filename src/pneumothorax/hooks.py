@@ -1,4 +1,4 @@
-"""Project hooks: validate params at start-up, tag MLflow runs with their provenance."""
+"""Project hooks: validate params at start-up, tag MLflow runs, close a local Dask cluster."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from kedro.framework.hooks import hook_impl
 
 from pneumothorax import safe_tracking
 from pneumothorax.dicom.deid import DeidKeyError
+from pneumothorax.executors import close_local_clusters
 from pneumothorax.params import validate_params
 from pneumothorax.provenance import run_tags
 
@@ -45,16 +46,22 @@ class ProjectHooks:
             "MLflow run %s tagged with %s", mlflow.active_run().info.run_id, ", ".join(tags)
         )
 
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        """Close the local Dask cluster the nodes shared, if they started one."""
+        close_local_clusters()
+
     # trylast: kedro-mlflow's on_pipeline_error must end the MLflow run (as FAILED) first.
     @hook_impl(trylast=True)
     def on_pipeline_error(self, error: Exception) -> None:
         """Show a bad input file (``strict: true``) or a missing key as one line, no traceback.
 
         A user error is not a crash: the message names the file (or the setting) and the
-        reason, and the command exits with status 1.
+        reason, and the command exits with status 1. A local Dask cluster is closed first.
         """
         from pneumothorax.rejections import BadInputError
 
+        close_local_clusters()
         if isinstance(error, BadInputError | DeidKeyError):
             logger.error("%s", error)
             raise SystemExit(f"Error: {error}")
