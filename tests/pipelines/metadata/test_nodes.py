@@ -19,7 +19,7 @@ from pneumothorax.datasets.dicom_dataset import DICOMDataset
 from pneumothorax.datasets.dicom_folder_dataset import DicomFolderDataset
 from pneumothorax.dicom.deid import DeidKeyError
 from pneumothorax.pipelines.images.nodes import render_images, summarise_renders
-from pneumothorax.pipelines.metadata.nodes import build_table, extract_metadata
+from pneumothorax.pipelines.metadata.nodes import TableRows, extract_metadata
 from pneumothorax.rejections import BadInputError
 from tests.dicom.zoo import BAD, GOOD, build_zoo, plant_phi
 
@@ -242,36 +242,56 @@ def test_sequential_and_processes_give_identical_tables(sample: Sample) -> None:
     assert metrics["files_rejected"]["value"] == 1.0
 
 
-def test_build_table_hand_made_rows() -> None:
-    rows = [
+def _table(*rows: dict[str, object]) -> pd.DataFrame:
+    store = TableRows()
+    for row in rows:
+        store.add(row["id"], {k: v for k, v in row.items() if k != "id"})
+    return store.table()
+
+
+def test_table_of_hand_made_rows() -> None:
+    table = _table(
         {"id": "b", "Rows": 2, "PatientName": "B"},
         {"id": "a", "Modality": "CR", "Rows": 1},
-    ]
-    table = build_table(rows)
+    )
     # (0008,0060) Modality < (0010,0010) PatientName < (0028,0010) Rows
     assert list(table.columns) == ["id", "Modality", "PatientName", "Rows"]
     assert list(table["id"]) == ["a", "b"]
     assert table.loc[0, "Modality"] == "CR"
     assert pd.isna(table.loc[0, "PatientName"])
     assert pd.isna(table.loc[1, "Modality"])
+    assert list(table["Rows"]) == [1, 2]
+    assert table["Rows"].dtype == "int64"
 
 
-def test_build_table_without_rows() -> None:
-    table = build_table([])
+def test_table_without_rows() -> None:
+    table = TableRows().table()
     assert list(table.columns) == ["id"]
     assert len(table) == 0
 
 
-def test_shared_strings_keep_every_value_and_share_equal_ones() -> None:
-    from pneumothorax.pipelines.metadata.nodes import SharedStrings
+def test_table_columns_get_the_dtypes_pandas_infers_and_strings_stay_objects() -> None:
+    table = _table(
+        {"id": "a", "Rows": 1024, "PatientAge": 61.5, "Modality": "CR", "Mixed": "x"},
+        {"id": "b", "Rows": 512, "Modality": "DX", "Mixed": 3},
+    )
+    assert table["Rows"].dtype == "int64"
+    assert table["PatientAge"].dtype == "float64"  # a missing value makes it NaN
+    assert pd.isna(table.loc[1, "PatientAge"])
+    assert table["Modality"].dtype == object  # not pandas' Arrow-backed str
+    assert table["Mixed"].dtype == object
+    # Written as pandas writes the inferred columns: empty for missing, no ".0" on ints.
+    csv = table.to_csv(index=False, lineterminator="\n")
+    assert csv == "id,Modality,PatientAge,Rows,Mixed\na,CR,61.5,1024,x\nb,DX,,512,3\n"
 
-    shared = SharedStrings()
+
+def test_table_rows_share_equal_strings_and_keep_every_value() -> None:
+    store = TableRows()
     # Equal but distinct objects, as rows arrive from workers or from the cache.
-    first = shared.row("a", {"Modality": "".join(["C", "R"]), "Rows": 1024, "Age": 1.0})
-    second = shared.row("b", {"Modality": "".join(["C", "R"]), "Rows": 1024, "Age": True})
-    assert first == {"id": "a", "Modality": "CR", "Rows": 1024, "Age": 1.0}
-    assert second == {"id": "b", "Modality": "CR", "Rows": 1024, "Age": True}
-    assert first["Modality"] is second["Modality"]
+    store.add("a", {"Modality": "".join(["C", "R"]), "Rows": 1024, "Age": 1.0})
+    store.add("b", {"Modality": "".join(["C", "R"]), "Rows": 1024, "Age": True})
+    table = store.table()
+    assert table.loc[0, "Modality"] is table.loc[1, "Modality"]
     # Only strings are shared: 1.0 and True stay what they were (1.0 == True in Python).
-    assert type(first["Age"]) is float and type(second["Age"]) is bool
-    assert list(first) == ["id", "Modality", "Rows", "Age"]
+    assert type(table.loc[0, "Age"]) is float and type(table.loc[1, "Age"]) is bool
+    assert len(store) == 2
