@@ -11,9 +11,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 from PIL import Image, ImageDraw, ImageFont
 
 from pneumothorax.executors import map_ordered
@@ -149,6 +146,12 @@ def plot_distributions(
     pixel_intensity: pd.DataFrame,
 ) -> bytes:
     """One figure with the five distributions, as deterministic PNG bytes."""
+    # Imported here: Kedro builds every pipeline at start-up, and matplotlib's import
+    # (~0.5 s) would otherwise be paid by the metadata and images stages, which never plot.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     figure = Figure(figsize=(12, 7), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(2, 3)
