@@ -31,7 +31,25 @@ def test_every_dependency_path_exists() -> None:
                 assert (ROOT / dep).exists(), f"stage {name}: missing dep {dep}"
 
 
+RAW = "data/01_raw/dicom-images-train"
+MANIFEST = "data/02_intermediate/raw_manifest.csv"
+
+
 def test_stage_commands_run_their_own_kedro_pipeline() -> None:
     for name, stage in _stages().items():
+        if name == "raw_manifest":
+            continue
         assert stage["cmd"] == f"kedro run --pipelines {name}"
         assert (ROOT / "src" / "pneumothorax" / "pipelines" / name / "pipeline.py").is_file()
+
+
+def test_only_the_manifest_stage_walks_the_raw_folder() -> None:
+    stages = _stages()
+    assert stages["raw_manifest"]["cmd"] == (
+        f"python -m pneumothorax.raw_manifest {RAW} {MANIFEST}"
+    )
+    assert stages["raw_manifest"]["outs"] == [MANIFEST]
+    assert [name for name, stage in stages.items() if RAW in stage["deps"]] == ["raw_manifest"]
+    # The stages that read raw files depend on its manifest instead.
+    assert MANIFEST in stages["metadata"]["deps"]
+    assert MANIFEST in stages["images"]["deps"]

@@ -55,7 +55,7 @@ def _ran(output: str) -> set[str]:
 
 def test_repro_builds_the_intermediate_layer(project: Project) -> None:
     result = project.run("dvc", "repro")
-    assert _ran(result.stdout) == {"metadata", "images", "reporting"}
+    assert _ran(result.stdout) == {"raw_manifest", "metadata", "images", "reporting"}
 
     ids = _dicom_ids(project)
     assert len(ids) == 12
