@@ -28,9 +28,10 @@ logger = logging.getLogger(__name__)
 IN_FLIGHT_PER_WORKER = 8
 
 #: Files per Dask task. The scheduler and client run in the parent, on the workers' cores:
-#: over 2,000 SIIM-like files on a 2-worker local cluster the parent used 2.1-2.5 s of CPU
-#: with 16 files per task and 1.4-1.6 s with 64. 32 halves the tasks of 16 and keeps a
-#: task's results small (32 PNGs of a few KB here, or a few MB at 16 bits and 1024 px).
+#: reading the metadata of 2,000 SIIM-like files on a 2-worker local cluster, the parent
+#: used 2.1-3.0 s of CPU with 16 files per task and 1.35-1.55 s with 64. 32 halves the
+#: tasks of 16 and keeps a task's results small (32 PNGs of ~25 KB here, or ~2 MB each
+#: at 16 bits and 1024 px).
 DASK_BATCH = 32
 
 #: Items per task of the processes pool. Each future costs the parent work (pickling, the
