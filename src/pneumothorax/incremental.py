@@ -319,10 +319,19 @@ def _with_digest(
     return digest, fn((file_id, load))
 
 
+def sha256_file(path: str) -> str:
+    """SHA-256 of a local file's bytes, read in 1 MiB blocks.
+
+    Raises:
+        OSError: The file cannot be read.
+    """
+    with open(path, "rb") as stream:
+        return _digest_stream(stream)
+
+
 def _local_digest(path: str) -> str | None:
     try:
-        with open(path, "rb") as stream:
-            return _digest_stream(stream)
+        return sha256_file(path)
     except OSError:
         return None  # unreadable: the per-file function reports why
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
 import logging
 import os
@@ -36,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pneumothorax.datasets.atomic_write import write_atomically
-from pneumothorax.incremental import ResultCache, cache_directory
+from pneumothorax.incremental import ResultCache, cache_directory, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -85,12 +84,12 @@ def build_manifest(root: str, cache: ResultCache | None) -> tuple[bytes, Manifes
     """
     start = time.perf_counter()
     base = os.path.abspath(root)
-    files = sorted(walk_files(base))
+    files = list(walk_files(base))
     digests = [cache.known_digest(path, stat) if cache else None for path, stat in files]
     todo = [i for i, digest in enumerate(digests) if digest is None]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         # hashlib and file reads release the GIL: the threads hash in parallel.
-        for i, digest in zip(todo, pool.map(_sha256, [files[i][0] for i in todo]), strict=True):
+        for i, digest in zip(todo, pool.map(sha256_file, [files[i][0] for i in todo]), strict=True):
             digests[i] = digest
             if cache is not None:
                 cache.remember_digest(files[i][0], files[i][1], digest)
@@ -104,14 +103,6 @@ def build_manifest(root: str, cache: ResultCache | None) -> tuple[bytes, Manifes
     writer.writerows(rows)
     stats = ManifestStats(len(rows), len(todo), time.perf_counter() - start)
     return text.getvalue().encode(), stats
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while block := stream.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _incremental_settings(params_file: Path) -> tuple[bool, str | None]:

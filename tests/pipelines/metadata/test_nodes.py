@@ -15,11 +15,12 @@ import pytest
 from kedro_datasets.partitions import PartitionedDataset
 from pydicom.datadict import tag_for_keyword
 
+from pneumothorax.compact_rows import CompactRows
 from pneumothorax.datasets.dicom_dataset import DICOMDataset
 from pneumothorax.datasets.dicom_folder_dataset import DicomFolderDataset
 from pneumothorax.dicom.deid import DeidKeyError
 from pneumothorax.pipelines.images.nodes import render_images, summarise_renders
-from pneumothorax.pipelines.metadata.nodes import TableRows, extract_metadata
+from pneumothorax.pipelines.metadata.nodes import build_table, extract_metadata
 from pneumothorax.rejections import BadInputError
 from tests.dicom.zoo import BAD, GOOD, build_zoo, plant_phi
 
@@ -243,10 +244,10 @@ def test_sequential_and_processes_give_identical_tables(sample: Sample) -> None:
 
 
 def _table(*rows: dict[str, object]) -> pd.DataFrame:
-    store = TableRows()
+    store = CompactRows()
     for row in rows:
-        store.add(row["id"], {k: v for k, v in row.items() if k != "id"})
-    return store.table()
+        store.add(row)
+    return build_table(store)
 
 
 def test_table_of_hand_made_rows() -> None:
@@ -265,33 +266,6 @@ def test_table_of_hand_made_rows() -> None:
 
 
 def test_table_without_rows() -> None:
-    table = TableRows().table()
+    table = build_table(CompactRows())
     assert list(table.columns) == ["id"]
     assert len(table) == 0
-
-
-def test_table_columns_get_the_dtypes_pandas_infers_and_strings_stay_objects() -> None:
-    table = _table(
-        {"id": "a", "Rows": 1024, "PatientAge": 61.5, "Modality": "CR", "Mixed": "x"},
-        {"id": "b", "Rows": 512, "Modality": "DX", "Mixed": 3},
-    )
-    assert table["Rows"].dtype == "int64"
-    assert table["PatientAge"].dtype == "float64"  # a missing value makes it NaN
-    assert pd.isna(table.loc[1, "PatientAge"])
-    assert table["Modality"].dtype == object  # not pandas' Arrow-backed str
-    assert table["Mixed"].dtype == object
-    # Written as pandas writes the inferred columns: empty for missing, no ".0" on ints.
-    csv = table.to_csv(index=False, lineterminator="\n")
-    assert csv == "id,Modality,PatientAge,Rows,Mixed\na,CR,61.5,1024,x\nb,DX,,512,3\n"
-
-
-def test_table_rows_share_equal_strings_and_keep_every_value() -> None:
-    store = TableRows()
-    # Equal but distinct objects, as rows arrive from workers or from the cache.
-    store.add("a", {"Modality": "".join(["C", "R"]), "Rows": 1024, "Age": 1.0})
-    store.add("b", {"Modality": "".join(["C", "R"]), "Rows": 1024, "Age": True})
-    table = store.table()
-    assert table.loc[0, "Modality"] is table.loc[1, "Modality"]
-    # Only strings are shared: 1.0 and True stay what they were (1.0 == True in Python).
-    assert type(table.loc[0, "Age"]) is float and type(table.loc[1, "Age"]) is bool
-    assert len(store) == 2
