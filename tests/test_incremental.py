@@ -52,6 +52,27 @@ def test_digest_is_remembered_only_while_the_file_is_unchanged(tmp_path: Path) -
     cache.close()
 
 
+def test_known_digests_of_a_folder_match_the_per_file_lookup(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path / "cache")
+    raw, sibling = tmp_path / "raw", tmp_path / "raw0"  # "raw0/" sorts right after "raw/"
+    paths = [raw / "a" / "1.dcm", raw / "a" / "2.dcm", raw / "b.dcm", sibling / "c.dcm"]
+    for number, path in enumerate(paths):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * (number + 1))
+        cache.remember_digest(str(path), path.stat(), f"digest-{number}")
+    paths[1].write_bytes(b"changed")  # its record no longer applies
+    unknown = raw / "new.dcm"
+    unknown.write_bytes(b"new")
+    files = [(str(p), p.stat()) for p in (*paths[:3], unknown, paths[3])]
+    # The sibling folder's file is below neither raw/ nor its prefix: not found through raw.
+    assert cache.known_digests(str(raw), files) == ["digest-0", None, "digest-2", None, None]
+    assert cache.known_digests(str(raw), files) == [
+        cache.known_digest(path, stat) if Path(path).is_relative_to(raw) else None
+        for path, stat in files
+    ]
+    cache.close()
+
+
 def _identity(item):
     from pneumothorax.dicom.results import FileResult
 

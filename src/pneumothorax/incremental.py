@@ -130,6 +130,33 @@ class ResultCache:
         ).fetchone()
         return row[0] if row else None
 
+    def known_digests(
+        self, folder: str, files: Sequence[tuple[str, os.stat_result]]
+    ) -> list[str | None]:
+        """:meth:`known_digest` of many ``(path, stat)`` below the absolute ``folder``.
+
+        One range query over the folder's records instead of a query per file: for SIIM's
+        10,807 files 0.08 s instead of 0.22 s, which counts in a no-op ``dvc repro``.
+        """
+        prefix = folder.rstrip(os.sep) + os.sep
+        # Every path starting with ``prefix`` sorts in [prefix, prefix with its last
+        # character incremented): a range the primary-key index serves.
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        known = {
+            path: (size, mtime_ns, inode, digest)
+            for path, size, mtime_ns, inode, digest in self._db.execute(
+                "SELECT path, size, mtime_ns, inode, sha256 FROM file_state"
+                " WHERE path >= ? AND path < ?",
+                (prefix, end),
+            )
+        }
+        digests: list[str | None] = []
+        for path, stat in files:
+            record = known.get(path)
+            state = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+            digests.append(record[3] if record is not None and record[:3] == state else None)
+        return digests
+
     def remember_digest(self, path: str, stat: os.stat_result, digest: str) -> None:
         """Record that ``path`` in state ``stat`` has content ``digest``."""
         self._db.execute(

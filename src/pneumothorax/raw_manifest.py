@@ -1,13 +1,14 @@
 """The raw manifest: one row per raw file (path, size, SHA-256), for DVC to hash instead.
 
 Why a stage of its own: DVC hashes a folder dependency by walking it, and for SIIM's
-``<study>/<series>/<sop>.dcm`` layout (10,700 files in 21,400 folders) a walk took ~7 s
-here, most of it DVC's per-folder ``.dvcignore`` and sub-repository checks. Every stage
-that depends on the folder walks it for ``dvc status``, again to save its deps and again
-for the run cache. With the manifest, one fast stage depends on the raw folder and the
-metadata and images stages depend on this one small file, which changes exactly when a
+``<study>/<series>/<sop>.dcm`` layout (10,700 files in 21,400 folders) one walk took ~7 s
+here, most of it DVC's per-folder ``.dvcignore`` and sub-repository checks, before any stage
+could be skipped. So no stage lists the raw folder as a dependency: this one is
+``always_changed`` in ``dvc.yaml`` and runs on every ``dvc repro`` (~1 s for SIIM), and the
+metadata and images stages depend on the small file it writes, which changes exactly when a
 file the pipeline reads changes (added, removed, renamed or edited; not touched). DVC's
-own walk cannot be skipped through a ``.dvc`` file: DVC refuses one as a dependency.
+walk cannot be avoided otherwise: it refuses a ``.dvc`` file as a dependency. The price is
+that ``dvc status`` always lists this stage as "always changed".
 
 The walk here is plain :func:`os.scandir`, and the hashes come from the incremental cache's
 record of each file's (size, mtime_ns, inode) (:mod:`pneumothorax.incremental`), so an
@@ -85,7 +86,7 @@ def build_manifest(root: str, cache: ResultCache | None) -> tuple[bytes, Manifes
     start = time.perf_counter()
     base = os.path.abspath(root)
     files = list(walk_files(base))
-    digests = [cache.known_digest(path, stat) if cache else None for path, stat in files]
+    digests = cache.known_digests(base, files) if cache else [None] * len(files)
     todo = [i for i, digest in enumerate(digests) if digest is None]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         # hashlib and file reads release the GIL: the threads hash in parallel.
@@ -127,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not os.path.isdir(args.raw):
-        print(f"Error: raw folder {args.raw!r} does not exist or is not a folder", file=sys.stderr)
+        print(
+            f"Error: raw folder {args.raw!r} does not exist or is not a folder"
+            " (in a fresh clone, `dvc pull` fetches it)",
+            file=sys.stderr,
+        )
         return 1
     enabled, cache_dir = _incremental_settings(Path(args.params))
     cache = ResultCache(cache_directory(cache_dir)) if enabled else None
