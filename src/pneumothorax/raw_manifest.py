@@ -94,8 +94,11 @@ def build_manifest(root: str, cache: ResultCache | None) -> tuple[bytes, Manifes
             digests[i] = digest
             if cache is not None:
                 cache.remember_digest(files[i][0], files[i][1], digest)
+    # Every path starts with base + separator (walk_files joins onto it): slicing gives the
+    # relative path ~10x faster than os.path.relpath, which counts at 100,000 files.
+    cut = len(base.rstrip(os.sep)) + 1
     rows = sorted(
-        (Path(os.path.relpath(path, base)).as_posix(), stat.st_size, digest)
+        (_posix(path[cut:]), stat.st_size, digest)
         for (path, stat), digest in zip(files, digests, strict=True)
     )
     text = io.StringIO()
@@ -104,6 +107,10 @@ def build_manifest(root: str, cache: ResultCache | None) -> tuple[bytes, Manifes
     writer.writerows(rows)
     stats = ManifestStats(len(rows), len(todo), time.perf_counter() - start)
     return text.getvalue().encode(), stats
+
+
+def _posix(relative: str) -> str:
+    return relative if os.sep == "/" else relative.replace(os.sep, "/")
 
 
 def _incremental_settings(params_file: Path) -> tuple[bool, str | None]:

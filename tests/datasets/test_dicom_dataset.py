@@ -142,3 +142,21 @@ def test_load_args_are_not_shared(tmp_path: Path) -> None:
     args["stop_before_pixels"] = False
     assert dataset._describe()["load_args"] == {"stop_before_pixels": True}
     assert DICOMDataset.DEFAULT_LOAD_ARGS == {}
+
+
+def test_for_file_reads_another_file_with_the_same_arguments(
+    tmp_path: Path, dicom_writer: DicomWriter
+) -> None:
+    first = dicom_writer(tmp_path / "a.dcm", patient_id="P-a")
+    second = dicom_writer(tmp_path / "b.dcm", patient_id="P-b")
+    dataset = DICOMDataset(filepath=str(first), load_args={"stop_before_pixels": True})
+    dataset.relative_path = "a.dcm"
+    twin = dataset.for_file(str(second))
+    assert twin.path == str(second) and twin.relative_path is None
+    assert twin.load().PatientID == "P-b"
+    assert "PixelData" not in twin.load()
+    # The original is untouched.
+    assert dataset.path == str(first) and dataset.relative_path == "a.dcm"
+    assert dataset.load().PatientID == "P-a"
+    with pytest.raises(DatasetError, match="not on this dataset's file filesystem"):
+        dataset.for_file("memory://elsewhere/c.dcm")

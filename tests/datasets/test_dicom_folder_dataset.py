@@ -165,3 +165,33 @@ def test_two_files_with_the_same_id_are_refused_naming_both(tmp_path: Path) -> N
     folder = DicomFolderDataset(path=str(tmp_path), dataset=DICOMDataset)
     with pytest.raises(DatasetError, match=r"^x and x\.dcm: both map to the id 'x'; rename one"):
         folder.load()
+
+
+def test_a_remote_folder_is_listed_through_fsspec(tree: Path) -> None:
+    """Local folders are walked with os.scandir; any other filesystem keeps fsspec's find."""
+    import fsspec
+
+    from pneumothorax.datasets.dicom_dataset import DICOMDataset
+
+    memory = fsspec.filesystem("memory")
+    root = "memory://dicom-folder-test"
+    try:
+        for path in tree.rglob("*"):
+            if path.is_file():
+                memory.pipe(f"{root}/{path.relative_to(tree).as_posix()}", path.read_bytes())
+        partitions = DicomFolderDataset(path=root, dataset=DICOMDataset).load()
+        assert list(partitions) == EXPECTED_IDS
+        assert {pid: load().PatientID for pid, load in partitions.items()}["a-b"] == "P-a-b"
+    finally:
+        memory.rm(root, recursive=True)
+
+
+def test_a_symlinked_folder_is_not_followed_like_the_manifest(
+    tmp_path: Path, dicom_writer: DicomWriter
+) -> None:
+    root = tmp_path / "raw"
+    dicom_writer(root / "s" / "x.dcm")
+    dicom_writer(tmp_path / "elsewhere" / "y.dcm")
+    (root / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (root / "z.dcm").symlink_to(tmp_path / "elsewhere" / "y.dcm")  # links to files are read
+    assert list(_folder("dicom_images", root).load()) == ["x", "z"]

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from copy import deepcopy
 from typing import Any, Literal
 
 from kedro.io.core import DatasetError
 from kedro_datasets.partitions import PartitionedDataset
+
+from pneumothorax.datasets.dicom_dataset import DICOMDataset
+from pneumothorax.raw_manifest import walk_files
 
 _DICOM_SUFFIX = ".dcm"
 _ID_SCHEMES = ("name", "path")
@@ -72,8 +77,15 @@ class DicomFolderDataset(PartitionedDataset):
     def _list_partitions(self) -> list[str]:
         if self._cached_partitions is not None:
             return self._cached_partitions
-        found = self._filesystem.find(self._normalized_path, **self._load_args)
         root = self._root()
+        if self._protocol == "file" and os.sep == "/" and not self._load_args:
+            # The raw manifest's walk (plain os.scandir, hidden entries never entered): the
+            # same paths as fsspec's find, which builds an info dict per entry, in 0.5 s
+            # instead of 1.7 s for SIIM's 21,400 folders. Like the manifest, it does not
+            # follow symbolic links to folders (links to files are read through).
+            self._cached_partitions = sorted(path for path, _ in walk_files(root))
+            return self._cached_partitions
+        found = self._filesystem.find(self._normalized_path, **self._load_args)
         self._cached_partitions = sorted(
             path for path in found if not _is_hidden(_below(root, path, self._sep), self._sep)
         )
@@ -102,6 +114,7 @@ class DicomFolderDataset(PartitionedDataset):
         partitions: dict[str, Any] = {}
         seen: dict[str, str] = {}
         root = self._root()
+        make = self._partition_maker()
         for path in self._list_partitions():
             relative = _below(root, path, self._sep)
             partition = self._id_for(relative)
@@ -116,14 +129,32 @@ class DicomFolderDataset(PartitionedDataset):
                     f"{seen[partition]} and {relative}: both map to the id '{partition}'; {fix}"
                 )
             seen[partition] = relative
-            kwargs = deepcopy(self._dataset_config)
-            kwargs[self._filepath_arg] = self._join_protocol(path)
-            dataset = self._dataset_type(**kwargs)
+            dataset = make(self._join_protocol(path))
             dataset.relative_path = relative
             partitions[partition] = dataset.load
         if not partitions:
             raise DatasetError(f"No partitions found in '{self._path}'")
         return dict(sorted(partitions.items()))
+
+    def _partition_maker(self) -> Callable[[str], Any]:
+        """A function giving the dataset of one file path (or URL)."""
+
+        def construct(filepath: str) -> Any:
+            kwargs = deepcopy(self._dataset_config)
+            kwargs[self._filepath_arg] = filepath
+            return self._dataset_type(**kwargs)
+
+        if not (issubclass(self._dataset_type, DICOMDataset) and self._filepath_arg == "filepath"):
+            return construct
+        first: list[DICOMDataset] = []
+
+        def copy_first(filepath: str) -> DICOMDataset:
+            if not first:
+                first.append(construct(filepath))
+                return first[0]
+            return first[0].for_file(filepath)
+
+        return copy_first
 
     def save(self, data: dict[str, Any]) -> None:
         """Refuse: the raw layer is read-only."""
