@@ -5,6 +5,8 @@ https://docs.kedro.org/en/stable/kedro_project_setup/settings.html
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 from pathlib import Path
 
@@ -20,6 +22,14 @@ from pneumothorax.safe_tracking import apply_http_defaults
 from pneumothorax.tracking import artifact_location, tracking_uri
 
 apply_http_defaults()
+
+# Python's shutdown runs full garbage collections over every object still alive; with
+# MLflow, SQLAlchemy, pandas and the run's data loaded that took 1.8-1.9 s after each
+# `kedro run` of 10,807 files here, paid again by every `dvc repro` stage (0.2 s frozen).
+# Freezing at exit leaves those objects to the operating system, like any process exit;
+# atexit handlers registered before this one (logging's flush, worker pools) still run
+# after it, and outputs are closed long before (atomic writes).
+atexit.register(gc.freeze)
 
 _PROJECT_PATH = Path(__file__).resolve().parents[2]
 
