@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,16 @@ class ProjectHooks:
     # trylast: kedro-mlflow's own before_pipeline_run starts the run these tags go on.
     @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        """Tag the active MLflow run, then take the start-up heap out of garbage collection."""
+        self._tag_run()
+        # Kedro, MLflow, SQLAlchemy and pandas leave a few hundred thousand long-lived
+        # objects that every full collection during the run scans again: 7 full
+        # collections took 1.4-1.7 s of a `kedro run --pipelines metadata` over 10,807
+        # files. Frozen, they are never scanned (nor freed: they live until exit anyway);
+        # the run's own objects are collected as usual.
+        gc.freeze()
+
+    def _tag_run(self) -> None:
         """Tag the active MLflow run with the git commit and the DVC raw-data hashes."""
         import mlflow
 

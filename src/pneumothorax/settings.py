@@ -30,6 +30,9 @@ apply_http_defaults()
 # atexit handlers registered before this one (logging's flush, worker pools) still run
 # after it, and outputs are closed long before (atomic writes).
 atexit.register(gc.freeze)
+# The same long-lived objects (Kedro, MLflow, pandas: the imports above) would be scanned
+# by every full collection until the run starts, where ProjectHooks freezes the rest.
+gc.freeze()
 
 _PROJECT_PATH = Path(__file__).resolve().parents[2]
 
