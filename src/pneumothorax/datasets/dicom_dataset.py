@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from copy import copy, deepcopy
+from copy import deepcopy
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
@@ -11,11 +11,12 @@ import fsspec
 import pydicom
 from kedro.io.core import AbstractDataset, DatasetError, get_filepath_str, get_protocol_and_path
 
+from pneumothorax.datasets.copyable import CopyableFileDataset
 from pneumothorax.dicom.errors import DicomFileError
 from pneumothorax.dicom.sniff import SNIFF_BYTES, looks_like_dicom
 
 
-class DICOMDataset(AbstractDataset[None, pydicom.FileDataset]):
+class DICOMDataset(CopyableFileDataset, AbstractDataset[None, pydicom.FileDataset]):
     """Load-only dataset for one DICOM file, on any fsspec filesystem.
 
     Files are recognised by content (preamble + ``DICM``, or a bare data set without
@@ -63,22 +64,9 @@ class DICOMDataset(AbstractDataset[None, pydicom.FileDataset]):
         self.metadata = metadata
 
     def for_file(self, filepath: str) -> DICOMDataset:
-        """This dataset, reading ``filepath`` instead (same filesystem and load arguments).
-
-        ``DicomFolderDataset`` makes one per file. Why a copy, not a new instance: Kedro
-        wraps every dataset ``__init__`` to record its arguments with
-        :func:`inspect.getcallargs` (~0.15 ms a call, 1.6 s of listing SIIM's 10,807 files);
-        a copy takes microseconds. The recorded arguments stay the original's: they only
-        serve ``catalog.to_config()``, which partitions never go through.
-
-        Raises:
-            DatasetError: ``filepath`` is on another filesystem (protocol).
-        """
-        protocol, path = get_protocol_and_path(filepath)
-        if protocol != self._protocol:
-            raise DatasetError(f"{filepath}: not on this dataset's {self._protocol} filesystem")
-        twin = copy(self)
-        twin._filepath = PurePosixPath(path)
+        """This dataset for ``filepath`` (see :class:`CopyableFileDataset`), its
+        ``relative_path`` unset."""
+        twin = super().for_file(filepath)
         twin.relative_path = None
         return twin
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from copy import deepcopy
 from typing import Any, Literal
 
 from kedro.io.core import DatasetError
 from kedro_datasets.partitions import PartitionedDataset
 
-from pneumothorax.datasets.dicom_dataset import DICOMDataset
+from pneumothorax.datasets.copyable import partition_maker
 from pneumothorax.raw_manifest import walk_files
 
 _DICOM_SUFFIX = ".dcm"
@@ -114,7 +112,7 @@ class DicomFolderDataset(PartitionedDataset):
         partitions: dict[str, Any] = {}
         seen: dict[str, str] = {}
         root = self._root()
-        make = self._partition_maker()
+        make = partition_maker(self._dataset_type, self._dataset_config, self._filepath_arg)
         for path in self._list_partitions():
             relative = _below(root, path, self._sep)
             partition = self._id_for(relative)
@@ -135,26 +133,6 @@ class DicomFolderDataset(PartitionedDataset):
         if not partitions:
             raise DatasetError(f"No partitions found in '{self._path}'")
         return dict(sorted(partitions.items()))
-
-    def _partition_maker(self) -> Callable[[str], Any]:
-        """A function giving the dataset of one file path (or URL)."""
-
-        def construct(filepath: str) -> Any:
-            kwargs = deepcopy(self._dataset_config)
-            kwargs[self._filepath_arg] = filepath
-            return self._dataset_type(**kwargs)
-
-        if not (issubclass(self._dataset_type, DICOMDataset) and self._filepath_arg == "filepath"):
-            return construct
-        first: list[DICOMDataset] = []
-
-        def copy_first(filepath: str) -> DICOMDataset:
-            if not first:
-                first.append(construct(filepath))
-                return first[0]
-            return first[0].for_file(filepath)
-
-        return copy_first
 
     def save(self, data: dict[str, Any]) -> None:
         """Refuse: the raw layer is read-only."""

@@ -12,9 +12,10 @@ from kedro.io.core import AbstractDataset, DatasetError, get_filepath_str, get_p
 from PIL import Image
 
 from pneumothorax.datasets.atomic_write import write_atomically
+from pneumothorax.datasets.copyable import CopyableFileDataset
 
 
-class PngDataset(AbstractDataset[bytes | Image.Image, Image.Image]):
+class PngDataset(CopyableFileDataset, AbstractDataset[bytes | Image.Image, Image.Image]):
     """One PNG file: saves encoded bytes or a PIL image, loads a PIL image.
 
     kedro-datasets' ``pillow.ImageDataset`` encodes in the process that saves; this
@@ -59,14 +60,26 @@ class PngDataset(AbstractDataset[bytes | Image.Image, Image.Image]):
 
     def load(self) -> Image.Image:
         """Read the PNG into memory and return it as a PIL image."""
+        return self.read()
+
+    def save(self, data: bytes | Image.Image) -> None:
+        """Write ``data`` (PNG bytes or a PIL image) to the file atomically."""
+        self.write(data)
+
+    def read(self) -> Image.Image:
+        """:meth:`load` without Kedro's wrapper (``PngFolderDataset`` calls it per file)."""
         path = get_filepath_str(self._filepath, self._protocol)
         with self._fs.open(path, mode="rb") as stream:
             image = Image.open(io.BytesIO(stream.read()))
             image.load()
             return image
 
-    def save(self, data: bytes | Image.Image) -> None:
-        """Write ``data`` (PNG bytes or a PIL image) to the file atomically."""
+    def write(self, data: bytes | Image.Image) -> None:
+        """:meth:`save` without Kedro's wrapper (``PngFolderDataset`` calls it per file).
+
+        Raises:
+            DatasetError: ``data`` is not a PNG image.
+        """
         if isinstance(data, Image.Image):
             buffer = io.BytesIO()
             data.save(buffer, format="PNG", **self._save_args)

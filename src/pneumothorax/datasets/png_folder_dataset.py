@@ -1,0 +1,86 @@
+"""``PngFolderDataset``: a folder of PNGs, one partition per file, saved and listed fast."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kedro.io.core import VERSION_KEY, DatasetError
+from kedro_datasets.partitions import PartitionedDataset
+
+from pneumothorax.datasets.copyable import partition_maker
+from pneumothorax.datasets.png_dataset import PngDataset
+
+
+class PngFolderDataset(PartitionedDataset):
+    """kedro-datasets' ``PartitionedDataset`` of :class:`PngDataset`, minus its per-file cost.
+
+    The parent builds a new ``PngDataset`` per file on every save and load, and Kedro logs
+    each file's save with the dataset's repr (see :mod:`pneumothorax.datasets.copyable`):
+    ~1.7 s of saving SIIM's 10,807 PNGs, 1.8 s of listing them. Here partitions are copies
+    of one dataset, and files are written and read through :meth:`PngDataset.write` and
+    :meth:`PngDataset.read`, the bodies of its ``save`` and ``load``. Everything else is
+    the parent's: paths, ``filename_suffix`` (default ``.png``), credentials, ``overwrite``
+    and lazy saving of callables. Versioned partitions are not supported.
+
+    Example catalog entry::
+
+        img_train:
+          type: pneumothorax.datasets.png_folder_dataset.PngFolderDataset
+          path: data/02_intermediate/img_train
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        dataset: str | dict[str, Any] | type = PngDataset,
+        filename_suffix: str = ".png",
+        **kwargs: Any,
+    ) -> None:
+        """Creates a new instance; arguments as for ``PartitionedDataset``.
+
+        Raises:
+            DatasetError: ``dataset`` is not a (subclass of) ``PngDataset``, or is versioned.
+        """
+        super().__init__(path=path, dataset=dataset, filename_suffix=filename_suffix, **kwargs)
+        if not issubclass(self._dataset_type, PngDataset):
+            raise DatasetError(
+                f"PngFolderDataset: dataset must be a PngDataset, got {self._dataset_type.__name__}"
+            )
+        if VERSION_KEY in self._dataset_config:
+            raise DatasetError("PngFolderDataset: versioned partitions are not supported")
+
+    def _maker(self) -> Callable[[str], PngDataset]:
+        return partition_maker(self._dataset_type, self._dataset_config, self._filepath_arg)
+
+    def load(self) -> dict[str, Callable[[], Any]]:
+        """Return ``{partition id: read function}`` for every PNG in the folder.
+
+        Raises:
+            DatasetError: The folder holds no PNG.
+        """
+        self._invalidate_caches()
+        make = self._maker()
+        partitions = {
+            self._path_to_partition(path): make(self._join_protocol(path)).read
+            for path in self._list_partitions()
+        }
+        if not partitions:
+            raise DatasetError(f"No partitions found in '{self._path}'")
+        return partitions
+
+    def save(self, data: dict[str, Any]) -> None:
+        """Write each ``{partition id: PNG bytes, PIL image, or a callable giving one}``."""
+        if self._overwrite and self._filesystem.exists(self._normalized_path):
+            self._filesystem.rm(self._normalized_path, recursive=True)
+        make = self._maker()
+        for partition_id, partition_data in sorted(data.items()):
+            dataset = make(self._join_protocol(self._partition_to_path(partition_id)))
+            value = (
+                partition_data()
+                if callable(partition_data) and self._save_lazily
+                else partition_data
+            )
+            dataset.write(value)
+        self._invalidate_caches()

@@ -1,0 +1,96 @@
+"""Tests for ``pneumothorax.datasets.png_folder_dataset.PngFolderDataset``."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from kedro.io import AbstractDataset
+from kedro.io.core import DatasetError
+from kedro_datasets.partitions import PartitionedDataset
+from PIL import Image
+
+from pneumothorax.datasets.png_dataset import PngDataset
+from pneumothorax.datasets.png_folder_dataset import PngFolderDataset
+
+CATALOG = Path(__file__).resolve().parents[2] / "conf" / "base" / "catalog.yml"
+
+
+def _png(value: int, size: tuple[int, int] = (6, 4)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", size, value).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+DATA = {"b": _png(20), "a": _png(10), "c/frame": _png(30)}
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_writes_what_kedro_datasets_partitioned_dataset_writes(tmp_path: Path) -> None:
+    """The reference is kedro-datasets' own PartitionedDataset of PngDataset."""
+    PartitionedDataset(
+        path=str(tmp_path / "reference"), dataset=PngDataset, filename_suffix=".png"
+    ).save(DATA)
+    PngFolderDataset(path=str(tmp_path / "fast")).save(DATA)
+    assert _files(tmp_path / "fast") == _files(tmp_path / "reference")
+    assert _files(tmp_path / "fast") == {f"{key}.png": png for key, png in DATA.items()}
+
+
+def test_loads_every_png_by_id(tmp_path: Path) -> None:
+    folder = PngFolderDataset(path=str(tmp_path / "pngs"))
+    folder.save(DATA)
+    (tmp_path / "pngs" / "notes.txt").write_text("not a partition")
+    partitions = folder.load()
+    assert sorted(partitions) == ["a", "b", "c/frame"]
+    for key, value in (("a", 10), ("b", 20), ("c/frame", 30)):
+        with partitions[key]() as image:
+            assert image.size == (6, 4)
+            assert set(np.asarray(image).ravel()) == {value}
+
+
+def test_callables_are_saved_lazily_and_pil_images_encoded(tmp_path: Path) -> None:
+    folder = PngFolderDataset(path=str(tmp_path / "pngs"))
+    folder.save({"lazy": lambda: _png(7), "pil": Image.new("L", (3, 3), 9)})
+    assert (tmp_path / "pngs" / "lazy.png").read_bytes() == _png(7)
+    with Image.open(tmp_path / "pngs" / "pil.png") as image:
+        assert set(np.asarray(image).ravel()) == {9}
+
+
+def test_overwrite_removes_earlier_partitions(tmp_path: Path) -> None:
+    PngFolderDataset(path=str(tmp_path / "pngs")).save({"old": _png(1)})
+    PngFolderDataset(path=str(tmp_path / "pngs"), overwrite=True).save({"new": _png(2)})
+    assert sorted(_files(tmp_path / "pngs")) == ["new.png"]
+
+
+def test_non_png_data_is_refused_naming_the_file(tmp_path: Path) -> None:
+    folder = PngFolderDataset(path=str(tmp_path / "pngs"))
+    with pytest.raises(DatasetError, match=r"bad\.png: data to save is not a PNG image"):
+        folder.save({"bad": b"GIF89a"})
+    assert not (tmp_path / "pngs" / "bad.png").exists()
+
+
+def test_only_png_datasets_and_no_versions(tmp_path: Path) -> None:
+    from pneumothorax.datasets.dicom_dataset import DICOMDataset
+
+    with pytest.raises(DatasetError, match="dataset must be a PngDataset, got DICOMDataset"):
+        PngFolderDataset(path=str(tmp_path), dataset=DICOMDataset)
+    with pytest.raises(DatasetError, match="versioned partitions are not supported"):
+        PngFolderDataset(path=str(tmp_path), dataset={"type": PngDataset, "versioned": True})
+
+
+def test_empty_folder_has_no_partitions(tmp_path: Path) -> None:
+    (tmp_path / "pngs").mkdir()
+    with pytest.raises(DatasetError, match="No partitions found"):
+        PngFolderDataset(path=str(tmp_path / "pngs")).load()
+
+
+def test_the_catalog_entry_builds_it() -> None:
+    entry = yaml.safe_load(CATALOG.read_text(encoding="utf-8"))["img_train"]
+    dataset = AbstractDataset.from_config("img_train", entry)
+    assert isinstance(dataset, PngFolderDataset)
