@@ -88,6 +88,11 @@ def generation_key(kind: str, code: str, params: Any) -> str:
     return cache_key(kind, code, params, "")
 
 
+def _file_state(stat: os.stat_result) -> tuple[int, int, int]:
+    """What a recorded digest is valid for: (size, mtime_ns, inode), as DVC's state database."""
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+
 class ResultCache:
     """Input digests by file state, and results by key, in one sqlite file."""
 
@@ -126,7 +131,7 @@ class ResultCache:
         row = self._db.execute(
             "SELECT sha256 FROM file_state"
             " WHERE path = ? AND size = ? AND mtime_ns = ? AND inode = ?",
-            (path, stat.st_size, stat.st_mtime_ns, stat.st_ino),
+            (path, *_file_state(stat)),
         ).fetchone()
         return row[0] if row else None
 
@@ -153,15 +158,15 @@ class ResultCache:
         digests: list[str | None] = []
         for path, stat in files:
             record = known.get(path)
-            state = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
-            digests.append(record[3] if record is not None and record[:3] == state else None)
+            known_state = record is not None and record[:3] == _file_state(stat)
+            digests.append(record[3] if known_state else None)
         return digests
 
     def remember_digest(self, path: str, stat: os.stat_result, digest: str) -> None:
         """Record that ``path`` in state ``stat`` has content ``digest``."""
         self._db.execute(
             "INSERT OR REPLACE INTO file_state VALUES (?, ?, ?, ?, ?)",
-            (path, stat.st_size, stat.st_mtime_ns, stat.st_ino, digest),
+            (path, *_file_state(stat), digest),
         )
         self._tick()
 

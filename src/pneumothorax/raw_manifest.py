@@ -1,7 +1,7 @@
 """The raw manifest: one row per raw file (path, size, SHA-256), for DVC to hash instead.
 
 Why a stage of its own: DVC hashes a folder dependency by walking it, and for SIIM's
-``<study>/<series>/<sop>.dcm`` layout (10,700 files in 21,400 folders) one walk took ~7 s
+``<study>/<series>/<sop>.dcm`` layout (10,700 files in 21,400 folders) one walk took 8-12 s
 here, most of it DVC's per-folder ``.dvcignore`` and sub-repository checks, before any stage
 could be skipped. So no stage lists the raw folder as a dependency: this one is
 ``always_changed`` in ``dvc.yaml`` and runs on every ``dvc repro`` (~1 s for SIIM), and the
@@ -94,8 +94,9 @@ def build_manifest(root: str, cache: ResultCache | None) -> tuple[bytes, Manifes
             digests[i] = digest
             if cache is not None:
                 cache.remember_digest(files[i][0], files[i][1], digest)
-    # Every path starts with base + separator (walk_files joins onto it): slicing gives the
-    # relative path ~10x faster than os.path.relpath, which counts at 100,000 files.
+    # Every path starts with base + separator (walk_files joins onto it): slicing it off
+    # instead of os.path.relpath + Path.as_posix took the manifest of 10,700 unchanged
+    # files from 0.9-1.0 s to 0.5-0.6 s.
     cut = len(base.rstrip(os.sep)) + 1
     rows = sorted(
         (_posix(path[cut:]), stat.st_size, digest)

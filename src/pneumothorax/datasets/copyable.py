@@ -2,10 +2,11 @@
 
 kedro-datasets' ``PartitionedDataset`` builds a new dataset for every file on every load
 and save. Kedro wraps each dataset ``__init__`` to record its arguments with
-:func:`inspect.getcallargs`, and logs each load and save with the dataset's repr: about
-0.17 ms per file, 1.8 s to list SIIM's 10,807 PNGs and as much to list its DICOM files.
-A copy of one dataset, pointed at another file, takes microseconds. The folder datasets
-of this package make their partitions with :func:`partition_maker`.
+:func:`inspect.getcallargs`, and logs each load and save with the dataset's repr. Listing
+SIIM's 10,807 PNGs took 1.63 s, of which 0.20 s was finding the files; listing its 10,807
+DICOM files took 3.36 s, 1.66 s of it in fsspec's ``find`` and most of the rest building a
+dataset per file. A copy of one dataset, pointed at another file, takes microseconds. The
+folder datasets of this package make their partitions with :func:`partition_maker`.
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ class PngFolderDataset(PartitionedDataset):
     """kedro-datasets' ``PartitionedDataset`` of :class:`PngDataset`, minus its per-file cost.
 
     The parent builds a new ``PngDataset`` per file on every save and load, and Kedro logs
-    each file's save with the dataset's repr (see :mod:`pneumothorax.datasets.copyable`):
-    ~1.7 s of saving SIIM's 10,807 PNGs, 1.8 s of listing them. Here partitions are copies
+    each file's save with the dataset's repr (see :mod:`pneumothorax.datasets.copyable`).
+    Measured here: listing 10,807 PNGs 1.63 s with the parent, 0.80 s with this class;
+    saving 5,000, 1.99 s and 1.44 s. Here partitions are copies
     of one dataset, and files are written and read through :meth:`PngDataset.write` and
     :meth:`PngDataset.read`, the bodies of its ``save`` and ``load``. Everything else is
     the parent's: paths, ``filename_suffix`` (default ``.png``), credentials, ``overwrite``
