@@ -5,20 +5,34 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from pneumothorax.executors import (
     DASK_SCHEDULER_ENV,
     IN_FLIGHT_PER_WORKER,
     PROCESS_BATCH,
+    WORKER_CONFIG,
     map_ordered,
 )
+
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 # Module-level so spawned worker processes can import them by module path.
 def _square_with_pid(value: int) -> tuple[int, int]:
     return value * value, os.getpid()
+
+
+def _worker_settings(_value: int) -> tuple[str | None, bool]:
+    import dask
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get(
+        "distributed.worker.profile.enabled"
+    )
 
 
 def square_after_delay(value: int) -> int:
@@ -157,3 +171,37 @@ def _pids_of_running(pids: set[int]) -> set[int]:
             continue
         alive.add(pid)
     return alive
+
+
+def test_local_dask_cluster_workers_keep_glibc_adaptive_malloc_and_no_profiler(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The nanny leaves MALLOC_TRIM_THRESHOLD_ unset and the workers' profiler is off."""
+    from pneumothorax.executors import close_local_clusters
+
+    # A nanny writes its pre-spawn variables into its parent's os.environ (nanny.py), so
+    # the default-config cluster of the fixture above may have left it set in this process.
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    try:
+        settings = set(map_ordered(_worker_settings, range(8), backend="dask", workers=2))
+    finally:
+        close_local_clusters()
+    assert settings == {(None, False)}
+
+
+def test_readme_gives_cluster_workers_the_local_cluster_settings() -> None:
+    """The YAML the README has users write on worker machines is WORKER_CONFIG."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index("cat > ~/.config/dask/pneumothorax.yaml <<'EOF'\n")
+    body = text[text.index("\n", start) + 1 : text.index("\nEOF\n", start)]
+    assert _dotted(yaml.safe_load(body)) == WORKER_CONFIG
+
+
+def _dotted(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
