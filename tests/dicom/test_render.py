@@ -560,3 +560,25 @@ def test_convert_to_png_undecodable_pixels_become_result(make_image: ImageFactor
     result = convert_to_png(("short", lambda: ds), RenderSpec())
     assert not result.ok
     assert result.error.startswith("short: ")
+
+
+def test_grey_level_counts_by_hand() -> None:
+    from pneumothorax.dicom.render import grey_level_counts
+
+    def nonzero(image: Image.Image) -> dict[int, int]:
+        counts = grey_level_counts(image)
+        assert counts.shape == (256,)
+        return {level: int(n) for level, n in enumerate(counts) if n}
+
+    assert nonzero(Image.fromarray(np.array([[0, 0], [255, 7]], dtype=np.uint8))) == {
+        0: 2,
+        7: 1,
+        255: 1,
+    }
+    # 16-bit: Pillow's conversion to 8-bit grey clips at 255 (no rescaling).
+    sixteen = Image.fromarray(np.array([[0, 16, 300, 65535]], dtype=np.uint16))
+    assert nonzero(sixteen) == {0: 1, 16: 1, 255: 2}
+    # Colour: ITU-R 601-2 luma, L = R * 299/1000 + G * 587/1000 + B * 114/1000 (Pillow's
+    # convert("L")): pure red 76.2 -> 76, pure green 149.7 -> 150, white 255.
+    rgb = np.array([[[255, 0, 0], [0, 255, 0], [255, 255, 255]]], dtype=np.uint8)
+    assert nonzero(Image.fromarray(rgb)) == {76: 1, 150: 1, 255: 1}

@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -76,6 +76,9 @@ class RenderInfo:
         frames_written: PNGs written for the file.
         decoder: The pydicom decoding plugin that served the pixels (``pydicom-native`` for
             native and deflated data).
+        grey_levels: Pixels per 8-bit grey level over the PNGs written (256 counts, see
+            :func:`grey_level_counts`): the reporting's intensity histogram, counted here
+            so nothing has to read the PNGs back.
     """
 
     photometric: str
@@ -85,6 +88,9 @@ class RenderInfo:
     frames: int
     frames_written: int
     decoder: str
+    grey_levels: np.ndarray = field(
+        default_factory=lambda: np.zeros(256, dtype=np.int64), compare=False, repr=False
+    )
 
     def as_row(self) -> dict[str, Any]:
         """The info as CSV columns."""
@@ -301,17 +307,31 @@ def render(ds: Dataset, spec: RenderSpec, file_id: str = "") -> tuple[dict[str, 
     count = frame_count(ds)
     if _fast_path_fits(ds, spec) and (fast := render_fast(ds, spec.size)) is not None:
         png = encode_png(fast, spec.png_compress_level)
-        return {frame_key(file_id, 0, spec): png}, _info(ds, describe_voi(ds), 1, 1, FAST_DECODER)
+        info = _info(ds, describe_voi(ds), 1, 1, FAST_DECODER, grey_level_counts(fast))
+        return {frame_key(file_id, 0, spec): png}, info
     indices = range(count) if spec.frames == "all" else range(1)
     pngs: dict[str, bytes] = {}
     window = decoder = ""
+    grey_levels = np.zeros(256, dtype=np.int64)
     for index in indices:
         arr, decoder = decode_frame(ds, index)
         display, voi = to_display(ds, arr, spec.bit_depth, index)
         window = window or voi
         image = resize(display, spec.size, spec.keep_aspect)
         pngs[frame_key(file_id, index, spec)] = encode_png(image, spec.png_compress_level)
-    return pngs, _info(ds, window, count, len(pngs), decoder)
+        grey_levels += grey_level_counts(image)
+    return pngs, _info(ds, window, count, len(pngs), decoder, grey_levels)
+
+
+def grey_level_counts(image: Image.Image) -> np.ndarray:
+    """How many pixels of ``image`` have each 8-bit grey level (256 counts).
+
+    Grey levels as Pillow's ``convert("L")`` gives them (16-bit values above 255 count as
+    255, colour is weighted to luma). PNGs are lossless, so the counts of the image before
+    encoding are those of the PNG read back.
+    """
+    grey = image if image.mode == "L" else image.convert("L")
+    return np.bincount(np.asarray(grey).ravel(), minlength=256).astype(np.int64)
 
 
 def check_decodes(ds: Dataset) -> tuple[str, str]:
@@ -343,7 +363,9 @@ def _fast_path_fits(ds: Dataset, spec: RenderSpec) -> bool:
     return spec.bit_depth == 8 and not spec.keep_aspect and fast_path_applies(ds)
 
 
-def _info(ds: Dataset, window: str, frames: int, written: int, decoder: str) -> RenderInfo:
+def _info(
+    ds: Dataset, window: str, frames: int, written: int, decoder: str, grey_levels: np.ndarray
+) -> RenderInfo:
     return RenderInfo(
         photometric=str(ds.get("PhotometricInterpretation", "")),
         bits_stored=int(ds.get("BitsStored") or 0),
@@ -352,6 +374,7 @@ def _info(ds: Dataset, window: str, frames: int, written: int, decoder: str) -> 
         frames=frames,
         frames_written=written,
         decoder=decoder,
+        grey_levels=grey_levels,
     )
 
 

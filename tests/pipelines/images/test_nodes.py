@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pandas as pd
 import pydicom
 import pytest
 from PIL import Image
@@ -23,19 +24,35 @@ NO_CACHE = {"enabled": False}  # the incremental cache is tested in tests/test_i
 
 
 def _run(
-    sample: Sample, image: dict, executor: dict, loaders: dict | None = None
+    sample: Sample,
+    image: dict,
+    executor: dict,
+    loaders: dict | None = None,
+    incremental: dict = NO_CACHE,
 ) -> tuple[list[dict[str, bytes]], dict]:
     """Drain the generator node; return its chunks and the metrics summarise_renders gives."""
+    chunks, metrics, _histogram = _run_all(sample, image, executor, loaders, incremental)
+    return chunks, metrics
+
+
+def _run_all(
+    sample: Sample,
+    image: dict,
+    executor: dict,
+    loaders: dict | None = None,
+    incremental: dict = NO_CACHE,
+) -> tuple[list[dict[str, bytes]], dict, pd.DataFrame]:
+    """:func:`_run`, also returning the pixel histogram."""
     loaders = loaders or sample.loaders()
     chunks, reports = [], []
-    for chunk, report in render_images(loaders, image, False, executor, NO_CACHE):
+    for chunk, report in render_images(loaders, image, False, executor, incremental):
         # Copy as Kedro saves: at yield time (the node refills one dict to bound memory).
         chunks.append(dict(chunk))
         reports.append(report)
     assert all(report is reports[-1] for report in reports)  # one report, by reference
-    table, metrics = summarise_renders(reports[-1])
+    table, metrics, histogram = summarise_renders(reports[-1])
     assert sorted(table["id"]) == sorted(loaders)  # one log row per candidate file
-    return chunks, metrics
+    return chunks, metrics, histogram
 
 
 def _union(chunks: list[dict[str, bytes]]) -> dict[str, bytes]:
@@ -113,3 +130,44 @@ def test_invalid_params_fail_before_any_work(sample: Sample) -> None:
 
     with pytest.raises(ParamsError, match=r"image\.sise"):
         next(render_images(sample.loaders(), {"sise": 64}, False, SEQUENTIAL, NO_CACHE))
+
+
+def _grey_levels_of_pngs(pngs: dict[str, bytes]) -> list[int]:
+    """Counted from the PNG bytes, as the reporting stage once did: decode, to 8-bit grey."""
+    counts = np.zeros(256, dtype=np.int64)
+    for png in pngs.values():
+        with Image.open(io.BytesIO(png)) as image:
+            np.add.at(counts, np.asarray(image.convert("L")).ravel(), 1)
+    return counts.tolist()
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        {"size": 48},
+        {"size": [40, 24], "bit_depth": 16},
+        {"size": 32, "keep_aspect": True},
+        {"size": 32, "frames": "all"},
+    ],
+    ids=["8-bit", "16-bit", "letterbox", "all-frames"],
+)
+def test_pixel_histogram_is_that_of_the_pngs_written(sample: Sample, image: dict) -> None:
+    chunks, _metrics, histogram = _run_all(sample, image, SEQUENTIAL)
+    pngs = _union(chunks)
+    assert list(histogram.columns) == ["intensity", "pixels"]
+    assert histogram["intensity"].tolist() == list(range(256))
+    assert histogram["pixels"].tolist() == _grey_levels_of_pngs(pngs)
+    assert histogram["pixels"].sum() > 0
+
+
+def test_pixel_histogram_is_the_same_on_processes_and_from_the_cache(
+    sample: Sample, tmp_path
+) -> None:
+    image = {"size": [40, 24]}
+    cache = {"enabled": True, "cache_dir": str(tmp_path / "cache")}
+    _chunks, _metrics, sequential = _run_all(sample, image, SEQUENTIAL)
+    _chunks, _metrics, processes = _run_all(sample, image, PROCESSES, incremental=cache)
+    chunks, _metrics, cached = _run_all(sample, image, SEQUENTIAL, incremental=cache)
+    assert processes.equals(sequential)
+    assert cached.equals(sequential)
+    assert cached["pixels"].tolist() == _grey_levels_of_pngs(_union(chunks))

@@ -28,7 +28,12 @@ def test_pipeline_shape() -> None:
         "params:executor",
         "params:incremental",
     }
-    assert pipeline.outputs() == {"img_train", "img_train_log", "images_metrics"}
+    assert pipeline.outputs() == {
+        "img_train",
+        "img_train_log",
+        "images_metrics",
+        "pixel_intensity",
+    }
 
 
 def _catalog(sample: Sample, image: dict, out: Path, **outputs: MemoryDataset) -> DataCatalog:
@@ -46,6 +51,7 @@ def _catalog(sample: Sample, image: dict, out: Path, **outputs: MemoryDataset) -
             "render_report": MemoryDataset(copy_mode="assign"),
             "img_train_log": outputs.get("img_train_log", MemoryDataset()),
             "images_metrics": outputs.get("images_metrics", MemoryDataset()),
+            "pixel_intensity": outputs.get("pixel_intensity", MemoryDataset()),
         }
     )
 

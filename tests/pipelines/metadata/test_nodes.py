@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pydicom
 import pytest
 from kedro_datasets.partitions import PartitionedDataset
+from PIL import Image
 from pydicom.datadict import tag_for_keyword
 
 from pneumothorax.compact_rows import CompactRows
@@ -82,9 +84,11 @@ def test_images_stage_writes_no_png_for_a_bad_file_and_logs_it(zoo: Path, tmp_pa
     for chunk, report in render_images(_folder(zoo), {"size": 16}, False, SEQUENTIAL, NO_CACHE):
         out.save(chunk)
         reports.append(report)
-    log, metrics = summarise_renders(reports[-1])
+    log, metrics, histogram = summarise_renders(reports[-1])
     written = sorted(p.relative_to(tmp_path / "png").as_posix() for p in tmp_path.rglob("*.png"))
     assert written == [f"{g}.png" for g in sorted(GOOD)]
+    # The histogram counted while rendering is that of the PNGs read back from disk.
+    assert histogram["pixels"].tolist() == _grey_levels_of(tmp_path.rglob("*.png")).tolist()
     assert dict(zip(log["id"], log["status"], strict=True)) == {
         **dict.fromkeys(GOOD, "converted"),
         **dict.fromkeys(BAD, "rejected"),
@@ -269,3 +273,11 @@ def test_table_without_rows() -> None:
     table = build_table(CompactRows())
     assert list(table.columns) == ["id"]
     assert len(table) == 0
+
+
+def _grey_levels_of(paths) -> np.ndarray:
+    counts = np.zeros(256, dtype=np.int64)
+    for path in paths:
+        with Image.open(path) as image:
+            np.add.at(counts, np.asarray(image.convert("L")).ravel(), 1)
+    return counts

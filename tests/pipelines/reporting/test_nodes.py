@@ -5,20 +5,16 @@ from __future__ import annotations
 import hashlib
 import io
 
-import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
 from pneumothorax.pipelines.reporting.nodes import (
     build_contact_sheet,
-    histogram_pixels,
     plot_distributions,
     select_sample_ids,
     summarise_metadata,
 )
-
-SEQUENTIAL = {"backend": "sequential"}
 
 
 def _loader(image: Image.Image):
@@ -65,38 +61,6 @@ def test_missing_columns_count_as_unknown() -> None:
     _, sex, _, size = summarise_metadata(pd.DataFrame({"id": ["a", "b"]}))
     assert sex.to_dict("list") == {"PatientSex": ["unknown"], "count": [2]}
     assert size.to_dict("list") == {"size": ["unknown"], "count": [2]}
-
-
-def test_pixel_histogram_sums_grey_levels_over_all_images() -> None:
-    first = Image.fromarray(np.array([[0, 0], [255, 7]], dtype=np.uint8))
-    second = Image.fromarray(np.array([[7, 7, 7]], dtype=np.uint8))
-    table = histogram_pixels({"x": _loader(first), "y": _loader(second)}, SEQUENTIAL)
-    assert list(table.columns) == ["intensity", "pixels"]
-    assert len(table) == 256
-    assert table["pixels"].sum() == 7
-    assert dict(table.loc[table["pixels"] > 0].itertuples(index=False)) == {0: 2, 7: 4, 255: 1}
-
-
-def test_pixel_histogram_is_the_same_read_on_worker_processes(tmp_path) -> None:
-    # The node reads each PNG on the executor: real files, loaded through the catalog's type.
-    from kedro_datasets.partitions import PartitionedDataset
-
-    rng = np.random.default_rng(0)
-    expected = np.zeros(256, dtype=np.int64)
-    for index in range(20):
-        pixels = rng.integers(0, 256, size=(8, 9), dtype=np.uint8)
-        np.add.at(expected, pixels.ravel(), 1)  # counted here, independently of the node
-        Image.fromarray(pixels).save(tmp_path / f"{index:02d}.png")
-    folder = PartitionedDataset(
-        path=str(tmp_path),
-        dataset="pneumothorax.datasets.png_dataset.PngDataset",
-        filename_suffix=".png",
-    ).load()
-
-    on_processes = histogram_pixels(folder, {"backend": "processes", "workers": 2})
-
-    assert on_processes["pixels"].tolist() == expected.tolist()
-    assert on_processes.equals(histogram_pixels(folder, SEQUENTIAL))
 
 
 @pytest.mark.parametrize("count", [3, 16, 40])

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydicom.dataset import Dataset
 
@@ -66,8 +67,8 @@ def render_images(
 
     Yields:
         ``({partition: png_bytes}, report)`` per chunk; ``report`` is one growing dict
-        (``rows``: :class:`CompactRows`, one per file so far; ``seconds``), passed on by
-        reference.
+        (``rows``: :class:`CompactRows`, one per file so far; ``grey_levels``: pixels per
+        8-bit grey level over the PNGs so far; ``seconds``), passed on by reference.
 
     Raises:
         BadInputError: ``strict`` and a file is unusable.
@@ -79,7 +80,8 @@ def render_images(
     reuse = IncrementalParams.from_mapping(incremental)
     start = time.perf_counter()
     log = CompactRows()
-    report: dict[str, Any] = {"rows": log, "seconds": 0.0}
+    grey_levels = np.zeros(256, dtype=np.int64)
+    report: dict[str, Any] = {"rows": log, "grey_levels": grey_levels, "seconds": 0.0}
     chunk: dict[str, bytes] = {}
     chunk_bytes = 0
     cache = ResultCache(cache_directory(reuse.cache_dir)) if reuse.enabled else None
@@ -107,6 +109,7 @@ def render_images(
                 log.add({"id": result.id, "status": "rejected", "reason": row["reason"]})
                 continue
             frames, info = result.value
+            grey_levels += info.grey_levels
             log.add(
                 {
                     "id": result.id,
@@ -135,13 +138,16 @@ def render_images(
     yield chunk, report
 
 
-def summarise_renders(render_report: Mapping[str, Any]) -> tuple[pd.DataFrame, MetricsDict]:
-    """Turn the render report into the log table and the run metrics.
+def summarise_renders(
+    render_report: Mapping[str, Any],
+) -> tuple[pd.DataFrame, MetricsDict, pd.DataFrame]:
+    """Turn the render report into the log table, the run metrics and the pixel histogram.
 
     Returns:
         ``img_train_log.csv`` (one row per candidate file, sorted by id: what the rendering
-        used, or why the file was rejected) and metrics (files converted and rejected,
-        seconds, files/s).
+        used, or why the file was rejected), metrics (files converted and rejected,
+        seconds, files/s) and ``pixel_intensity.csv`` (``intensity`` 0..255, ``pixels``:
+        the count over every PNG written, in 8-bit grey levels).
     """
     table = render_report["rows"].table(LOG_COLUMNS)
     table = table.sort_values("id", kind="stable", ignore_index=True)
@@ -150,4 +156,6 @@ def summarise_renders(render_report: Mapping[str, Any]) -> tuple[pd.DataFrame, M
     converted = int((table["status"] == "converted").sum())
     rejected = len(table) - converted
     log_summary("images", converted, rejected)
-    return table, conversion_metrics(converted, rejected, float(render_report["seconds"]))
+    metrics = conversion_metrics(converted, rejected, float(render_report["seconds"]))
+    histogram = pd.DataFrame({"intensity": np.arange(256), "pixels": render_report["grey_levels"]})
+    return table, metrics, histogram

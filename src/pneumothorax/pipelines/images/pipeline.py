@@ -1,4 +1,9 @@
-"""The images pipeline: raw DICOM pixels to ``data/02_intermediate/img_train/<id>.png``."""
+"""The images pipeline: raw DICOM pixels to ``data/02_intermediate/img_train/<id>.png``.
+
+It also writes ``data/08_reporting/pixel_intensity.csv``, the histogram of the PNGs' grey
+levels, counted while they are rendered (reading 10,807 PNGs back took 9.4 s in the
+reporting stage; counting costs ~0.1 ms per image).
+"""
 
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 func=summarise_renders,
                 inputs={"render_report": "render_report"},
-                outputs=["img_train_log", "images_metrics"],
+                outputs=["img_train_log", "images_metrics", "pixel_intensity"],
                 name="summarise_renders",
             ),
         ]

@@ -13,10 +13,6 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from pneumothorax.executors import map_ordered
-from pneumothorax.params import ExecutorParams
-from pneumothorax.progress import progress
-
 logger = logging.getLogger(__name__)
 
 #: Thumbnails on the contact sheet, and their side in pixels.
@@ -75,40 +71,6 @@ def build_contact_sheet(img_train: Mapping[str, Callable[[], Image.Image]]) -> b
     buffer = io.BytesIO()
     sheet.save(buffer, format="PNG", compress_level=9)
     return buffer.getvalue()
-
-
-def histogram_pixels(
-    img_train: Mapping[str, Callable[[], Image.Image]],
-    executor: Mapping[str, Any] | None = None,
-) -> pd.DataFrame:
-    """Pixel-intensity histogram of every converted image (8-bit grey levels).
-
-    The images are read on the ``executor`` (one PNG decode each, the whole cost of this
-    node); integer counts add up to the same table in any order.
-
-    Returns:
-        ``intensity`` 0..255 and ``pixels``, the count over all images.
-    """
-    settings = ExecutorParams.from_mapping(executor)
-    loads = [img_train[file_id] for file_id in sorted(img_train)]
-    counts = np.zeros(256, dtype=np.int64)
-    per_image = map_ordered(
-        grey_level_counts,
-        loads,
-        backend=settings.backend,
-        workers=settings.worker_count,
-        scheduler_address=settings.scheduler_address,
-    )
-    for image_counts in progress(per_image, total=len(loads), desc="pixel histogram"):
-        counts += image_counts
-    return pd.DataFrame({"intensity": np.arange(256), "pixels": counts})
-
-
-def grey_level_counts(load: Callable[[], Image.Image]) -> np.ndarray:
-    """How many pixels of the image ``load`` returns have each 8-bit grey level (256 counts)."""
-    with load() as image:
-        grey = np.asarray(image.convert("L"))
-    return np.bincount(grey.ravel(), minlength=256)
 
 
 def summarise_metadata(

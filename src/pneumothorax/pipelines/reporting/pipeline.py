@@ -6,7 +6,6 @@ from kedro.pipeline import Pipeline, node, pipeline
 
 from pneumothorax.pipelines.reporting.nodes import (
     build_contact_sheet,
-    histogram_pixels,
     plot_distributions,
     summarise_metadata,
 )
@@ -21,12 +20,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs={"img_train": "img_train"},
                 outputs="contact_sheet",
                 name="build_contact_sheet",
-            ),
-            node(
-                func=histogram_pixels,
-                inputs={"img_train": "img_train", "executor": "params:executor"},
-                outputs="pixel_intensity",
-                name="histogram_pixels",
             ),
             node(
                 func=summarise_metadata,
