@@ -14,9 +14,7 @@ from pydicom.multival import MultiValue
 from pydicom.valuerep import DA, DT, IS, TM, DSfloat, PersonName
 
 from pneumothorax.dicom.deid import Deidentifier
-from pneumothorax.dicom.render import check_decodes
 from pneumothorax.dicom.results import FileResult, failure
-from pneumothorax.dicom.validate import check_image
 
 #: Value representations that hold binary data: kept (as hex) only up to :data:`MAX_BINARY_BYTES`.
 BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
@@ -179,7 +177,7 @@ def _drop_bulk(_elem: DataElement) -> str:
     return ""
 
 
-#: Columns the metadata table adds about how the images stage will render the file.
+#: Columns the metadata table adds about how the images stage rendered the file.
 RENDER_COLUMNS = ("render_window", "render_decoder")
 
 
@@ -199,33 +197,27 @@ class MetadataOptions:
 def read_metadata_row(
     item: tuple[str, Callable[[], Dataset]], options: MetadataOptions
 ) -> FileResult:
-    """Per-file work of the metadata pipeline: load, check, decode, de-identify, flatten.
+    """Per-file work of the metadata pipeline: load the header, de-identify, flatten.
 
-    A file is usable only if it is a DICOM image whose every frame decodes
-    (:func:`~pneumothorax.dicom.validate.check_image`, then
-    :func:`~pneumothorax.dicom.render.check_decodes`, which takes the images stage's own
-    decoding route, fast path included), so the table has a row exactly for the files the
-    images stage converts. The row also records the VOI the rendering
-    applies to frame 0 and the decoder plugin that served it.
+    Whether the file is usable is not decided here: the images stage decides it once, by
+    converting the file (its log lists each verdict), and the metadata pipeline reads only
+    the files it converted. So ``load`` may stop before the pixels
+    (``stop_before_pixels``): nothing here needs them.
 
     Args:
-        item: ``(id, load)`` where ``load`` returns the full data set.
+        item: ``(id, load)`` where ``load`` returns the data set (the header suffices).
         options: Private tags and de-identification.
 
     Returns:
-        The row as ``value``, or the reason the file is unusable as ``error``/``reason``.
+        The row as ``value``, or the reason the header is unusable as ``error``/``reason``.
     """
     file_id, load = item
     try:
         ds = load()
-        check_image(ds)
-        window, decoder = check_decodes(ds)
         for keyword in BULK_KEYWORDS & set(ds.dir()):
             delattr(ds, keyword)  # never copied, and the de-identifier need not walk them
         if options.deidentifier is not None:
             options.deidentifier.apply(ds)
-        row = flatten_header(ds, private_tags=options.private_tags)
-        row.update(zip(RENDER_COLUMNS, (window, decoder), strict=True))
-        return FileResult(file_id, row)
+        return FileResult(file_id, flatten_header(ds, private_tags=options.private_tags))
     except Exception as err:  # one bad file must not stop the others
         return failure(file_id, err)

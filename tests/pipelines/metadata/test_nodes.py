@@ -6,6 +6,7 @@ The zoo (tests/dicom/zoo.py) holds good and bad files read through the real data
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -36,6 +37,19 @@ NO_DEID = {"deid": False}
 NO_CACHE = {"enabled": False}  # the incremental cache is tested in tests/test_incremental.py
 
 
+def _images_log(loads: dict) -> pd.DataFrame:
+    """The images stage's real log of ``loads``, as the catalog reads it back from CSV."""
+    *_, (_chunk, report) = render_images(loads, {"size": 16}, False, SEQUENTIAL, NO_CACHE)
+    log, _metrics, _histogram = summarise_renders(report)
+    text = log.to_csv(index=False, lineterminator="\n")
+    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+
+
+def _extract(loads: dict, *args, **kwargs):
+    """extract_metadata after the images stage, on the files that stage saw."""
+    return extract_metadata(loads, _images_log(loads), *args, **kwargs)
+
+
 def _folder(root: Path) -> dict:
     # The zoo keeps good and bad files in two folders and names them by folder ("bad/empty"):
     # path ids. The catalog's name ids are covered by tests/datasets and tests/e2e.
@@ -48,9 +62,7 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_good_file_is_read_and_every_bad_one_listed_with_its_reason(zoo: Path) -> None:
-    table, rejected, metrics = extract_metadata(
-        _folder(zoo), NO_DEID, False, SEQUENTIAL, "", NO_CACHE
-    )
+    table, rejected, metrics = _extract(_folder(zoo), NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
     assert list(table["id"]) == sorted(GOOD)
     assert list(rejected.columns) == ["id", "path", "reason"]
     assert list(rejected["id"]) == sorted(BAD)
@@ -63,7 +75,7 @@ def test_every_good_file_is_read_and_every_bad_one_listed_with_its_reason(zoo: P
 
 def test_one_warning_per_bad_file_and_a_summary(zoo: Path, caplog: pytest.LogCaptureFixture):
     caplog.set_level("WARNING")
-    extract_metadata(_folder(zoo), NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
+    _extract(_folder(zoo), NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
     lines = [r.getMessage() for r in caplog.records if r.name == "pneumothorax.rejections"]
     assert sum(line.startswith("metadata: rejected ") for line in lines) == len(BAD)
     assert f"metadata: {len(BAD)} file(s) rejected, {len(GOOD)} converted" in lines[-1]
@@ -71,7 +83,7 @@ def test_one_warning_per_bad_file_and_a_summary(zoo: Path, caplog: pytest.LogCap
 
 def test_strict_stops_at_the_first_bad_file_naming_it(zoo: Path) -> None:
     with pytest.raises(BadInputError, match=r"metadata: bad/DICOMDIR: a DICOMDIR"):
-        extract_metadata(_folder(zoo), NO_DEID, True, SEQUENTIAL, "", NO_CACHE)
+        _extract(_folder(zoo), NO_DEID, True, SEQUENTIAL, "", NO_CACHE)
 
 
 def test_images_stage_writes_no_png_for_a_bad_file_and_logs_it(zoo: Path, tmp_path: Path):
@@ -102,10 +114,8 @@ def test_images_stage_writes_no_png_for_a_bad_file_and_logs_it(zoo: Path, tmp_pa
 
 def test_same_csv_bytes_whatever_the_listing_order(zoo: Path) -> None:
     loads = _folder(zoo)
-    forward = extract_metadata(loads, NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
-    backward = extract_metadata(
-        dict(reversed(loads.items())), NO_DEID, False, SEQUENTIAL, "", NO_CACHE
-    )
+    forward = _extract(loads, NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
+    backward = _extract(dict(reversed(loads.items())), NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
     for a, b in zip(forward[:2], backward[:2], strict=True):
         assert a.to_csv(index=False) == b.to_csv(index=False)
 
@@ -121,7 +131,7 @@ def test_values_keep_their_types_dates_are_iso_and_age_is_numeric(tmp_path: Path
     ds.add_new(0x00091010, "LO", "private value")
     ds.add_new(0x00090010, "LO", "ACME")
     ds.save_as(path)
-    table, _rejected, _ = extract_metadata(
+    table, _rejected, _ = _extract(
         _folder(root), {"deid": False, "private_tags": True}, False, SEQUENTIAL, "", NO_CACHE
     )
     table = pd.read_csv(pd.io.common.StringIO(table.to_csv(index=False)))
@@ -138,21 +148,15 @@ def test_values_keep_their_types_dates_are_iso_and_age_is_numeric(tmp_path: Path
 
 def test_deid_without_a_key_is_a_clear_error(zoo: Path) -> None:
     with pytest.raises(DeidKeyError, match="PNEUMOTHORAX_DEID_KEY"):
-        extract_metadata(_folder(zoo), {"deid": True}, False, SEQUENTIAL, "", NO_CACHE)
+        _extract(_folder(zoo), {"deid": True}, False, SEQUENTIAL, "", NO_CACHE)
 
 
 def test_deid_removes_planted_identifiers_and_pseudonyms_are_keyed(tmp_path: Path) -> None:
     root = build_zoo(tmp_path / "raw")
     planted = plant_phi(root)
-    first, _, _ = extract_metadata(
-        _folder(root), {"deid": True}, False, SEQUENTIAL, "key-1", NO_CACHE
-    )
-    again, _, _ = extract_metadata(
-        _folder(root), {"deid": True}, False, SEQUENTIAL, "key-1", NO_CACHE
-    )
-    other, _, _ = extract_metadata(
-        _folder(root), {"deid": True}, False, SEQUENTIAL, "key-2", NO_CACHE
-    )
+    first, _, _ = _extract(_folder(root), {"deid": True}, False, SEQUENTIAL, "key-1", NO_CACHE)
+    again, _, _ = _extract(_folder(root), {"deid": True}, False, SEQUENTIAL, "key-1", NO_CACHE)
+    other, _, _ = _extract(_folder(root), {"deid": True}, False, SEQUENTIAL, "key-2", NO_CACHE)
     text = first.to_csv(index=False)
     for value in planted.values():
         assert value not in text
@@ -161,11 +165,11 @@ def test_deid_removes_planted_identifiers_and_pseudonyms_are_keyed(tmp_path: Pat
     assert list(first["PatientID"]) != list(other["PatientID"])  # another key: other ones
     assert first["PatientID"].nunique() == 1  # one patient stays one patient
     assert set(first["PatientIdentityRemoved"]) == {"YES"}
-    kept, _, _ = extract_metadata(
+    kept, _, _ = _extract(
         _folder(root), {"deid": True, "date_shift": False}, False, SEQUENTIAL, "key-1", NO_CACHE
     )
     assert set(kept["LongitudinalTemporalInformationModified"]) == {"UNMODIFIED"}
-    plain, _, _ = extract_metadata(_folder(root), NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
+    plain, _, _ = _extract(_folder(root), NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
     assert set(plain["PatientID"]) == {planted["PatientID"]}
 
 
@@ -173,9 +177,7 @@ def test_deid_removes_planted_identifiers_and_pseudonyms_are_keyed(tmp_path: Pat
 
 
 def _sample_table(sample: Sample, executor: dict = SEQUENTIAL) -> tuple[pd.DataFrame, dict]:
-    table, _rejected, metrics = extract_metadata(
-        sample.loaders(), NO_DEID, False, executor, "", NO_CACHE
-    )
+    table, _rejected, metrics = _extract(sample.loaders(), NO_DEID, False, executor, "", NO_CACHE)
     return table, metrics
 
 
@@ -281,3 +283,40 @@ def _grey_levels_of(paths) -> np.ndarray:
         with Image.open(path) as image:
             np.add.at(counts, np.asarray(image.convert("L")).ravel(), 1)
     return counts
+
+
+def _header_folder(root: Path) -> dict:
+    # As the catalog's dicom_headers: the same files, read without their pixels.
+    dataset = {"type": DICOMDataset, "load_args": {"stop_before_pixels": True}}
+    return DicomFolderDataset(path=str(root), dataset=dataset, ids="path").load()
+
+
+def test_headers_alone_give_the_same_table_and_rejections(zoo: Path) -> None:
+    log = _images_log(_folder(zoo))
+    full = extract_metadata(_folder(zoo), log, NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
+    headers = extract_metadata(_header_folder(zoo), log, NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
+    assert headers[0].equals(full[0])
+    assert headers[1].equals(full[1])
+    assert "PixelData" not in headers[0].columns
+
+
+def test_render_columns_come_from_the_images_log(zoo: Path) -> None:
+    loads = _folder(zoo)
+    log = _images_log(loads)
+    table, _rejected, _metrics = extract_metadata(
+        loads, log, NO_DEID, False, SEQUENTIAL, "", NO_CACHE
+    )
+    converted = log[log["status"] == "converted"].set_index("id")
+    rendered = table.set_index("id")
+    assert rendered["render_window"].to_dict() == converted["window"].to_dict()
+    assert rendered["render_decoder"].to_dict() == converted["decoder"].to_dict()
+
+
+def test_a_log_of_other_files_is_a_clear_error(zoo: Path) -> None:
+    loads = _folder(zoo)
+    log = _images_log(loads)
+    with pytest.raises(BadInputError, match=r"1 file\(s\) missing from it, 0 listed but not"):
+        extract_metadata(loads, log.iloc[1:], NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
+    fewer = {name: load for name, load in loads.items() if name != log["id"].iloc[0]}
+    with pytest.raises(BadInputError, match=r"0 file\(s\) missing from it, 1 listed but not"):
+        extract_metadata(fewer, log, NO_DEID, False, SEQUENTIAL, "", NO_CACHE)

@@ -9,7 +9,10 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from kedro_datasets.pandas import CSVDataset
+from kedro_datasets.partitions import PartitionedDataset
 
+from pneumothorax.datasets.png_dataset import PngDataset
+from pneumothorax.pipelines.images.pipeline import create_pipeline as create_images_pipeline
 from pneumothorax.pipelines.metadata.pipeline import create_pipeline
 
 from ..conftest import BAD_ID, SAMPLE_COUNT, Sample
@@ -21,7 +24,8 @@ def test_pipeline_shape() -> None:
     pipeline = create_pipeline()
     assert [n.name for n in pipeline.nodes] == ["extract_metadata"]
     assert pipeline.inputs() == {
-        "dicom_images",
+        "dicom_headers",
+        "img_train_log",
         "params:metadata",
         "params:strict",
         "params:executor",
@@ -31,10 +35,20 @@ def test_pipeline_shape() -> None:
     assert pipeline.outputs() == {"train_metadata", "rejected_files", "metadata_metrics"}
 
 
-def _inputs(sample: Sample) -> dict[str, MemoryDataset]:
-    """The pipeline's inputs in memory: de-identified with a test key, no incremental cache."""
+def _inputs(sample: Sample, tmp_path: Path) -> dict[str, MemoryDataset]:
+    """Inputs of the images and metadata pipelines: de-identified with a test key, no
+    incremental cache, PNGs under ``tmp_path``; the images pipeline makes the log."""
     return {
         "dicom_images": MemoryDataset(sample.loaders(), copy_mode="assign"),
+        "dicom_headers": MemoryDataset(sample.loaders(), copy_mode="assign"),
+        "params:image": MemoryDataset({"size": 16}),
+        "img_train": PartitionedDataset(
+            path=str(tmp_path / "img_train"), dataset=PngDataset, filename_suffix=".png"
+        ),
+        "render_report": MemoryDataset(copy_mode="assign"),
+        "img_train_log": MemoryDataset(),
+        "images_metrics": MemoryDataset(),
+        "pixel_intensity": MemoryDataset(),
         "params:metadata": MemoryDataset({"deid": True}),
         "params:strict": MemoryDataset(False),
         "params:executor": MemoryDataset({"backend": "sequential", "workers": None}),
@@ -43,17 +57,19 @@ def _inputs(sample: Sample) -> dict[str, MemoryDataset]:
     }
 
 
-def test_runs_on_sequential_runner(sample: Sample) -> None:
+def test_runs_on_sequential_runner_after_the_images_pipeline(
+    sample: Sample, tmp_path: Path
+) -> None:
     table, rejected, metrics = MemoryDataset(), MemoryDataset(), MemoryDataset()
     catalog = DataCatalog(
         {
-            **_inputs(sample),
+            **_inputs(sample, tmp_path),
             "train_metadata": table,
             "rejected_files": rejected,
             "metadata_metrics": metrics,
         }
     )
-    SequentialRunner().run(create_pipeline(), catalog)
+    SequentialRunner().run(create_images_pipeline() + create_pipeline(), catalog)
     result = table.load()
     assert isinstance(result, pd.DataFrame)
     assert result.columns[0] == "id"
@@ -68,7 +84,7 @@ def test_csv_output_like_the_catalog(sample: Sample, tmp_path: Path) -> None:
     csv = tmp_path / "02_intermediate" / "train.csv"
     catalog = DataCatalog(
         {
-            **_inputs(sample),
+            **_inputs(sample, tmp_path),
             "rejected_files": MemoryDataset(),
             "train_metadata": CSVDataset(
                 filepath=str(csv),
@@ -77,7 +93,7 @@ def test_csv_output_like_the_catalog(sample: Sample, tmp_path: Path) -> None:
             "metadata_metrics": MemoryDataset(),
         }
     )
-    SequentialRunner().run(create_pipeline(), catalog)
+    SequentialRunner().run(create_images_pipeline() + create_pipeline(), catalog)
     raw = csv.read_bytes()
     assert b"\r\n" not in raw
     lines = raw.decode("utf-8").splitlines()

@@ -6,6 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -16,43 +17,60 @@ from pneumothorax.compact_rows import CompactRows
 from pneumothorax.dicom.deid import make_deidentifier
 from pneumothorax.dicom.metadata import (
     ID_COLUMN,
+    RENDER_COLUMNS,
     MetadataOptions,
     column_order,
     read_metadata_row,
 )
+from pneumothorax.dicom.results import FileResult
 from pneumothorax.executors import map_ordered
 from pneumothorax.incremental import ResultCache, cache_directory, code_version, map_cached
 from pneumothorax.params import ExecutorParams, IncrementalParams, MetadataParams, strict_flag
 from pneumothorax.progress import progress
-from pneumothorax.rejections import log_summary, reject, rejected_table
+from pneumothorax.rejections import BadInputError, log_summary, reject, rejected_table
 from pneumothorax.run_metrics import MetricsDict, conversion_metrics
 
 #: Modules whose source decides a row: a change to any rereads every file.
 CODE_MODULES = (
     "pneumothorax.dicom.metadata",
     "pneumothorax.dicom.deid",
-    "pneumothorax.dicom.validate",
-    "pneumothorax.dicom.render",
-    "pneumothorax.dicom.fast_decode",
     "pneumothorax.dicom.results",
     "pneumothorax.dicom.sniff",
     "pneumothorax.datasets.dicom_dataset",
     __name__,
 )
+#: Columns of ``img_train_log.csv`` this node reads: the verdict and what rendering used.
+_LOG_COLUMNS = ("id", "status", "reason", "window", "decoder")
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    converted: bool
+    reason: str
+    window: str
+    decoder: str
 
 
 def extract_metadata(
-    dicom_images: Mapping[str, Callable[[], Dataset]],
+    dicom_headers: Mapping[str, Callable[[], Dataset]],
+    img_train_log: pd.DataFrame,
     metadata: Mapping[str, Any] | None,
     strict: bool | None,
     executor: Mapping[str, Any] | None,
     deid_key: str,
     incremental: Mapping[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, MetricsDict]:
-    """Check every file, de-identify and flatten the usable ones, list the others.
+    """De-identify and flatten the header of every file the images stage converted.
+
+    The images stage decides once whether a file is usable, by converting it (its log
+    gives each file's verdict), so the table has a row exactly for the files that have
+    PNGs, and this node reads headers only, never pixels: half the per-file cost of
+    checking that every file decodes here as well (README, "Benchmark").
 
     Args:
-        dicom_images: ``{id: load}`` for every candidate file.
+        dicom_headers: ``{id: load}`` for every candidate file (headers suffice).
+        img_train_log: The images stage's log (``img_train_log.csv``): ``status``
+            (converted/rejected), ``reason``, ``window`` and ``decoder`` per id.
         metadata: The ``metadata`` group of ``params.yaml``.
         strict: Stop at the first unusable file instead of listing it.
         executor: The ``executor`` group of ``params.yaml``.
@@ -61,11 +79,13 @@ def extract_metadata(
             cache (:mod:`pneumothorax.incremental`), equal to a fresh read.
 
     Returns:
-        The table (``id`` first, then one column per keyword in tag order, rows sorted by
-        id), the rejected files (id, path, reason) and run metrics.
+        The table (``id`` first, then one column per keyword in tag order, then
+        ``render_window`` and ``render_decoder`` from the log; rows sorted by id), the
+        rejected files (id, path, reason) and run metrics.
 
     Raises:
-        BadInputError: ``strict`` and a file is unusable.
+        BadInputError: ``strict`` and a file is unusable, or the log is not that of
+            these files (the images stage has not run on them).
         DeidKeyError: De-identification is on and there is no key.
     """
     settings = MetadataParams.from_mapping(metadata)
@@ -78,11 +98,17 @@ def extract_metadata(
     reuse = IncrementalParams.from_mapping(incremental)
     start = time.perf_counter()
     rows = CompactRows()
-    rejected: list[dict[str, str]] = []
+    verdicts = _verdicts(img_train_log, dicom_headers)
+    rejected = [
+        reject(FileResult(name, error=v.reason, reason=v.reason), dicom_headers, stop, "metadata")
+        for name, v in verdicts.items()
+        if not v.converted
+    ]
+    converted = [(name, dicom_headers[name]) for name, v in verdicts.items() if v.converted]
     cache = ResultCache(cache_directory(reuse.cache_dir)) if reuse.enabled else None
     results = map_cached(
         partial(read_metadata_row, options=options),
-        dicom_images.items(),
+        converted,
         mapper=partial(
             map_ordered,
             backend=workers.backend,
@@ -97,17 +123,52 @@ def extract_metadata(
         decode=json.loads,
     )
     try:
-        for result in progress(results, total=len(dicom_images), desc="metadata"):
+        for result in progress(results, total=len(converted), desc="metadata"):
             if result.ok:
-                rows.add({ID_COLUMN: result.id, **result.value})
+                verdict = verdicts[result.id]
+                render = dict(zip(RENDER_COLUMNS, (verdict.window, verdict.decoder), strict=True))
+                rows.add({ID_COLUMN: result.id, **result.value, **render})
             else:
-                rejected.append(reject(result, dicom_images, stop, "metadata"))
+                rejected.append(reject(result, dicom_headers, stop, "metadata"))
     finally:
         if cache is not None:
             cache.close()
     log_summary("metadata", len(rows), len(rejected))
     metrics = conversion_metrics(len(rows), len(rejected), time.perf_counter() - start)
     return build_table(rows), rejected_table(rejected), metrics
+
+
+def _verdicts(log: pd.DataFrame, files: Mapping[str, Any]) -> dict[str, _Verdict]:
+    """Each file's verdict from the images stage's log, in the files' order.
+
+    Raises:
+        BadInputError: The log is not that of ``files`` (another version of the raw data).
+    """
+    missing = [column for column in _LOG_COLUMNS if column not in log.columns]
+    if missing:
+        raise BadInputError(f"img_train_log.csv has no column(s) {', '.join(missing)}")
+    table = log.loc[:, list(_LOG_COLUMNS)].astype(object)
+    table = table.where(table.notna(), "")
+    by_id = {str(row[0]): row[1:] for row in table.itertuples(index=False, name=None)}
+    unlisted = [file_id for file_id in files if file_id not in by_id]
+    extra = [file_id for file_id in by_id if file_id not in files]
+    if unlisted or extra:
+        example = (unlisted or extra)[0]
+        raise BadInputError(
+            f"img_train_log.csv is not the images stage's log of these files: "
+            f"{len(unlisted)} file(s) missing from it, {len(extra)} listed but not in the "
+            f"raw folder (e.g. {example!r}); run the images stage on them first "
+            "(`dvc repro`, or `kedro run --pipelines images`)"
+        )
+    return {
+        file_id: _Verdict(
+            converted=by_id[file_id][0] == "converted",
+            reason=str(by_id[file_id][1]) or "rejected by the images stage",
+            window=str(by_id[file_id][2]),
+            decoder=str(by_id[file_id][3]),
+        )
+        for file_id in files
+    }
 
 
 def build_table(rows: CompactRows) -> pd.DataFrame:

@@ -1,4 +1,8 @@
-"""The metadata pipeline: raw DICOM files to ``train.csv`` and ``rejected.csv``."""
+"""The metadata pipeline: raw DICOM headers to ``train.csv`` and ``rejected.csv``.
+
+It runs after the images pipeline, whose log (``img_train_log.csv``) says which files were
+converted: only their headers are read, without the pixels.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 func=extract_metadata,
                 inputs={
-                    "dicom_images": "dicom_images",
+                    "dicom_headers": "dicom_headers",
+                    "img_train_log": "img_train_log",
                     "metadata": "params:metadata",
                     "strict": "params:strict",
                     "executor": "params:executor",
