@@ -1,7 +1,8 @@
 """Faults on one workspace: two `dvc repro` at once, a run killed mid-conversion, raw data.
 
-Tests in this module share one project copy (80 files at 512 px, so a run lasts long
-enough to be interfered with; `executor.backend: sequential`, so PNGs arrive in order) and
+Tests in this module share one project copy (80 files at 512 px and no incremental cache,
+so a run lasts long enough to be interfered with; `executor.backend: sequential`, so PNGs
+arrive in order) and
 run in order, as a user would. The raw folder is made read-only before anything runs, and
 its bytes and timestamps are compared at the end.
 """
@@ -54,7 +55,11 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     root = tmp_path_factory.mktemp("faults")
     path = copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc"))
     params = path / "params.yaml"
-    params.write_text(params.read_text().replace("backend: processes", "backend: sequential"))
+    text = params.read_text().replace("backend: processes", "backend: sequential")
+    # No incremental cache: a rerun must convert, not copy 80 cached PNGs out in a blink
+    # (it could finish before the kill below lands, and there would be nothing to interrupt).
+    assert text.count("  enabled: true") == 1  # incremental.enabled, the only one
+    params.write_text(text.replace("  enabled: true", "  enabled: false"))
     proj = Project(path=path, env=cli_env())
     proj.run("git", "init", "-q", "-b", "main")
     proj.run(
