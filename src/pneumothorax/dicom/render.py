@@ -88,9 +88,7 @@ class RenderInfo:
     frames: int
     frames_written: int
     decoder: str
-    grey_levels: np.ndarray = field(
-        default_factory=lambda: np.zeros(256, dtype=np.int64), compare=False, repr=False
-    )
+    grey_levels: np.ndarray = field(compare=False, repr=False)
 
     def as_row(self) -> dict[str, Any]:
         """The info as CSV columns."""

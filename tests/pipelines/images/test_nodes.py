@@ -29,20 +29,9 @@ def _run(
     executor: dict,
     loaders: dict | None = None,
     incremental: dict = NO_CACHE,
-) -> tuple[list[dict[str, bytes]], dict]:
-    """Drain the generator node; return its chunks and the metrics summarise_renders gives."""
-    chunks, metrics, _histogram = _run_all(sample, image, executor, loaders, incremental)
-    return chunks, metrics
-
-
-def _run_all(
-    sample: Sample,
-    image: dict,
-    executor: dict,
-    loaders: dict | None = None,
-    incremental: dict = NO_CACHE,
 ) -> tuple[list[dict[str, bytes]], dict, pd.DataFrame]:
-    """:func:`_run`, also returning the pixel histogram."""
+    """Drain the generator node; return its chunks, and the metrics and pixel histogram
+    summarise_renders gives."""
     loaders = loaders or sample.loaders()
     chunks, reports = [], []
     for chunk, report in render_images(loaders, image, False, executor, incremental):
@@ -65,7 +54,7 @@ def _union(chunks: list[dict[str, bytes]]) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("size", [48, [40, 24]], ids=["square", "width-height"])
 def test_one_png_per_good_file_at_image_size(sample: Sample, size: int | list[int]) -> None:
-    chunks, metrics = _run(sample, {"size": size, "png_compress_level": 1}, SEQUENTIAL)
+    chunks, metrics, _histogram = _run(sample, {"size": size, "png_compress_level": 1}, SEQUENTIAL)
     pngs = _union(chunks)
     assert sorted(pngs) == sorted(sample.good)
     assert BAD_ID not in pngs
@@ -83,7 +72,7 @@ def test_native_size_pngs_hold_the_stored_pixels(sample: Sample) -> None:
     # 8-bit MONOCHROME2 without VOI renders as identity, and no resize at the native size.
     # JPEG decoders may differ by one grey level (IDCT tolerance, ISO/IEC 10918-2); JPEG
     # files take the fast path (libjpeg through Pillow), so compare with that decoder.
-    chunks, _ = _run(sample, {"size": SAMPLE_SIZE}, SEQUENTIAL)
+    chunks, _metrics, _histogram = _run(sample, {"size": SAMPLE_SIZE}, SEQUENTIAL)
     pngs = _union(chunks)
     for file_id, path in sample.good.items():
         ds = pydicom.dcmread(path)
@@ -96,7 +85,7 @@ def test_native_size_pngs_hold_the_stored_pixels(sample: Sample) -> None:
 
 def test_chunks_are_bounded(sample: Sample, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(nodes, "CHUNK_SIZE", 4)
-    chunks, metrics = _run(sample, {"size": 32}, SEQUENTIAL)
+    chunks, metrics, _histogram = _run(sample, {"size": 32}, SEQUENTIAL)
     assert [len(chunk) for chunk in chunks] == [4, 2]  # 6 good files
     assert metrics["files_converted"]["value"] == 6.0
 
@@ -104,13 +93,13 @@ def test_chunks_are_bounded(sample: Sample, monkeypatch: pytest.MonkeyPatch) -> 
 def test_chunks_are_bounded_in_bytes(sample: Sample, monkeypatch: pytest.MonkeyPatch) -> None:
     # Each 32x32 8-bit PNG is far above 1 byte: every chunk closes after its first PNG.
     monkeypatch.setattr(nodes, "CHUNK_BYTES", 1)
-    chunks, _ = _run(sample, {"size": 32}, SEQUENTIAL)
+    chunks, _metrics, _histogram = _run(sample, {"size": 32}, SEQUENTIAL)
     assert [len(chunk) for chunk in chunks] == [1, 1, 1, 1, 1, 1, 0]
 
 
 def test_only_bad_files(sample: Sample) -> None:
     loaders = {BAD_ID: sample.loaders()[BAD_ID]}
-    chunks, metrics = _run(sample, {"size": 32}, SEQUENTIAL, loaders)
+    chunks, metrics, _histogram = _run(sample, {"size": 32}, SEQUENTIAL, loaders)
     assert chunks == [{}]
     assert metrics["files_converted"]["value"] == 0.0
     assert metrics["files_rejected"]["value"] == 1.0
@@ -118,8 +107,8 @@ def test_only_bad_files(sample: Sample) -> None:
 
 def test_sequential_and_processes_are_byte_identical(sample: Sample) -> None:
     image = {"size": [40, 24], "png_compress_level": 6}
-    sequential, seq_metrics = _run(sample, image, SEQUENTIAL)
-    processes, proc_metrics = _run(sample, image, PROCESSES)
+    sequential, seq_metrics, _histogram = _run(sample, image, SEQUENTIAL)
+    processes, proc_metrics, _histogram = _run(sample, image, PROCESSES)
     assert _union(sequential) == _union(processes)
     for name in ("files_converted", "files_rejected"):
         assert seq_metrics[name] == proc_metrics[name]
@@ -152,7 +141,7 @@ def _grey_levels_of_pngs(pngs: dict[str, bytes]) -> list[int]:
     ids=["8-bit", "16-bit", "letterbox", "all-frames"],
 )
 def test_pixel_histogram_is_that_of_the_pngs_written(sample: Sample, image: dict) -> None:
-    chunks, _metrics, histogram = _run_all(sample, image, SEQUENTIAL)
+    chunks, _metrics, histogram = _run(sample, image, SEQUENTIAL)
     pngs = _union(chunks)
     assert list(histogram.columns) == ["intensity", "pixels"]
     assert histogram["intensity"].tolist() == list(range(256))
@@ -165,9 +154,9 @@ def test_pixel_histogram_is_the_same_on_processes_and_from_the_cache(
 ) -> None:
     image = {"size": [40, 24]}
     cache = {"enabled": True, "cache_dir": str(tmp_path / "cache")}
-    _chunks, _metrics, sequential = _run_all(sample, image, SEQUENTIAL)
-    _chunks, _metrics, processes = _run_all(sample, image, PROCESSES, incremental=cache)
-    chunks, _metrics, cached = _run_all(sample, image, SEQUENTIAL, incremental=cache)
+    _chunks, _metrics, sequential = _run(sample, image, SEQUENTIAL)
+    _chunks, _metrics, processes = _run(sample, image, PROCESSES, incremental=cache)
+    chunks, _metrics, cached = _run(sample, image, SEQUENTIAL, incremental=cache)
     assert processes.equals(sequential)
     assert cached.equals(sequential)
     assert cached["pixels"].tolist() == _grey_levels_of_pngs(_union(chunks))

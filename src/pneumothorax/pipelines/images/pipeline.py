@@ -2,7 +2,7 @@
 
 It also writes ``data/08_reporting/pixel_intensity.csv``, the histogram of the PNGs' grey
 levels, counted while they are rendered (reading 10,807 PNGs back took 9.4 s in the
-reporting stage; counting costs ~0.1 ms per image).
+reporting stage; counting a 256x256 image costs 0.13-0.14 ms, 0.19-0.24 ms at 16 bits).
 """
 
 from __future__ import annotations

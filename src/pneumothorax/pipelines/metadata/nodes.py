@@ -64,8 +64,9 @@ def extract_metadata(
 
     The images stage decides once whether a file is usable, by converting it (its log
     gives each file's verdict), so the table has a row exactly for the files that have
-    PNGs, and this node reads headers only, never pixels: half the per-file cost of
-    checking that every file decodes here as well (README, "Benchmark").
+    PNGs, and this node reads headers only, never pixels: 4.6-5.0 ms per de-identified
+    SIIM-like file on one core, against 6.4-8.8 ms when it read whole files and decoded
+    them here a second time (README, "Benchmark").
 
     Args:
         dicom_headers: ``{id: load}`` for every candidate file (headers suffice).
