@@ -7,8 +7,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pneumothorax.dicom import padding
 from pneumothorax.dicom.render import RenderSpec
-from pneumothorax.params import ExecutorParams, ImageParams, ParamsError, validate_params
+from pneumothorax.params import (
+    PADDING_POLICIES,
+    ExecutorParams,
+    ImageParams,
+    ParamsError,
+    validate_params,
+)
 
 PARAMS_YAML = Path(__file__).resolve().parents[1] / "params.yaml"
 
@@ -50,14 +57,25 @@ def test_image_params_valid(raw: dict, size: tuple[int, int], level: int) -> Non
         (
             {"sise": 256},
             r"unknown key\(s\) image\.sise; "
-            r"known: bit_depth, frames, keep_aspect, png_compress_level, size",
+            r"known: bit_depth, frames, keep_aspect, padding, png_compress_level, size",
         ),
         ({"size": 64, "zz": 1, "aa": 2}, r"unknown key\(s\) image\.aa, image\.zz"),
+        ({"padding": "white"}, r"image\.padding must be one of black, keep, got 'white'"),
+        ({"padding": True}, r"image\.padding .*got True"),
     ],
 )
 def test_image_params_invalid(raw: dict, message: str) -> None:
     with pytest.raises(ParamsError, match=message):
         ImageParams.from_mapping(raw)
+
+
+@pytest.mark.parametrize(("raw", "padding"), [({}, "black"), ({"padding": "keep"}, "keep")])
+def test_image_padding_reaches_the_render_spec(raw: dict, padding: str) -> None:
+    assert ImageParams.from_mapping(raw).render_spec().padding == padding
+
+
+def test_padding_policies_are_those_the_renderer_implements() -> None:
+    assert PADDING_POLICIES == padding.PADDING_POLICIES
 
 
 @pytest.mark.parametrize("raw", [256, [256, 256], "size: 256"])

@@ -13,6 +13,8 @@ if TYPE_CHECKING:  # render pulls in numpy, Pillow and pydicom (~1 s): only node
 EXECUTOR_BACKENDS = ("sequential", "processes", "dask")
 #: image.frames policies (pneumothorax.dicom.render implements them).
 FRAME_POLICIES = ("first", "all")
+#: image.padding policies (pneumothorax.dicom.padding implements them).
+PADDING_POLICIES = ("black", "keep")
 #: Top-level scalar keys of params.yaml (groups are validated by their dataclasses).
 TOP_LEVEL_FLAGS = ("strict",)
 
@@ -30,6 +32,7 @@ class ImageParams:
     bit_depth: int = 8
     keep_aspect: bool = False
     frames: str = "first"
+    padding: str = "black"
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> ImageParams:
@@ -61,12 +64,19 @@ class ImageParams:
                 f"params.yaml: image.frames must be one of {', '.join(FRAME_POLICIES)}, "
                 f"got {frames!r}"
             )
+        padding = raw.get("padding", "black")
+        if padding not in PADDING_POLICIES:
+            raise ParamsError(
+                f"params.yaml: image.padding must be one of {', '.join(PADDING_POLICIES)}, "
+                f"got {padding!r}"
+            )
         return cls(
             size=(int(pair[0]), int(pair[1])),
             png_compress_level=level,
             bit_depth=bit_depth,
             keep_aspect=keep_aspect,
             frames=frames,
+            padding=padding,
         )
 
     def render_spec(self) -> RenderSpec:
@@ -79,6 +89,7 @@ class ImageParams:
             bit_depth=self.bit_depth,
             keep_aspect=self.keep_aspect,
             frames=self.frames,
+            padding=self.padding,
         )
 
 

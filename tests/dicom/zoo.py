@@ -25,6 +25,8 @@ BAD = {
     "bad/rt_plan": "no (7FE0,0010) Pixel Data",
     "bad/no_decoder": "no decoder for transfer syntax MPEG2",
     "bad/corrupt_jpeg": "cannot decode frame 0",
+    "bad/samples_mismatch": "(0028,0002) SamplesPerPixel does not match "
+    "(0028,0004) PhotometricInterpretation",
 }
 GOOD = ("good/plain", "good/no_preamble", "good/jpeg")
 
@@ -65,6 +67,11 @@ def build_zoo(root: Path) -> Path:
     corrupt["PixelData"].VR = "OB"
     corrupt.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
     write(corrupt, bad / "corrupt_jpeg.dcm")
+    mismatch = image(pixels)
+    mismatch.SamplesPerPixel = 3  # MONOCHROME2 with 3 samples (PS3.3 C.7.6.3.1.2 says 1)
+    mismatch.PlanarConfiguration = 0
+    mismatch.PixelData = bytes(pixels.size * 3)
+    write(mismatch, bad / "samples_mismatch.dcm")
     return root
 
 

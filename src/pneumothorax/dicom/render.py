@@ -23,6 +23,7 @@ from pydicom.uid import UID, ImplicitVRLittleEndian
 
 from pneumothorax.dicom.errors import DicomFileError
 from pneumothorax.dicom.fast_decode import check_fast_decodes, fast_path_applies, render_fast
+from pneumothorax.dicom.padding import PADDING_KEYWORDS, padding_mask
 from pneumothorax.dicom.results import FileResult, failure
 
 MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
@@ -38,7 +39,7 @@ _PIXEL_MODULE = (
     "SamplesPerPixel", "PhotometricInterpretation", "Rows", "Columns", "BitsAllocated",
     "BitsStored", "HighBit", "PixelRepresentation", "PlanarConfiguration",
     "RescaleSlope", "RescaleIntercept", "RescaleType", "ModalityLUTSequence",
-    "WindowCenter", "WindowWidth", "VOILUTFunction", "VOILUTSequence",
+    "WindowCenter", "WindowWidth", "VOILUTFunction", "VOILUTSequence", *PADDING_KEYWORDS,
 )  # fmt: skip
 
 
@@ -52,6 +53,9 @@ class RenderSpec:
         bit_depth: 8 or 16 bits per grey sample (colour PNGs are always 8 bits per channel).
         keep_aspect: Letterbox (fit inside ``size``, pad with black) instead of stretching.
         frames: ``"first"`` (frame 0 as ``<id>.png``) or ``"all"`` (``<id>/<frame>.png``).
+        padding: ``"black"``: pixel padding (PS3.3 C.7.5.1.1.2, :mod:`.padding`) is left out
+            of the data range and rendered as the darkest output value; ``"keep"``: padding
+            pixels are rendered like any other.
     """
 
     size: tuple[int, int] = (256, 256)
@@ -59,6 +63,7 @@ class RenderSpec:
     bit_depth: int = 8
     keep_aspect: bool = False
     frames: str = "first"
+    padding: str = "black"
 
 
 @dataclass(frozen=True)
@@ -164,7 +169,10 @@ def frame_view(ds: Dataset, index: int = 0) -> Dataset:
     (0028,1051) Window Width in the Frame VOI LUT Sequence, inside the Per-Frame (5200,9230)
     or Shared (5200,9229) Functional Groups Sequence. ``pydicom.pixels`` reads these
     attributes at the top level only, so they are copied into a flat view: per-frame
-    values win over shared ones, which win over top-level ones.
+    values win over shared ones, which win over top-level ones. (0028,0120) Pixel Padding
+    Value and (0028,0121) Pixel Padding Range Limit belong to the top level (General
+    Equipment and Image Pixel modules, no functional group macro holds them); a copy
+    found in a functional group item is honoured the same way.
 
     Returns:
         ``ds`` itself when it has no functional groups, else a flat copy for the frame.
@@ -183,14 +191,20 @@ def frame_view(ds: Dataset, index: int = 0) -> Dataset:
     if per_frame and index < len(per_frame):
         groups.append(per_frame[index])
     for group in groups:
-        if group is None:
-            continue
-        for sequence in ("PixelValueTransformationSequence", "FrameVOILUTSequence"):
-            for item in group.get(sequence) or []:
-                for elem in item:
-                    if elem.keyword in _PIXEL_MODULE:
-                        setattr(view, elem.keyword, elem.value)
+        if group is not None:
+            _copy_group(group, view)
     return view
+
+
+def _copy_group(group: Dataset, view: Dataset) -> None:
+    for keyword in PADDING_KEYWORDS:
+        if keyword in group:
+            setattr(view, keyword, group[keyword].value)
+    for sequence in ("PixelValueTransformationSequence", "FrameVOILUTSequence"):
+        for item in group.get(sequence) or []:
+            for elem in item:
+                if elem.keyword in _PIXEL_MODULE:
+                    setattr(view, elem.keyword, elem.value)
 
 
 def describe_voi(ds: Dataset, values: np.ndarray | None = None) -> str:
@@ -212,7 +226,7 @@ def describe_voi(ds: Dataset, values: np.ndarray | None = None) -> str:
 
 
 def to_display(
-    ds: Dataset, arr: np.ndarray, bit_depth: int = 8, index: int = 0
+    ds: Dataset, arr: np.ndarray, bit_depth: int = 8, index: int = 0, padding: str = "black"
 ) -> tuple[np.ndarray, str]:
     """Map one decoded frame to display values, as PS3.4 N.2 describes.
 
@@ -227,6 +241,11 @@ def to_display(
     the frame's minimum to its maximum. MONOCHROME1 is inverted last, so bone is white.
     Enhanced multi-frame per-frame values are honoured (:func:`frame_view`).
 
+    Pixel padding (PS3.3 C.7.5.1.1.2: stored values equal to (0028,0120) Pixel Padding
+    Value, or within the range it forms with (0028,0121) Pixel Padding Range Limit), with
+    ``padding="black"``: left out of the minimum and maximum, and rendered as 0 (black)
+    after the MONOCHROME1 inversion. With ``"keep"`` padding is an ordinary pixel.
+
     Colour: RGB (YBR_FULL, YBR_FULL_422 and YBR_ICT/RCT already converted by the decoder),
     PALETTE COLOR through its (0028,1201..1203) palette, scaled to 8 bits per channel.
 
@@ -235,6 +254,7 @@ def to_display(
         arr: The decoded frame (:func:`decode_frame`).
         bit_depth: 8 or 16 (greyscale only).
         index: The frame's number, for per-frame functional groups.
+        padding: ``"black"`` or ``"keep"`` (:class:`RenderSpec`).
 
     Returns:
         ``uint8``/``uint16`` array ``(rows, columns)``, or ``uint8`` ``(rows, columns, 3)``
@@ -245,8 +265,11 @@ def to_display(
     if photometric not in MONOCHROME:
         return _colour_to_rgb8(ds, arr, photometric), "colour"
     top = float(2**bit_depth - 1)
+    pad = padding_mask(view, arr) if padding == "black" else None
     values = np.asarray(apply_modality_lut(arr, view), dtype=np.float64)
-    low, high = _display_range(view, values)
+    # Padding never counts towards the data range (C.7.5.1.1.2 Note 2).
+    native = values if pad is None or pad.all() else values[~pad]
+    low, high = _display_range(view, native)
     if _has_window(view) or view.get("VOILUTSequence"):
         # Window first when both are present, as the issue and most viewers do.
         values = apply_voi_lut(values, view, index=0, prefer_lut=not _has_window(view))
@@ -255,7 +278,9 @@ def to_display(
     out = scaled.astype(np.uint8 if bit_depth == 8 else np.uint16)
     if photometric == "MONOCHROME1":
         out = (int(top) - out).astype(out.dtype)
-    return out, describe_voi(view, values if not _has_voi(view) else None)
+    if pad is not None:
+        out[pad] = 0  # after the inversion: black on screen for MONOCHROME1 too
+    return out, describe_voi(view, native if not _has_voi(view) else None)
 
 
 def resize(display: np.ndarray, size: tuple[int, int], keep_aspect: bool = False) -> Image.Image:
@@ -303,7 +328,7 @@ def render(ds: Dataset, spec: RenderSpec, file_id: str = "") -> tuple[dict[str, 
         DicomFileError: The pixels cannot be decoded.
     """
     count = frame_count(ds)
-    if _fast_path_fits(ds, spec) and (fast := render_fast(ds, spec.size)) is not None:
+    if _fast_path_fits(ds, spec) and (fast := render_fast(ds, spec.size, spec.padding)) is not None:
         png = encode_png(fast, spec.png_compress_level)
         info = _info(ds, describe_voi(ds), 1, 1, FAST_DECODER, grey_level_counts(fast))
         return {frame_key(file_id, 0, spec): png}, info
@@ -313,7 +338,7 @@ def render(ds: Dataset, spec: RenderSpec, file_id: str = "") -> tuple[dict[str, 
     grey_levels = np.zeros(256, dtype=np.int64)
     for index in indices:
         arr, decoder = decode_frame(ds, index)
-        display, voi = to_display(ds, arr, spec.bit_depth, index)
+        display, voi = to_display(ds, arr, spec.bit_depth, index, spec.padding)
         window = window or voi
         image = resize(display, spec.size, spec.keep_aspect)
         pngs[frame_key(file_id, index, spec)] = encode_png(image, spec.png_compress_level)
@@ -358,7 +383,7 @@ def check_decodes(ds: Dataset) -> tuple[str, str]:
 
 def _fast_path_fits(ds: Dataset, spec: RenderSpec) -> bool:
     # The fast path makes plain 8-bit stretched frame-0 PNGs; other options take the full path.
-    return spec.bit_depth == 8 and not spec.keep_aspect and fast_path_applies(ds)
+    return spec.bit_depth == 8 and not spec.keep_aspect and fast_path_applies(ds, spec.padding)
 
 
 def _info(

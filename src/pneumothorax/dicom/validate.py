@@ -13,9 +13,12 @@ from pneumothorax.dicom.render import MONOCHROME, frame_count, transfer_syntax
 
 #: (0002,0002) Media Storage SOP Class UID of a DICOMDIR (PS3.10 Media Storage Directory).
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
-PHOTOMETRIC_INTERPRETATIONS = (
-    *MONOCHROME, "RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR",
-)  # fmt: skip
+#: (0028,0002) Samples per Pixel each Photometric Interpretation has (PS3.3 C.7.6.3.1.2).
+SAMPLES_FOR_PHOTOMETRIC = {
+    **dict.fromkeys(MONOCHROME, 1), "PALETTE COLOR": 1,
+    **dict.fromkeys(("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT"), 3),
+}  # fmt: skip
+PHOTOMETRIC_INTERPRETATIONS = tuple(SAMPLES_FOR_PHOTOMETRIC)
 _PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _REQUIRED = (
     ("Rows", "(0028,0010) Rows"),
@@ -29,7 +32,8 @@ def check_image(ds: Dataset) -> None:
     """Raise unless ``ds`` holds pixel data this project can decode and render.
 
     Checks, cheapest first: a DICOMDIR; no (7FE0,0010) Pixel Data; missing or invalid
-    Image Pixel module values; a transfer syntax no installed plugin decodes; native
+    Image Pixel module values, or (0028,0002) Samples per Pixel disagreeing with (0028,0004)
+    Photometric Interpretation; a transfer syntax no installed plugin decodes; native
     Pixel Data shorter than Rows x Columns x Samples per Pixel x Bits Allocated / 8 x
     Number of Frames requires. Decoding itself (a corrupt compressed stream) is checked
     by :func:`pneumothorax.dicom.render.decode_frame`.
@@ -109,6 +113,13 @@ def _pixel_module(ds: Dataset, path: str) -> dict[str, Any]:
     for failed, reason in problems:
         if failed:
             raise DicomFileError(path, f"invalid header value: {reason}")
+    if "SamplesPerPixel" in ds and SAMPLES_FOR_PHOTOMETRIC[photometric] != values["samples"]:
+        # Neither value is echoed: the reason names the two attributes that disagree.
+        raise DicomFileError(
+            path,
+            "inconsistent Image Pixel module: (0028,0002) SamplesPerPixel does not match "
+            "(0028,0004) PhotometricInterpretation (PS3.3 C.7.6.3.1.2)",
+        )
     return values
 
 

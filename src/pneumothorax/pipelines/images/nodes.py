@@ -35,6 +35,7 @@ LOG_COLUMNS = (
 CODE_MODULES = (
     "pneumothorax.dicom.render",
     "pneumothorax.dicom.fast_decode",
+    "pneumothorax.dicom.padding",
     "pneumothorax.dicom.validate",
     "pneumothorax.dicom.results",
     "pneumothorax.dicom.sniff",
