@@ -261,3 +261,22 @@ def test_every_frame_of_a_multi_frame_object_is_padded(where: str) -> None:
     for key in pngs:
         with Image.open(io.BytesIO(pngs[key])) as png:
             np.testing.assert_array_equal(np.asarray(png), _frame([0, 85, 170, 255], 0))
+
+
+# ---- PALETTE COLOR: padding is a stored index -----------------------------------------------
+
+
+@pytest.mark.parametrize(("padding", "padded"), [("black", (0, 0, 0)), ("keep", (240, 80, 0))])
+def test_palette_colour_padding_index_is_black(padding: str, padded: tuple) -> None:
+    # Palette: red 15*16 = 240 for every index, green index*16, blue 0; index 5 is padding.
+    indices = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    ds = image(indices, photometric="PALETTE COLOR", PixelPaddingValue=5)
+    for colour, lut in zip(
+        ("Red", "Green", "Blue"), ((15,) * 16, range(16), (0,) * 16), strict=True
+    ):
+        setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", [16, 0, 8])
+        setattr(ds, f"{colour}PaletteColorLookupTableData", bytes(v * 16 for v in lut))
+    display = _display(roundtrip(ds), padding)
+    expected = np.stack([np.full((4, 4), 240), indices * 16, np.zeros((4, 4))], axis=-1)
+    expected[1, 1] = padded  # index 5 sits at row 1, column 1
+    np.testing.assert_array_equal(display, expected)

@@ -247,7 +247,8 @@ def to_display(
     after the MONOCHROME1 inversion. With ``"keep"`` padding is an ordinary pixel.
 
     Colour: RGB (YBR_FULL, YBR_FULL_422 and YBR_ICT/RCT already converted by the decoder),
-    PALETTE COLOR through its (0028,1201..1203) palette, scaled to 8 bits per channel.
+    PALETTE COLOR through its (0028,1201..1203) palette, scaled to 8 bits per channel;
+    PALETTE COLOR padding (its stored indices) is black with ``padding="black"``.
 
     Args:
         ds: The data set.
@@ -262,10 +263,13 @@ def to_display(
     """
     view = frame_view(ds, index)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    pad = padding_mask(view, arr) if padding == "black" and arr.ndim == 2 else None
     if photometric not in MONOCHROME:
-        return _colour_to_rgb8(ds, arr, photometric), "colour"
+        rgb = _colour_to_rgb8(ds, arr, photometric)
+        if pad is not None and photometric == "PALETTE COLOR":
+            rgb[pad] = 0  # padding indexes the palette: black, as for greyscale
+        return rgb, "colour"
     top = float(2**bit_depth - 1)
-    pad = padding_mask(view, arr) if padding == "black" else None
     values = np.asarray(apply_modality_lut(arr, view), dtype=np.float64)
     # Padding never counts towards the data range (C.7.5.1.1.2 Note 2).
     native = values if pad is None or pad.all() else values[~pad]
