@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 #: image.padding policies: padding pixels rendered black, or kept as ordinary pixels.
 PADDING_POLICIES = ("black", "keep")
@@ -68,7 +69,7 @@ def padding_mask(ds: Dataset, stored: np.ndarray) -> np.ndarray | None:
 def _integer(value: Any) -> int | None:
     if value is None or value == "":
         return None
-    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+    if isinstance(value, MultiValue | list | tuple):  # VM is 1; take the first if more
         value = value[0] if len(value) else None
     try:
         return int(value)  # type: ignore[arg-type]
