@@ -7,6 +7,7 @@ the expected arrays are those numbers, never the renderer's output.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import JPEGBaseline8Bit
 
 from pneumothorax.dicom.fast_decode import fast_path_applies
-from pneumothorax.dicom.padding import padding_mask, padding_range
+from pneumothorax.dicom.padding import PADDING_POLICIES, padding_mask, padding_range
 from pneumothorax.dicom.render import (
     FAST_DECODER,
     RenderSpec,
@@ -208,6 +209,21 @@ def test_fast_path_pads_uncompressed_8_bit_data(padding: str, edge: int) -> None
         np.testing.assert_array_equal(np.asarray(png), _frame([10, 20, 30, 40], edge))
 
 
+def test_fast_path_resize_with_padding_stays_within_one_grey_level_of_a_full_render() -> None:
+    # 256x256 8-bit: a 32-pixel border of padding 200, a ramp 0..199 inside. Reference, apart
+    # from the code under test: padding set to 0 by hand, then one Lanczos resize.
+    stored = np.full((256, 256), 200, dtype=np.uint8)
+    stored[32:224, 32:224] = np.linspace(0, 199, 192 * 192).astype(np.uint8).reshape(192, 192)
+    ds = roundtrip(image(stored, PixelPaddingValue=200))
+    pngs, info = render(ds, RenderSpec(size=(64, 64)), "x")
+    assert info.decoder == FAST_DECODER
+    with Image.open(io.BytesIO(pngs["x"])) as png:
+        fast = np.asarray(png, dtype=np.float64)
+    blacked = Image.fromarray(np.where(stored == 200, 0, stored).astype(np.uint8), mode="L")
+    reference = np.asarray(blacked.resize((64, 64), Image.Resampling.LANCZOS), dtype=np.float64)
+    assert np.abs(fast - reference).mean() <= 1.0
+
+
 def _jpeg(padding_value: int) -> Dataset:
     stored = _frame([10, 20, 30, 40], 200)
     ds = image(stored, PixelPaddingValue=padding_value)
@@ -280,3 +296,10 @@ def test_palette_colour_padding_index_is_black(padding: str, padded: tuple) -> N
     expected = np.stack([np.full((4, 4), 240), indices * 16, np.zeros((4, 4))], axis=-1)
     expected[1, 1] = padded  # index 5 sits at row 1, column 1
     np.testing.assert_array_equal(display, expected)
+
+
+def test_rendering_docs_state_the_padding_rule_with_its_section() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "rendering.md").read_text()
+    assert "## Pixel padding (PS3.3 C.7.5.1.1.2)" in docs
+    for policy in PADDING_POLICIES:
+        assert f"image.padding: {policy}" in docs
