@@ -224,6 +224,40 @@ def test_fast_path_resize_with_padding_stays_within_one_grey_level_of_a_full_ren
     assert np.abs(fast - reference).mean() <= 1.0
 
 
+@pytest.mark.parametrize("where", ["shared", "per-frame"])
+def test_enhanced_single_frame_padding_in_a_functional_group_is_black(where: str) -> None:
+    # An enhanced object with one frame (Number of Frames 1), 8-bit MONOCHROME2, no transform
+    # at the top level: padding 200 named only inside a functional group item. 8-bit data
+    # keep their stored values (10, 20, 30, 40); the padding is black (0), as on the full path.
+    ds = image(_frame([10, 20, 30, 40], 200), NumberOfFrames=1)
+    group = Dataset()
+    group.PixelPaddingValue = 200
+    if where == "shared":
+        ds.SharedFunctionalGroupsSequence = Sequence([group])
+    else:
+        ds.PerFrameFunctionalGroupsSequence = Sequence([group])
+    pngs, _info = render(roundtrip(ds), RenderSpec(size=(4, 4)), "x")
+    with Image.open(io.BytesIO(pngs["x"])) as png:
+        np.testing.assert_array_equal(np.asarray(png), _frame([10, 20, 30, 40], 0))
+
+
+def test_enhanced_single_frame_rescale_in_a_functional_group_is_applied() -> None:
+    # Rescale Slope 2 in the Shared Functional Groups' Pixel Value Transformation: values
+    # 20, 40, 60, 80 round 400; no window, so min-max over 20..400 (span 380):
+    # 0, 20/380*255 = 13.4 -> 13, 40/380*255 = 26.8 -> 27, 60/380*255 = 40.3 -> 40; edge 255.
+    ds = image(_frame([10, 20, 30, 40], 200), NumberOfFrames=1)
+    transform = Dataset()
+    transform.RescaleSlope = 2
+    transform.RescaleIntercept = 0
+    transform.RescaleType = "US"
+    group = Dataset()
+    group.PixelValueTransformationSequence = Sequence([transform])
+    ds.SharedFunctionalGroupsSequence = Sequence([group])
+    pngs, _info = render(roundtrip(ds), RenderSpec(size=(4, 4)), "x")
+    with Image.open(io.BytesIO(pngs["x"])) as png:
+        np.testing.assert_array_equal(np.asarray(png), _frame([0, 13, 27, 40], 255))
+
+
 def _jpeg(padding_value: int) -> Dataset:
     stored = _frame([10, 20, 30, 40], 200)
     ds = image(stored, PixelPaddingValue=padding_value)

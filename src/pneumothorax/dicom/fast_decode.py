@@ -51,6 +51,10 @@ _TRANSFORMS = (
     "WindowWidth",
     "VOILUTSequence",
     "PresentationLUTShape",
+    # Enhanced objects may keep Rescale, Window and Pixel Padding values in these (PS3.3
+    # C.7.6.16): only the full path reads them (render.frame_view).
+    "SharedFunctionalGroupsSequence",
+    "PerFrameFunctionalGroupsSequence",
 )
 
 
