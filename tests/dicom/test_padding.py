@@ -181,6 +181,19 @@ def test_range_limit_pads_every_value_in_the_range(value: int, limit: int) -> No
     np.testing.assert_array_equal(_display(ds), _frame([0, 85, 170, 255], 0))
 
 
+@pytest.mark.parametrize(("limit", "vr"), [(-1900, "SS"), (63636, "US")], ids=["SS", "US"])
+def test_range_limit_of_signed_data_is_read_as_the_pixels_are(limit: int, vr: str) -> None:
+    # 12-bit signed, padding -2048..-1900 (edge -1950, corners -2048 and -1900); the limit
+    # written as SS, or as US 63636 = 65536 - 1900 (its 16-bit two's complement).
+    # Tissue -1000, 0, 1000, 2000 over -1000..2000 (span 3000): 0, 85, 170, 255; padding 0.
+    stored = _frame([-1000, 0, 1000, 2000], -1950, dtype="int16")
+    stored[0, 0], stored[3, 3] = -2048, -1900
+    ds = image(stored, bits_stored=12)
+    ds.add_new(0x00280120, "SS", -2048)
+    ds.add_new(0x00280121, vr, limit)
+    np.testing.assert_array_equal(_display(roundtrip(ds)), _frame([0, 85, 170, 255], 0))
+
+
 # ---- padding inside the stored range, 8-bit data kept as stored ------------------------------
 
 
