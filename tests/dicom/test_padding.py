@@ -293,19 +293,21 @@ def test_jpeg_with_padding_to_blacken_takes_the_full_path() -> None:
 
 
 def _where_padding(ds: Dataset, where: str) -> None:
-    if where == "top":
+    if where.startswith("top"):
         ds.PixelPaddingValue = 0
-        return
+        if where == "top":
+            return
     group = Dataset()
     group.PixelValueTransformationSequence = Sequence([Dataset()])
-    group.PixelPaddingValue = 0
+    if where != "top-with-groups":  # the standard's place: top level, beside the groups
+        group.PixelPaddingValue = 0
     if where == "shared":
         ds.SharedFunctionalGroupsSequence = Sequence([group])
     else:
         ds.PerFrameFunctionalGroupsSequence = Sequence([group, group])
 
 
-@pytest.mark.parametrize("where", ["top", "shared", "per-frame"])
+@pytest.mark.parametrize("where", ["top", "top-with-groups", "shared", "per-frame"])
 def test_every_frame_of_a_multi_frame_object_is_padded(where: str) -> None:
     # Frame 0: 1000..4000 round padding 0, frame 1: 500..2000. Each frame's range leaves the
     # padding out: 1000 (resp. 500) is black, then 85, 170, 255. Counting padding, frame 0's
@@ -324,6 +326,23 @@ def test_every_frame_of_a_multi_frame_object_is_padded(where: str) -> None:
     for key in pngs:
         with Image.open(io.BytesIO(pngs[key])) as png:
             np.testing.assert_array_equal(np.asarray(png), _frame([0, 85, 170, 255], 0))
+
+
+@pytest.mark.parametrize("per_frame", [True, False], ids=["per-frame-wins", "shared-wins"])
+def test_functional_group_padding_overrides_the_top_level(per_frame: bool) -> None:
+    # 12-bit 1000..4000 round 0. The top level says padding 4000 (wrong for this frame); the
+    # nearer group says 0: per-frame over shared over top level. Padding 0 leaves 1000..4000:
+    # 0, 85, 170, 255 (as above). Were 4000 the padding: 0..3000, so 85, 170, 255 and 0.
+    ds = image(_frame([1000, 2000, 3000, 4000], 0, dtype="uint16"), bits_stored=12)
+    ds.PixelPaddingValue = 4000
+    near, far = Dataset(), Dataset()
+    near.PixelPaddingValue, far.PixelPaddingValue = 0, 4000
+    if per_frame:
+        ds.SharedFunctionalGroupsSequence = Sequence([far])
+        ds.PerFrameFunctionalGroupsSequence = Sequence([near])
+    else:
+        ds.SharedFunctionalGroupsSequence = Sequence([near])
+    np.testing.assert_array_equal(_display(roundtrip(ds)), _frame([0, 85, 170, 255], 0))
 
 
 # ---- PALETTE COLOR: padding is a stored index -----------------------------------------------
