@@ -25,6 +25,7 @@ _REQUIRED = (
     ("Columns", "(0028,0011) Columns"),
     ("BitsAllocated", "(0028,0100) Bits Allocated"),
     ("PhotometricInterpretation", "(0028,0004) Photometric Interpretation"),
+    ("SamplesPerPixel", "(0028,0002) Samples per Pixel"),
 )
 
 
