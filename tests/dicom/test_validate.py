@@ -76,11 +76,20 @@ def test_the_pipeline_step_reports_the_file_and_renders_nothing() -> None:
 
 
 @pytest.mark.parametrize("bit_depth", [8, 16], ids=["fast path", "full path"])
-def test_missing_samples_per_pixel_is_rejected_whatever_the_path(bit_depth: int) -> None:
-    # (0028,0002) Samples per Pixel is Type 1 (PS3.3 C.7.6.3): pydicom's decoders refuse a
-    # file without it, so the 8-bit fast path must not render what the full path rejects.
+@pytest.mark.parametrize(
+    ("keyword", "name"),
+    [
+        ("SamplesPerPixel", "(0028,0002) Samples per Pixel"),
+        ("PixelRepresentation", "(0028,0103) Pixel Representation"),
+    ],
+)
+def test_missing_type_1_pixel_attribute_is_rejected_whatever_the_path(
+    keyword: str, name: str, bit_depth: int
+) -> None:
+    # Both are Type 1 (PS3.3 C.7.6.3): pydicom's decoders refuse a file without them, so the
+    # 8-bit fast path must not render what the full path rejects.
     ds = _image("MONOCHROME2", 1, "1.2.840.10008.1.2.1")
-    del ds.SamplesPerPixel
+    delattr(ds, keyword)
     result = convert_to_png(("x", lambda: ds), RenderSpec(size=(4, 4), bit_depth=bit_depth))
     assert not result.ok
-    assert str(result.error) == "raw/x.dcm: missing (0028,0002) Samples per Pixel"
+    assert str(result.error) == f"raw/x.dcm: missing {name}"

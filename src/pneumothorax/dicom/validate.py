@@ -26,6 +26,7 @@ _REQUIRED = (
     ("BitsAllocated", "(0028,0100) Bits Allocated"),
     ("PhotometricInterpretation", "(0028,0004) Photometric Interpretation"),
     ("SamplesPerPixel", "(0028,0002) Samples per Pixel"),
+    ("PixelRepresentation", "(0028,0103) Pixel Representation"),
 )
 
 
