@@ -140,7 +140,7 @@ def test_describe_voi_reports_the_range_without_padding() -> None:
 
 # Window centre 0, width 8001 (PS3.3 C.11.2.1.2.1 LINEAR): y = ((x + 0.5)/8000 + 0.5) * 255.
 # x = -1000: 95.64 -> 96; 0: 127.52 -> 128; 1000: 159.39 -> 159; 2000: 191.27 -> 191;
-# the padding, -3024: 31.17 -> 31 when kept as an ordinary pixel.
+# the padding, -3024: 31.13 -> 31 when kept as an ordinary pixel.
 WINDOWED_INNER = [96, 128, 159, 191]
 
 
