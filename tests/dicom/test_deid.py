@@ -1,19 +1,31 @@
-"""How de-identification records itself in the header (PS3.15 E.1.1, PS3.16 CID 7050)."""
+"""De-identification: PS3.15 Table E.1-1 actions, options, and how it records itself (E.1.1)."""
 
 from __future__ import annotations
 
+import json
 import warnings
+from datetime import date, datetime
 
 import numpy as np
 import pytest
-from pydicom import config
+from pydicom import Dataset, config
+from pydicom.datadict import tag_for_keyword
+from pydicom.uid import SecondaryCaptureImageStorage as SECONDARY_CAPTURE
 
-from pneumothorax.dicom.deid import make_deidentifier
+from pneumothorax.dicom import deid
+from pneumothorax.dicom.deid import (
+    PROFILE_ACTIONS,
+    PROFILE_EDITION,
+    make_deidentifier,
+    profile_action,
+)
+from pneumothorax.dicom.metadata import flatten_header
 from tests.dicom.factory import image, roundtrip
+from tests.dicom.phi import PATIENT_CHARACTERISTICS, UNKNOWN_TAG, plant, retired_text_tag
 
 # PS3.16 CID 7050 "De-identification Method", copied from the standard (scheme DCM).
 BASIC = ("113100", "Basic Application Confidentiality Profile")
-PATIENT_CHARACTERISTICS = ("113108", "Retain Patient Characteristics Option")
+PATIENT_CHARACTERISTICS_OPTION = ("113108", "Retain Patient Characteristics Option")
 MODIFIED_DATES = ("113107", "Retain Longitudinal Temporal Information Modified Dates Option")
 FULL_DATES = ("113106", "Retain Longitudinal Temporal Information Full Dates Option")
 
@@ -26,7 +38,7 @@ def test_method_is_recorded_as_text_and_as_cid_7050_codes(date_shift: bool, date
 
     make_deidentifier("key", date_shift).apply(ds)
 
-    expected = [BASIC, PATIENT_CHARACTERISTICS, dates]
+    expected = [BASIC, PATIENT_CHARACTERISTICS_OPTION, dates]
     assert list(ds.DeidentificationMethod) == [meaning for _, meaning in expected]
     codes = [
         (item.CodeValue, item.CodeMeaning, item.CodingSchemeDesignator)
@@ -49,3 +61,223 @@ def test_every_value_written_is_valid_for_its_vr() -> None:
         finally:
             config.settings.writing_validation_mode = old
     assert all(len(value) <= 64 for value in ds.DeidentificationMethod)
+
+
+# --- The table's actions, one attribute of each, with the action PS3.15 2024b/2026c Table
+# --- E.1-1 gives it (copied from the standard, not from the code under test).
+
+
+def _deid(date_shift: bool = True, key: str = "key", **attributes: object) -> Dataset:
+    ds = image(np.zeros((4, 4), dtype="uint8"), **attributes)
+    return make_deidentifier(key, date_shift).apply(roundtrip(ds))
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value"),
+    [
+        ("PatientAddress", "12 Planted Street"),  # X
+        ("AcquisitionComments", "planted comment"),  # X
+        ("OtherPatientIDs", "OTHER-1"),  # X
+        ("LabelText", "LABEL 1"),  # X/Z
+        ("RequestedProcedureDescription", "planted request"),  # X/Z
+        ("DetectorID", "DET-1"),  # X/D
+        ("ProtocolName", "planted protocol"),  # X/D
+        ("DeviceSerialNumber", "SN-1"),  # X/Z/D
+        ("StationName", "STATION1"),  # X/Z/D
+        ("InstitutionName", "Planted Hospital"),  # X/Z/D
+    ],
+)
+def test_x_and_conditional_x_actions_remove_the_attribute(keyword: str, value: str) -> None:
+    assert keyword not in _deid(**{keyword: value})
+
+
+def test_x_on_a_sequence_removes_it_with_its_items() -> None:
+    item = Dataset()
+    item.TextValue = "nested secret"
+    item.PersonName = "Nested^Person"
+    ds = _deid(
+        AcquisitionContextSequence=[item], ReferencedImageSequence=[Dataset()]
+    )  # X/Z, X/Z/U*
+    assert "AcquisitionContextSequence" not in ds
+    assert "ReferencedImageSequence" not in ds
+
+
+@pytest.mark.parametrize(
+    "keyword", ["AccessionNumber", "StudyID", "PatientID", "ClinicalTrialSiteName"]
+)  # Z, Z, Z/D, Z
+def test_z_on_an_identifier_gives_a_keyed_pseudonym(keyword: str) -> None:
+    first = _deid(**{keyword: "IDENT-1"})[keyword].value
+    again = _deid(**{keyword: "IDENT-1"})[keyword].value
+    other_key = _deid(key="another", **{keyword: "IDENT-1"})[keyword].value
+    assert first and first != "IDENT-1"
+    assert again == first  # same input, same key: same pseudonym (joins keep working)
+    assert other_key != first
+
+
+def test_z_on_free_text_and_birth_date_empties_them() -> None:
+    ds = _deid(
+        ConceptualVolumeDescription="planted description",  # Z (ST)
+        PatientBirthDate="19020304",  # Z, and neither Retain Longitudinal option keeps it
+    )
+    assert ds["ConceptualVolumeDescription"].is_empty
+    assert ds["PatientBirthDate"].is_empty
+
+
+@pytest.mark.parametrize("date_shift", [True, False])
+def test_birth_date_is_never_kept(date_shift: bool) -> None:
+    ds = _deid(date_shift, PatientBirthDate="19020304", PatientBirthTime="101010")  # Z, X
+    assert ds["PatientBirthDate"].is_empty
+    assert "PatientBirthTime" not in ds
+
+
+def test_names_get_keyed_pseudonyms() -> None:
+    ds = _deid(PatientName="Planted^Person", ReferringPhysicianName="Doctor^Planted")  # Z, Z
+    assert str(ds.PatientName) and "Planted" not in str(ds.PatientName)
+    assert str(ds.ReferringPhysicianName) and "Planted" not in str(ds.ReferringPhysicianName)
+    assert _deid(PatientName="Planted^Person").PatientName == ds.PatientName
+
+
+def test_d_gives_non_empty_dummies_consistent_with_the_vr() -> None:
+    content = Dataset()
+    content.TextValue = "the report names the patient"
+    ds = _deid(
+        ClinicalTrialSubjectID="SUBJECT-9",  # D (LO)
+        ClinicalTrialSponsorName="Planted Sponsor",  # D (LO)
+        ContentSequence=[content],  # D (SQ)
+    )
+    assert ds.ClinicalTrialSubjectID and ds.ClinicalTrialSubjectID != "SUBJECT-9"
+    assert ds.ClinicalTrialSponsorName and "Planted" not in ds.ClinicalTrialSponsorName
+    assert len(ds.ContentSequence) == 1 and len(ds.ContentSequence[0]) == 0
+
+
+def test_u_replaces_uids_consistently_across_file_meta_and_files() -> None:
+    ds = _deid(StudyInstanceUID="1.2.3.4.5", FrameOfReferenceUID="1.2.3.4.6")  # U, U
+    assert ds.StudyInstanceUID != "1.2.3.4.5" and ds.StudyInstanceUID.is_valid
+    assert ds.FrameOfReferenceUID != ds.StudyInstanceUID
+    assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID  # U, U: same input
+    assert _deid(StudyInstanceUID="1.2.3.4.5").StudyInstanceUID == ds.StudyInstanceUID
+    assert ds.SOPClassUID == SECONDARY_CAPTURE  # a class UID names a kind, not a patient
+
+
+def test_attributes_outside_the_table_are_kept() -> None:
+    ds = _deid(Modality="CR", BodyPartExamined="CHEST", ViewPosition="PA", BurnedInAnnotation="NO")
+    assert (ds.Modality, ds.BodyPartExamined, ds.ViewPosition) == ("CR", "CHEST", "PA")
+    assert ds.BurnedInAnnotation == "NO"
+
+
+def test_private_unknown_and_retired_attributes_are_removed() -> None:
+    ds = image(np.zeros((4, 4), dtype="uint8"))
+    ds.private_block(0x0009, "ACME 1.0", create=True).add_new(0x01, "LO", "secret")
+    ds.add_new(UNKNOWN_TAG, "LO", "unknown secret")
+    retired, vr = retired_text_tag()
+    ds.add_new(retired, vr, "retired secret")
+    out = make_deidentifier("key", True).apply(roundtrip(ds))
+    assert not any(elem.tag.is_private for elem in out)
+    assert UNKNOWN_TAG not in out
+    assert retired not in out
+
+
+def test_the_table_applies_inside_sequences_the_profile_keeps() -> None:
+    inner = Dataset()
+    inner.PatientAddress = "12 Nested Street"  # X
+    inner.PatientName = "Nested^Person"  # Z
+    inner.CodeValue = "T-D3000"  # outside the table
+    outer = Dataset()
+    outer.PrimaryAnatomicStructureSequence = [inner]
+    ds = _deid(AnatomicRegionSequence=[outer])
+    kept = ds.AnatomicRegionSequence[0].PrimaryAnatomicStructureSequence[0]
+    assert "PatientAddress" not in kept
+    assert "Nested" not in str(kept.PatientName)
+    assert kept.CodeValue == "T-D3000"
+
+
+def test_retain_patient_characteristics_keeps_what_the_option_lists() -> None:
+    values = {
+        "PatientAge": "045Y", "PatientSex": "F", "PatientSize": "1.62", "PatientWeight": "61",
+        "EthnicGroup": "GROUP", "SmokingStatus": "NO", "PregnancyStatus": 4,
+        "PatientSexNeutered": "ALTERED",
+    }  # fmt: skip
+    ds = _deid(
+        **values,
+        Allergies="planted allergy",  # C in the option's column: cleaned, here removed
+        SpecialNeeds="planted need",
+        PatientState="planted state",
+        PreMedication="planted drug",
+    )
+    for keyword, value in values.items():
+        assert str(ds[keyword].value) == str(value), keyword
+    for keyword in ("Allergies", "SpecialNeeds", "PatientState", "PreMedication"):
+        assert keyword not in ds
+
+
+def test_modified_dates_shift_every_date_by_one_offset_of_62_to_730_days() -> None:
+    dates = {"StudyDate": "20200115", "AcquisitionDate": "20200117", "ContentDate": "20200120"}
+    first = _deid(True, **dates)
+    second = _deid(True, StudyDate="20210301")
+    shifts = {
+        (_day(value) - _day(str(first[keyword].value))).days for keyword, value in dates.items()
+    }
+    shifts.add((_day("20210301") - _day(str(second.StudyDate))).days)
+    assert len(shifts) == 1  # one offset per key: intervals are kept
+    assert 62 <= shifts.pop() <= 730
+    assert first.LongitudinalTemporalInformationModified == "MODIFIED"
+
+
+def test_modified_dates_match_dicognito_anonymizer() -> None:
+    # The offset is derived as dicognito's own Anonymizer derives it, so pseudonymised dates
+    # equal those of earlier versions of this project (and of dicognito's CLI with the key).
+    from dicognito.anonymizer import Anonymizer
+
+    reference = roundtrip(image(np.zeros((4, 4), dtype="uint8"), StudyDate="20200115",
+                                StudyTime="101500"))  # fmt: skip
+    Anonymizer(seed="key").anonymize(reference)
+    ours = _deid(True, StudyDate="20200115", StudyTime="101500")
+    assert (ours.StudyDate, ours.StudyTime) == (reference.StudyDate, reference.StudyTime)
+
+
+def test_full_dates_keep_dates_and_times_as_they_are() -> None:
+    ds = _deid(
+        False, StudyDate="20200115", StudyTime="101500", AcquisitionDateTime="20200115101600"
+    )
+    assert (ds.StudyDate, ds.StudyTime) == ("20200115", "101500")
+    assert ds.AcquisitionDateTime == "20200115101600"
+    assert ds.LongitudinalTemporalInformationModified == "UNMODIFIED"
+
+
+@pytest.mark.parametrize("date_shift", [True, False])
+def test_a_date_or_time_that_is_not_one_is_removed(date_shift: bool) -> None:
+    ds = _deid(date_shift, StudyDate="QXNOTADATEQ", StudyTime="QXNOTATIMEQ")
+    assert "StudyDate" not in ds and "StudyTime" not in ds
+
+
+def test_the_table_is_the_whole_2026c_table() -> None:
+    assert PROFILE_EDITION == "2026c"
+    assert len(PROFILE_ACTIONS) > 600
+    assert set(PROFILE_ACTIONS.values()) == {
+        "D", "Z", "X", "U", "Z/D", "X/Z", "X/D", "X/Z/D", "X/Z/U*"
+    }  # fmt: skip
+    assert profile_action(0x60023000) == "X"  # (60xx,3000) Overlay Data, any group
+    assert profile_action(0x50100010) == "X"  # (50xx,xxxx) Curve Data
+    for keyword in PATIENT_CHARACTERISTICS:
+        assert tag_for_keyword(keyword) in PROFILE_ACTIONS, keyword
+    assert set(deid.PATIENT_CHARACTERISTICS) == set(PATIENT_CHARACTERISTICS)
+
+
+@pytest.mark.parametrize("date_shift", [True, False])
+def test_no_marker_planted_in_the_table_survives_into_the_row(date_shift: bool) -> None:
+    ds = roundtrip(image(np.zeros((4, 4), dtype="uint8")))
+    planted = plant(ds, "U")
+    ds = roundtrip(ds)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the markers are invalid dates, UIDs...
+        row = flatten_header(make_deidentifier("key", date_shift).apply(ds))
+    text = json.dumps(row)
+    kept = planted.kept_by_options()
+    assert len(planted.markers) > 1000
+    leaked = {m: w for m, w in planted.markers.items() if m in text and m not in kept}
+    assert not leaked
+    assert all(m in text for m in kept)  # the option keeps them, top level and nested
+
+
+def _day(value: str) -> date:
+    return datetime.strptime(value, "%Y%m%d").date()

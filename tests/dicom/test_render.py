@@ -20,6 +20,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from pneumothorax.dicom.errors import DicomFileError
 from pneumothorax.dicom.render import (
     RenderSpec,
     convert_to_png,
@@ -533,16 +534,39 @@ def test_convert_to_png_renders_at_spec_size(make_image: ImageFactory) -> None:
     assert Image.open(io.BytesIO(resized[""])).size == (32, 8)
 
 
+_HIDDEN = "(its message is not shown: it may quote a header value)"
+
+
+def _dataset_error() -> Exception:
+    # What DICOMDataset raises: the reason is this project's own, so it is shown.
+    try:
+        raise DicomFileError("/raw/st/se/im.dcm", "not a DICOM file")
+    except DicomFileError as err:
+        try:
+            raise ValueError(str(err)) from err
+        except ValueError as wrapped:
+            return wrapped
+
+
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
-        # The message already names the file (DICOMDataset's errors do): kept as it is.
-        (ValueError("/raw/st/se/im.dcm: not a DICOM file"), "/raw/st/se/im.dcm: not a DICOM file"),
-        # Otherwise the id is prefixed; only the first line is kept.
-        (OSError("disk on fire\ntraceback details"), "st/se/im: disk on fire"),
-        (RuntimeError(), "st/se/im: RuntimeError"),
+        (_dataset_error(), "/raw/st/se/im.dcm: not a DICOM file"),
+        # Any other message may echo a header value: only the type is named.
+        (
+            ValueError("invalid literal for int(): 'Doe^Jane'"),
+            f"st/se/im: unexpected ValueError {_HIDDEN}",
+        ),
+        (RuntimeError(), f"st/se/im: unexpected RuntimeError {_HIDDEN}"),
+        # pydicom's own wrapper says which element: that is named, not its value.
+        (
+            ValueError("With tag (0028,0008) got exception: invalid literal 'Doe^Jane'\n..."),
+            "st/se/im: ValueError while reading (0028,0008) Number of Frames"
+            " (the value is not shown)",
+        ),
+        (PermissionError(13, "Permission denied"), "st/se/im: Permission denied (PermissionError)"),
     ],
-    ids=["names-file", "multi-line", "no-message"],
+    ids=["dicom-file-error", "foreign", "no-message", "pydicom-tag", "os-error"],
 )
 def test_convert_to_png_loader_error_becomes_result(error: Exception, expected: str) -> None:
     def load() -> Dataset:

@@ -1,17 +1,22 @@
-"""Header checks (``pneumothorax.dicom.validate``): Samples per Pixel vs Photometric."""
+"""Header checks (``pneumothorax.dicom.validate``): Samples per Pixel vs Photometric, and
+reasons that name the attribute and the problem, never the header's value."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+import pydicom
 import pytest
+from pydicom import config
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
-from pydicom.uid import AllTransferSyntaxes
+from pydicom.uid import UID, AllTransferSyntaxes
 
 from pneumothorax.dicom.errors import DicomFileError
 from pneumothorax.dicom.render import RenderSpec, convert_to_png
 from pneumothorax.dicom.validate import check_image
-from tests.dicom.factory import image
+from tests.dicom.factory import image, roundtrip, to_bytes
 
 # PS3.3 C.7.6.3.1.2: one sample for MONOCHROME1/2 and PALETTE COLOR, three for RGB and YBR_*.
 MISMATCHES = [
@@ -93,3 +98,76 @@ def test_missing_type_1_pixel_attribute_is_rejected_whatever_the_path(
     result = convert_to_png(("x", lambda: ds), RenderSpec(size=(4, 4), bit_depth=bit_depth))
     assert not result.ok
     assert str(result.error) == f"raw/x.dcm: missing {name}"
+
+
+SECRET = "QXDOEJANEQ"
+
+
+def _converted(**changes: object):
+    ds = image(np.zeros((4, 4), dtype="uint8"), NumberOfFrames=1)
+    syntax = changes.pop("TransferSyntaxUID", None)
+    data = to_bytes(ds)
+    if changes.pop("NumberOfFrames", None):
+        # pydicom refuses to write a non-number in an IS: put it in the file's bytes instead.
+        data = data.replace(
+            b"\x28\x00\x08\x00IS\x02\x001 ", b"\x28\x00\x08\x00IS\x0a\x00" + SECRET.encode()
+        )
+    ds = pydicom.dcmread(io.BytesIO(data))
+    for keyword, value in changes.items():
+        setattr(ds, keyword, value)
+    if syntax:
+        ds.file_meta.TransferSyntaxUID = UID(str(syntax))
+    return convert_to_png(("st/se/im", lambda: ds), RenderSpec(size=(4, 4)))
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        (
+            {"PhotometricInterpretation": SECRET},
+            "invalid header value: (0028,0004) Photometric Interpretation is not one of "
+            "MONOCHROME1, MONOCHROME2,",
+        ),
+        (
+            {"NumberOfFrames": SECRET},
+            "invalid header value: (0028,0008) Number of Frames is not an integer",
+        ),
+        (
+            {"SOPClassUID": f"1.2.{SECRET}", "PixelData": None},
+            "no (7FE0,0010) Pixel Data",
+        ),
+        (
+            {"TransferSyntaxUID": f"1.2.840.{SECRET}"},
+            "no decoder for the (0002,0010) Transfer Syntax UID (not a registered transfer syntax)",
+        ),
+    ],
+    ids=["photometric", "frames", "sop-class", "transfer-syntax"],
+)
+def test_reasons_never_quote_the_value(changes: dict, reason: str) -> None:
+    if changes.get("PixelData", 1) is None:
+        changes = {k: v for k, v in changes.items() if k != "PixelData"}
+        result = _without_pixels(**changes)
+    else:
+        result = _converted(**changes)
+    assert not result.ok
+    assert result.reason.startswith(reason), result.reason
+    assert SECRET not in result.error
+
+
+def test_a_registered_sop_class_is_named_from_the_dictionary() -> None:
+    result = _without_pixels(SOPClassUID="1.2.840.10008.5.1.4.1.1.88.11")  # Basic Text SR
+    assert result.reason == "no (7FE0,0010) Pixel Data (a Basic Text SR Storage object)"
+
+
+def _without_pixels(**changes: object):
+    ds = image(np.zeros((4, 4), dtype="uint8"))
+    del ds.PixelData
+    for keyword, value in changes.items():
+        setattr(ds, keyword, value)
+    old = config.settings.writing_validation_mode
+    config.settings.writing_validation_mode = config.IGNORE
+    try:
+        ds = roundtrip(ds)
+    finally:
+        config.settings.writing_validation_mode = old
+    return convert_to_png(("st/se/im", lambda: ds), RenderSpec(size=(4, 4)))

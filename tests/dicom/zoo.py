@@ -21,7 +21,8 @@ BAD = {
     # The loader sees the truncated element before any pixel check does.
     "bad/cut_short": "file cut short ((7FE0,0010) value shorter than its length)",
     "bad/cut_in_header": "file cut short",
-    "bad/invalid_value": "invalid header value: (0028,0101) Bits Stored is 20",
+    # The attribute and the problem, never the value (a value may be a patient's).
+    "bad/invalid_value": "invalid header value: (0028,0101) Bits Stored is not between 1 and",
     "bad/rt_plan": "no (7FE0,0010) Pixel Data",
     "bad/no_decoder": "no decoder for transfer syntax MPEG2",
     "bad/corrupt_jpeg": "cannot decode frame 0",

@@ -13,6 +13,7 @@ from kedro.io.core import AbstractDataset, DatasetError, get_filepath_str, get_p
 
 from pneumothorax.datasets.copyable import CopyableFileDataset
 from pneumothorax.dicom.errors import DicomFileError
+from pneumothorax.dicom.results import describe_exception
 from pneumothorax.dicom.sniff import SNIFF_BYTES, looks_like_dicom
 
 
@@ -97,7 +98,7 @@ class DICOMDataset(CopyableFileDataset, AbstractDataset[None, pydicom.FileDatase
         except DicomFileError as err:
             raise DatasetError(str(err)) from err
         except Exception as err:  # pydicom raises many types for malformed headers
-            _raise(path, f"cannot parse DICOM header ({_first_line(err)})")
+            _raise(path, f"cannot parse DICOM header ({describe_exception(err)})")
         # pydicom reads a stream cut short without raising: it warns, or returns no elements.
         cut = [str(w.message) for w in caught if "end of file" in str(w.message).lower()]
         cut += [f"{raw.tag} value shorter than its length" for raw in _short_values(ds)]
@@ -129,11 +130,6 @@ class DICOMDataset(CopyableFileDataset, AbstractDataset[None, pydicom.FileDatase
 def _raise(path: str, reason: str) -> None:
     error = DicomFileError(path, reason)
     raise DatasetError(str(error)) from error
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _short_values(ds: pydicom.Dataset) -> list:

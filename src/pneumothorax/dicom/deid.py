@@ -39,6 +39,7 @@ pixels are never altered.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -83,6 +84,8 @@ PATIENT_CHARACTERISTICS = frozenset(
 #: "Rtn. Long." columns are empty): written here for the same reason as above.
 _NOT_LONGITUDINAL = frozenset({"PatientBirthDate", "PatientBirthTime", "GPSTimeStamp"})
 _DATE_VRS = frozenset({"DA", "DT"})
+_UTC_OFFSET = re.compile(r"[+-]\d{4}")
+_SOP_INSTANCE_UID = 0x00080018
 _DATE_TIME_VRS = frozenset({"DA", "DT", "TM"})
 _PARSERS: dict[str, Callable[[str], Any]] = {"DA": DA, "DT": DT, "TM": TM}
 #: Text VRs that get a keyed 12-character pseudonym (dicognito's identifier alphabet, A-Z0-9).
@@ -235,13 +238,18 @@ class Deidentifier:
 
     def _uid(self, ds: Dataset, elem: DataElement) -> None:
         """U: a keyed UID; an element that is not a UID is removed."""
-        if elem.VR != "UI" or not self._pseudonyms.uid(ds, elem):
+        if elem.VR != "UI" or not self._pseudonyms.uid(ds, elem, listed=True):
             del ds[elem.tag]
 
     def _date(self, ds: Dataset, elem: DataElement) -> None:
         """Retain Longitudinal Temporal Information: shift (Modified) or keep (Full Dates)."""
         shift = self.date_shift and elem.VR in _DATE_VRS and not elem.is_empty
         if not _parses(elem) or (shift and not self._pseudonyms.shift(ds, elem)):
+            del ds[elem.tag]
+
+    def _utc_offset(self, ds: Dataset, elem: DataElement) -> None:
+        """Keep (0008,0201) Timezone Offset From UTC only if it is one (``&ZZXX``, PS3.5)."""
+        if not all(_UTC_OFFSET.fullmatch(str(v)) for v in _values(elem)):
             del ds[elem.tag]
 
     def _pseudonymise(self, ds: Dataset, elem: DataElement) -> None:
@@ -270,8 +278,16 @@ class _Pseudonyms:
         handler = self._names if elem.VR == "PN" else self._ids
         return _guarded(handler, ds, elem)
 
-    def uid(self, ds: Dataset, elem: DataElement) -> bool:
-        # dicognito keeps class and transfer syntax UIDs (they name kinds, not instances).
+    def uid(self, ds: Dataset, elem: DataElement, *, listed: bool = False) -> bool:
+        """Replace a UID; class UIDs are kept unless the table lists them (``listed``)."""
+        if listed and _is_class_uid(elem) and elem.value:
+            # dicognito keeps every *ClassUID, but the table lists some (Manufacturer Device
+            # Class UID): map the value as if it were an instance UID, the same keyed way.
+            proxy = DataElement(_SOP_INSTANCE_UID, "UI", elem.value)
+            if not _guarded(self._uids, ds, proxy):
+                return False
+            elem.value = proxy.value
+            return True
         return _guarded(self._uids, ds, elem) or not elem.value or _is_class_uid(elem)
 
     def shift(self, ds: Dataset, elem: DataElement) -> bool:
@@ -291,10 +307,13 @@ def _is_class_uid(elem: DataElement) -> bool:
     return elem.keyword.endswith("ClassUID") or elem.keyword == "TransferSyntaxUID"
 
 
+def _values(elem: DataElement) -> list[Any]:
+    return list(elem.value) if elem.VM > 1 else [elem.value]
+
+
 def _parses(elem: DataElement) -> bool:
-    values = elem.value if elem.VM > 1 else [elem.value]
     try:
-        for value in values:
+        for value in _values(elem):
             if value not in (None, ""):
                 _PARSERS[elem.VR](str(value))
     except (TypeError, ValueError):
@@ -338,7 +357,7 @@ def _operation(tag: int, keyword: str, vr: str, date_shift: bool) -> _Operation:
     if vr in _DATE_TIME_VRS and keyword not in _NOT_LONGITUDINAL:
         return Deidentifier._date
     if keyword == "TimezoneOffsetFromUTC" and not date_shift:
-        return Deidentifier._keep  # the Full Dates Option keeps it; Modified Dates removes it
+        return Deidentifier._utc_offset  # the Full Dates Option keeps it; Modified removes it
     return _BY_ACTION[action]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ from pydicom.multival import MultiValue
 from pydicom.valuerep import DA, DT, IS, TM, DSfloat, PersonName
 
 from pneumothorax.dicom.deid import Deidentifier
-from pneumothorax.dicom.results import FileResult, failure
+from pneumothorax.dicom.results import FileResult, failure, quiet_pydicom
 
 #: Value representations that hold binary data: kept (as hex) only up to :data:`MAX_BINARY_BYTES`.
 BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
@@ -213,11 +214,13 @@ def read_metadata_row(
     """
     file_id, load = item
     try:
-        ds = load()
-        for keyword in BULK_KEYWORDS & set(ds.dir()):
-            delattr(ds, keyword)  # never copied, and the de-identifier need not walk them
-        if options.deidentifier is not None:
-            options.deidentifier.apply(ds)
-        return FileResult(file_id, flatten_header(ds, private_tags=options.private_tags))
+        # With de-identification on, pydicom's warnings must not quote the values it reads.
+        with quiet_pydicom() if options.deidentifier is not None else nullcontext():
+            ds = load()
+            for keyword in BULK_KEYWORDS & set(ds.dir()):
+                delattr(ds, keyword)  # never copied, and the de-identifier need not walk them
+            if options.deidentifier is not None:
+                options.deidentifier.apply(ds)
+            return FileResult(file_id, flatten_header(ds, private_tags=options.private_tags))
     except Exception as err:  # one bad file must not stop the others
         return failure(file_id, err)

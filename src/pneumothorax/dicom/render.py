@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import io
-import logging
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +22,7 @@ from pydicom.uid import UID, ImplicitVRLittleEndian
 from pneumothorax.dicom.errors import DicomFileError
 from pneumothorax.dicom.fast_decode import check_fast_decodes, fast_path_applies, render_fast
 from pneumothorax.dicom.padding import PADDING_KEYWORDS, padding_mask
-from pneumothorax.dicom.results import FileResult, failure
+from pneumothorax.dicom.results import FileResult, failure, quiet_pydicom
 
 MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 #: Frame policies: only frame 0 (``<id>.png``) or every frame (``<id>/<frame>.png``).
@@ -115,6 +113,16 @@ def transfer_syntax(ds: Dataset) -> UID:
     return UID(uid) if uid else ImplicitVRLittleEndian
 
 
+def syntax_name(uid: UID) -> str:
+    """``transfer syntax <name> (<uid>)`` for a registered UID, else no value at all.
+
+    A file's own text never reaches a reason: an unregistered "UID" could be anything.
+    """
+    if uid.is_transfer_syntax and uid.name != str(uid):
+        return f"transfer syntax {uid.name} ({uid})"
+    return "the (0002,0010) Transfer Syntax UID (not a registered transfer syntax)"
+
+
 def frame_count(ds: Dataset) -> int:
     """(0028,0008) Number of Frames, 1 when absent."""
     return int(ds.get("NumberOfFrames") or 1)
@@ -144,16 +152,14 @@ def decode_frame(ds: Dataset, index: int = 0) -> tuple[np.ndarray, str]:
     try:
         decoder = get_decoder(uid)
     except NotImplementedError as err:
-        raise DicomFileError(path, f"no decoder for transfer syntax {uid.name} ({uid})") from err
+        raise DicomFileError(path, f"no decoder for {syntax_name(uid)}") from err
     if not decoder.is_available:
-        raise DicomFileError(
-            path, f"no installed decoder plugin for transfer syntax {uid.name} ({uid})"
-        )
+        raise DicomFileError(path, f"no installed decoder plugin for {syntax_name(uid)}")
     plugins = _plugin_order(decoder) if uid.is_compressed else ("",)
     reasons = []
     for plugin in plugins:
         try:
-            with _pydicom_logging_off():
+            with quiet_pydicom():
                 arr, _ = decoder.as_array(ds, index=index, decoding_plugin=plugin, as_rgb=True)
             return arr, plugin or NATIVE_DECODER
         except Exception as err:  # a corrupt stream fails differently in every plugin
@@ -427,10 +433,13 @@ def convert_to_png(item: tuple[str, Callable[[], Dataset]], spec: RenderSpec) ->
 
     file_id, load = item
     try:
-        ds = load()
-        check_image(ds)
-        # Relative frame keys: the node prefixes the id, so cached results are id-free.
-        return FileResult(file_id, render(ds, spec, ""))
+        # pydicom's warnings quote header values (a patient's name in the wrong attribute):
+        # the images stage never shows them; a file it cannot use gets a reason instead.
+        with quiet_pydicom():
+            ds = load()
+            check_image(ds)
+            # Relative frame keys: the node prefixes the id, so cached results are id-free.
+            return FileResult(file_id, render(ds, spec, ""))
     except Exception as err:  # one bad file must not stop the others
         return failure(file_id, err)
 
@@ -519,24 +528,6 @@ def _first(value: Any) -> float:
 
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-_PYDICOM_DECODER_LOGGERS = ("pydicom", "pydicom.pixels.decoders.base")
-
-
-@contextmanager
-def _pydicom_logging_off() -> Iterator[None]:
-    # pydicom logs each failing plugin with a full traceback (LOGGER.exception); the reasons
-    # are collected into one line instead, so a bad file never shows a traceback.
-    loggers = [logging.getLogger(name) for name in _PYDICOM_DECODER_LOGGERS]
-    previous = [each.disabled for each in loggers]
-    for each in loggers:
-        each.disabled = True
-    try:
-        yield
-    finally:
-        for each, state in zip(loggers, previous, strict=True):
-            each.disabled = state
 
 
 def _plugin_order(decoder: Any) -> tuple[str, ...]:

@@ -1,4 +1,9 @@
-"""Decide whether a parsed DICOM data set is a usable image, and say why not."""
+"""Decide whether a parsed DICOM data set is a usable image, and say why not.
+
+Reasons name the attribute and the problem, never the value: a header value may be a
+patient's (a name typed into Photometric Interpretation is still a name), and reasons go to
+``rejected.csv``, the logs and MLflow. Only names from pydicom's UID dictionary are shown.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from pydicom.pixels import get_decoder
 from pydicom.uid import UID
 
 from pneumothorax.dicom.errors import DicomFileError
-from pneumothorax.dicom.render import MONOCHROME, frame_count, transfer_syntax
+from pneumothorax.dicom.render import MONOCHROME, syntax_name, transfer_syntax
 
 #: (0002,0002) Media Storage SOP Class UID of a DICOMDIR (PS3.10 Media Storage Directory).
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
@@ -52,19 +57,18 @@ def check_image(ds: Dataset) -> None:
     if len(ds) == 0:
         raise DicomFileError(path, "file cut short: no data elements after the header")
     if not any(keyword in ds for keyword in _PIXEL_DATA_KEYWORDS):
-        sop = ds.get("SOPClassUID")
-        what = f" (a {UID(sop).name} object)" if sop else ""
+        sop = UID(str(ds.get("SOPClassUID") or ""))
+        # A registered name comes from pydicom's dictionary, never from the file's text.
+        what = f" (a {sop.name} object)" if sop and sop.name != str(sop) else ""
         raise DicomFileError(path, f"no (7FE0,0010) Pixel Data{what}")
     values = _pixel_module(ds, path)
     uid = transfer_syntax(ds)
     try:
         decoder = get_decoder(uid)
     except NotImplementedError as err:
-        raise DicomFileError(path, f"no decoder for transfer syntax {uid.name} ({uid})") from err
+        raise DicomFileError(path, f"no decoder for {syntax_name(uid)}") from err
     if not decoder.is_available:
-        raise DicomFileError(
-            path, f"no installed decoder plugin for transfer syntax {uid.name} ({uid})"
-        )
+        raise DicomFileError(path, f"no installed decoder plugin for {syntax_name(uid)}")
     if not uid.is_compressed and "PixelData" in ds:
         _check_native_length(ds, path, values)
 
@@ -73,43 +77,33 @@ def _pixel_module(ds: Dataset, path: str) -> dict[str, Any]:
     for keyword, name in _REQUIRED:
         if ds.get(keyword) in (None, ""):
             raise DicomFileError(path, f"missing {name}")
-    try:
-        values = {
-            "rows": int(ds.Rows),
-            "columns": int(ds.Columns),
-            "bits_allocated": int(ds.BitsAllocated),
-            "bits_stored": int(ds.get("BitsStored") or ds.BitsAllocated),
-            "samples": int(ds.get("SamplesPerPixel") or 1),
-            "frames": frame_count(ds),
-            "representation": int(ds.get("PixelRepresentation") or 0),
-        }
-    except (TypeError, ValueError) as err:
-        raise DicomFileError(path, f"invalid Image Pixel module value ({err})") from err
+    values = {
+        field: _integer(ds, keyword, name, path, default)
+        for field, keyword, name, default in _INTEGERS
+    }
+    values["bits_stored"] = values["bits_stored"] or values["bits_allocated"]
     photometric = str(ds.PhotometricInterpretation).strip().upper()
     problems = [
-        (values["rows"] < 1, f"(0028,0010) Rows is {values['rows']}"),
-        (values["columns"] < 1, f"(0028,0011) Columns is {values['columns']}"),
+        (values["rows"] < 1, "(0028,0010) Rows is below 1"),
+        (values["columns"] < 1, "(0028,0011) Columns is below 1"),
         (
             values["bits_allocated"] not in (1, 8, 16, 32, 64),
-            f"(0028,0100) Bits Allocated is {values['bits_allocated']}",
+            "(0028,0100) Bits Allocated is not 1, 8, 16, 32 or 64",
         ),
         (
             not 1 <= values["bits_stored"] <= values["bits_allocated"],
-            f"(0028,0101) Bits Stored is {values['bits_stored']} "
-            f"with Bits Allocated {values['bits_allocated']}",
+            "(0028,0101) Bits Stored is not between 1 and (0028,0100) Bits Allocated",
         ),
-        (
-            values["samples"] not in (1, 3),
-            f"(0028,0002) Samples per Pixel is {values['samples']}",
-        ),
-        (values["frames"] < 1, f"(0028,0008) Number of Frames is {values['frames']}"),
+        (values["samples"] not in (1, 3), "(0028,0002) Samples per Pixel is not 1 or 3"),
+        (values["frames"] < 1, "(0028,0008) Number of Frames is below 1"),
         (
             values["representation"] not in (0, 1),
-            f"(0028,0103) Pixel Representation is {values['representation']}",
+            "(0028,0103) Pixel Representation is not 0 or 1",
         ),
         (
             photometric not in PHOTOMETRIC_INTERPRETATIONS,
-            f"(0028,0004) Photometric Interpretation is {photometric!r}",
+            "(0028,0004) Photometric Interpretation is not one of "
+            + ", ".join(PHOTOMETRIC_INTERPRETATIONS),
         ),
     ]
     for failed, reason in problems:
@@ -125,6 +119,26 @@ def _pixel_module(ds: Dataset, path: str) -> dict[str, Any]:
     return values
 
 
+#: Integer values of the Image Pixel module: (field, keyword, pydicom-style name, default).
+_INTEGERS = (
+    ("rows", "Rows", "(0028,0010) Rows", None),
+    ("columns", "Columns", "(0028,0011) Columns", None),
+    ("bits_allocated", "BitsAllocated", "(0028,0100) Bits Allocated", None),
+    ("bits_stored", "BitsStored", "(0028,0101) Bits Stored", 0),
+    ("samples", "SamplesPerPixel", "(0028,0002) Samples per Pixel", 1),
+    ("frames", "NumberOfFrames", "(0028,0008) Number of Frames", 1),
+    ("representation", "PixelRepresentation", "(0028,0103) Pixel Representation", 0),
+)
+
+
+def _integer(ds: Dataset, keyword: str, name: str, path: str, default: int | None) -> int:
+    try:
+        value = ds.get(keyword)
+        return int(value) if value not in (None, "") or default is None else default
+    except (TypeError, ValueError) as err:
+        raise DicomFileError(path, f"invalid header value: {name} is not an integer") from err
+
+
 def _check_native_length(ds: Dataset, path: str, values: dict[str, Any]) -> None:
     samples = values["samples"]
     if str(ds.PhotometricInterpretation).strip().upper() == "YBR_FULL_422":
@@ -135,10 +149,9 @@ def _check_native_length(ds: Dataset, path: str, values: dict[str, Any]) -> None
         if values["bits_allocated"] == 1
         else pixels * values["bits_allocated"] // 8
     )
-    actual = len(ds.PixelData)
-    if actual < needed:
+    if len(ds.PixelData) < needed:
         raise DicomFileError(
             path,
-            f"Pixel Data shorter than Rows×Columns×SamplesPerPixel×BitsAllocated/8×frames "  # noqa: RUF001
-            f"requires ({actual} bytes, {needed} needed; file cut short?)",
+            "(7FE0,0010) Pixel Data shorter than Rows×Columns×SamplesPerPixel×BitsAllocated/8"  # noqa: RUF001
+            "×frames requires (file cut short?)",  # noqa: RUF001
         )

@@ -1,0 +1,131 @@
+"""Plant a unique marker in every attribute PS3.15 Table E.1-1 lists, built from the table itself.
+
+The table is the copy the de-identifier applies (dicom-anonymizer's, PS3.15 2026c), so a
+marker lands in every attribute it names, whatever the edition. What the standard lets a
+de-identifier keep is written here independently (from the standard's option columns), not
+taken from the code under test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from pydicom import config
+from pydicom.datadict import DicomDictionary, dictionary_VR, keyword_for_tag
+from pydicom.dataset import Dataset
+
+from pneumothorax.dicom.deid import PROFILE_ACTIONS
+
+#: VRs whose value is text a marker can be written in. DS, IS and AS are text too but only
+#: hold numbers or ages (a marker would make the file unreadable, not test the profile).
+TEXT_VRS = ("AE", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT")
+#: PS3.15 2024b Table E.1-1, column "Rtn. Pat. Chars. Opt.", action K: what the Retain
+#: Patient Characteristics Option keeps (copied from the standard, not from the code).
+PATIENT_CHARACTERISTICS = (
+    "EthnicGroup", "PatientAge", "PatientSex", "PatientSexNeutered", "PatientSize",
+    "PatientWeight", "PregnancyStatus", "SelectorASValue", "SmokingStatus",
+)  # fmt: skip
+#: Sequences that the table does not list (so the profile keeps and cleans them): the
+#: markers are planted again inside an item of the first, and of the second inside that.
+NESTING = ("AnatomicRegionSequence", "PrimaryAnatomicStructureSequence")
+#: A public tag that no edition of the data dictionary defines (group 0098 is unassigned).
+UNKNOWN_TAG = 0x00980010
+
+
+def table_attributes() -> list[tuple[int, str, str]]:
+    """``(tag, keyword, VR)`` of every Table E.1-1 attribute pydicom knows, in tag order."""
+    rows = []
+    for tag in sorted(PROFILE_ACTIONS):
+        keyword = keyword_for_tag(tag)
+        if keyword and tag >> 16 not in (0x0000, 0x0002):  # command set; File Meta: pydicom
+            rows.append((tag, keyword, dictionary_VR(tag)))
+    return rows
+
+
+def retired_text_tag() -> tuple[int, str]:
+    """A retired data-set attribute with a text VR that the table does not list."""
+    for tag, entry in sorted(DicomDictionary.items()):
+        retired = entry[3] == "Retired" and tag not in PROFILE_ACTIONS
+        if retired and entry[0] == "LO" and tag >> 16 >= 0x0008:
+            return tag, entry[0]
+    raise AssertionError("no retired LO attribute outside the table")
+
+
+@dataclass
+class Planted:
+    """Markers planted in one data set: where each went and which ones may stay."""
+
+    prefix: str
+    markers: dict[str, str] = field(default_factory=dict)  # marker -> where
+
+    def new(self, where: str, vr: str) -> str:
+        """A new unique marker valid enough for ``vr`` to be written and read back."""
+        number = len(self.markers)
+        if vr == "UI":
+            marker = f"1.999{self.prefix_digits}.{number}"
+        else:  # upper case and digits: valid CS, AE, SH, LO, PN...; invalid DA/DT/TM on purpose
+            marker = f"QX{self.prefix}{number:05d}Q"
+        self.markers[marker] = where
+        return marker
+
+    @property
+    def prefix_digits(self) -> str:
+        return "".join(str(ord(c) % 10) for c in self.prefix)
+
+    def kept_by_options(self) -> set[str]:
+        """Markers the Retain Patient Characteristics Option keeps on purpose."""
+        return {
+            m
+            for m, where in self.markers.items()
+            if where.split(".")[-1] in PATIENT_CHARACTERISTICS
+        }
+
+
+def plant(ds: Dataset, prefix: str) -> Planted:
+    """Write a marker into every table attribute of ``ds`` with a text VR, at three depths.
+
+    Also: one item holding a marker in each of the table's sequences, a private creator and
+    private element, an attribute unknown to the dictionary and a retired one.
+    """
+    planted = Planted(prefix)
+    with _lenient_writing():
+        _plant_level(ds, planted, "")
+        outer = Dataset()
+        _plant_level(outer, planted, f"{NESTING[0]}[0].")
+        inner = Dataset()
+        _plant_level(inner, planted, f"{NESTING[0]}[0].{NESTING[1]}[0].")
+        setattr(outer, NESTING[1], [inner])
+        setattr(ds, NESTING[0], [outer])
+        ds.private_block(0x0009, "QXCREATOR" + prefix, create=True).add_new(
+            0x01, "LO", planted.new("private", "LO")
+        )
+        ds.add_new(UNKNOWN_TAG, "LO", planted.new("unknown", "LO"))
+        retired, vr = retired_text_tag()
+        ds.add_new(retired, vr, planted.new(f"retired {retired:08X}", vr))
+    planted.markers["QXCREATOR" + prefix] = "private creator"
+    return planted
+
+
+def _plant_level(ds: Dataset, planted: Planted, where: str) -> None:
+    for tag, keyword, vr in table_attributes():
+        if vr == "SQ":
+            item = Dataset()
+            item.CodeMeaning = planted.new(f"{where}{keyword}[0].CodeMeaning", "LO")
+            item.add_new(0x0040A160, "UT", planted.new(f"{where}{keyword}[0].TextValue", "UT"))
+            ds.add_new(tag, vr, [item])
+        elif vr in TEXT_VRS:
+            ds.add_new(tag, vr, planted.new(f"{where}{keyword}", vr))
+
+
+@contextmanager
+def _lenient_writing() -> Iterator[None]:
+    # Markers are deliberately invalid for some VRs (a date that is not a date): a hostile
+    # file holds such values, and pydicom must be allowed to write them.
+    old = config.settings.writing_validation_mode
+    config.settings.writing_validation_mode = config.IGNORE
+    try:
+        yield
+    finally:
+        config.settings.writing_validation_mode = old
