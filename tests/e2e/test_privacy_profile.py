@@ -1,0 +1,145 @@
+"""`dvc repro` on files with a marker in every attribute of PS3.15 Table E.1-1: none leaks.
+
+Markers go into every attribute the profile's table lists (every VR that holds text, at the
+top level and two sequence levels down), one item of every listed sequence, a private
+creator and element, an attribute unknown to the dictionary and a retired one (see
+``tests/dicom/phi.py``). A further file carries the same markers and an invalid (0028,0004)
+Photometric Interpretation that is itself a marker, so it is rejected. Then every output,
+log, the terminal, the MLflow store with its artifacts and the per-file cache are searched.
+"""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+import sys
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom import config
+
+from tests.dicom.factory import to_bytes
+from tests.dicom.phi import Planted, plant
+from tests.e2e.conftest import RAW, Project, cli_env, copy_project, tracked_files
+
+pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+OUT = Path("data/02_intermediate")
+SAMPLE = 3
+BAD_PHOTOMETRIC = "QXPHOTOSECRETQ"
+#: Where the Retain Patient Characteristics Option's values may go: the table and what is
+#: computed from it (reporting, MLflow artifacts, the cached rows). Never reasons or logs.
+NO_VALUE_AT_ALL = ("rejected.csv", "img_train_log.csv", "logs/", "terminal")
+
+
+@pytest.fixture(scope="module")
+def planted_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, list[Planted], str]:
+    root = tmp_path_factory.mktemp("privacy")
+    path = copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc"))
+    project = Project(path=path, env=cli_env())
+    project.run("git", "init", "-q", "-b", "main")
+    project.run(
+        sys.executable, "-m", "pneumothorax.sample", "--out", str(RAW), "--count", str(SAMPLE),
+        "--size", "64",
+    )  # fmt: skip
+    files = sorted((path / RAW).rglob("*.dcm"))
+    plants = []
+    for prefix, dcm in zip("ABC", files, strict=True):
+        ds = pydicom.dcmread(dcm)
+        plants.append(plant(ds, prefix))
+        _write(ds, dcm)
+    rejected = pydicom.dcmread(files[0])
+    plants.append(plant(rejected, "R"))
+    rejected.PhotometricInterpretation = BAD_PHOTOMETRIC
+    plants[-1].markers[BAD_PHOTOMETRIC] = "PhotometricInterpretation (rejected file)"
+    _write(rejected, path / RAW / "hostile" / "photometric.dcm")
+    project.run("dvc", "add", "-q", str(RAW))
+    project.run("git", "add", "-A")
+    project.run("git", "commit", "-qm", "raw folder with planted markers")
+    result = project.run("dvc", "repro")
+    return project, plants, result.stdout + result.stderr
+
+
+def test_the_run_converts_the_planted_files_and_rejects_the_hostile_one(planted_run) -> None:
+    project, plants, output = planted_run
+    assert len(_rows(project.path / OUT / "train.csv")) == SAMPLE
+    (rejected,) = _rows(project.path / OUT / "rejected.csv")
+    assert rejected["path"] == "hostile/photometric.dcm"
+    assert rejected["reason"].startswith(
+        "invalid header value: (0028,0004) Photometric Interpretation is not one of"
+    )
+    assert "Traceback" not in output
+    assert sum(len(p.markers) for p in plants) > 4 * 1500
+
+
+def test_no_marker_reaches_any_output_log_mlflow_or_cache(planted_run) -> None:
+    project, plants, output = planted_run
+    texts = _everything_written(project, output)
+    assert any("mlflow.db" in where for where in texts)
+    assert any(".cache" in where for where in texts)
+    kept = set().union(*(p.kept_by_options() for p in plants[:SAMPLE]))
+    leaks = []
+    for planted in plants:
+        for marker, planted_in in planted.markers.items():
+            for where, text in texts.items():
+                allowed = marker in kept and not any(n in where for n in NO_VALUE_AT_ALL)
+                if marker in text and not allowed:
+                    leaks.append(f"{marker} ({planted_in}) in {where}")
+    assert not leaks, f"{len(leaks)} leaks, e.g.\n" + "\n".join(leaks[:20])
+
+
+def test_retained_patient_characteristics_reach_the_table(planted_run) -> None:
+    # The option keeps them, as the standard defines it (at the top level and nested).
+    project, plants, _output = planted_run
+    table = (project.path / OUT / "train.csv").read_text(encoding="utf-8")
+    for planted in plants[:SAMPLE]:
+        kept = planted.kept_by_options()
+        assert kept and all(marker in table for marker in kept)
+
+
+def _write(ds: pydicom.Dataset, path: Path) -> None:
+    old = config.settings.writing_validation_mode
+    config.settings.writing_validation_mode = config.IGNORE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(to_bytes(ds))
+    finally:
+        config.settings.writing_validation_mode = old
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as stream:
+        return list(csv.DictReader(stream))
+
+
+def _everything_written(project: Project, output: str) -> dict[str, str]:
+    """Every file the run wrote (not the raw data, DVC's copy of it or the sources), as text.
+
+    sqlite files (MLflow's store, the per-file cache) are also read row by row, so a value
+    split across database pages is still found.
+    """
+    sources = set(tracked_files(project.path))
+    texts = {"terminal": output}
+    for path in project.path.rglob("*"):
+        rel = path.relative_to(project.path).as_posix()
+        skip = rel.startswith((f"{RAW}/", ".dvc/cache/", ".dvc/tmp/", ".git/"))
+        if not path.is_file() or skip or rel in sources:
+            continue
+        texts[rel] = path.read_bytes().decode("latin-1")
+        if path.suffix in (".db", ".sqlite"):
+            texts[f"{rel} (rows)"] = _sqlite_rows(path)
+    return texts
+
+
+def _sqlite_rows(path: Path) -> str:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        parts = []
+        for table in tables:
+            for row in db.execute(f'SELECT * FROM "{table}"'):
+                parts.extend(
+                    value.decode("latin-1") if isinstance(value, bytes) else str(value)
+                    for value in row
+                )
+    return "\n".join(parts)
