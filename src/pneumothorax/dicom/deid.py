@@ -53,6 +53,7 @@ from dicognito.pnanonymizer import PNAnonymizer
 from dicognito.randomizer import Randomizer
 from dicognito.uianonymizer import UIAnonymizer
 from dicomanonymizer.dicomfields_selector import dicom_anonymization_database_selector
+from pydicom import config
 from pydicom.datadict import dictionary_is_retired, dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
@@ -177,10 +178,16 @@ class Deidentifier:
         # PS3.15 E.1.1: record the profile and options applied, as text in (0012,0063) (LO:
         # 64 characters per value, so one value each) and as CID 7050 codes in (0012,0064).
         methods = (*_METHOD_CODES, _MODIFIED_DATES if self.date_shift else _FULL_DATES)
-        ds.DeidentificationMethod = [meaning for _, meaning in methods]
-        ds.DeidentificationMethodCodeSequence = [_code_item(*code) for code in methods]
-        ds.PatientIdentityRemoved = "YES"
-        ds.LongitudinalTemporalInformationModified = "MODIFIED" if self.date_shift else "UNMODIFIED"
+        # Constant, valid values: built without pydicom's per-value validation (a third of
+        # the profile's time on a SIIM header otherwise).
+        modified = "MODIFIED" if self.date_shift else "UNMODIFIED"
+        for tag, vr, value in (
+            (0x00120063, "LO", [meaning for _, meaning in methods]),  # De-identification Method
+            (0x00120064, "SQ", [_code_item(*code) for code in methods]),
+            (0x00120062, "CS", "YES"),  # Patient Identity Removed
+            (0x00280303, "CS", modified),  # Longitudinal Temporal Information Modified
+        ):
+            ds.add(DataElement(tag, vr, value, validation_mode=config.IGNORE))
         return ds
 
     def _clean(self, ds: Dataset) -> None:
@@ -398,7 +405,10 @@ def make_deidentifier(key: str | None, date_shift: bool) -> Deidentifier:
 
 def _code_item(value: str, meaning: str) -> Dataset:
     item = Dataset()
-    item.CodeValue = value
-    item.CodingSchemeDesignator = "DCM"
-    item.CodeMeaning = meaning
+    for tag, vr, text in (
+        (0x00080100, "SH", value),  # Code Value
+        (0x00080102, "SH", "DCM"),  # Coding Scheme Designator
+        (0x00080104, "LO", meaning),  # Code Meaning
+    ):
+        item.add(DataElement(tag, vr, text, validation_mode=config.IGNORE))
     return item
