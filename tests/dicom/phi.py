@@ -63,16 +63,13 @@ class Planted:
     def new(self, where: str, vr: str) -> str:
         """A new unique marker valid enough for ``vr`` to be written and read back."""
         number = len(self.markers)
+        # Upper case and digits: valid CS, AE, SH, LO, PN...; invalid DA/DT/TM on purpose,
+        # and an invalid UID, which pydicom quotes in a warning as it reads it.
+        marker = f"QX{self.prefix}{number:05d}Q"
         if vr == "UI":
-            marker = f"1.999{self.prefix_digits}.{number}"
-        else:  # upper case and digits: valid CS, AE, SH, LO, PN...; invalid DA/DT/TM on purpose
-            marker = f"QX{self.prefix}{number:05d}Q"
+            marker = f"1.999.{marker}"
         self.markers[marker] = where
         return marker
-
-    @property
-    def prefix_digits(self) -> str:
-        return "".join(str(ord(c) % 10) for c in self.prefix)
 
     def kept_by_options(self) -> set[str]:
         """Markers the Retain Patient Characteristics Option keeps on purpose."""

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
-from pydicom import Dataset, FileMetaDataset
+from pydicom import Dataset, FileMetaDataset, config
 from pydicom.uid import ExplicitVRLittleEndian
 
-from pneumothorax.dicom.metadata import column_order, flatten_header, read_header_row
+from pneumothorax.dicom.deid import make_deidentifier
+from pneumothorax.dicom.metadata import (
+    MetadataOptions,
+    column_order,
+    flatten_header,
+    read_header_row,
+    read_metadata_row,
+)
+from tests.dicom.factory import image, to_bytes
 
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 
@@ -245,3 +257,31 @@ def test_read_header_row_loader_raises_without_quoting_its_message() -> None:
         "1.2.3/4.5.6/7.8.9: unexpected ValueError (its message is not shown: it may quote a "
         "header value)"
     )
+
+
+def test_de_identified_reading_logs_and_warns_no_header_value(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Values pydicom finds invalid are quoted in its warnings and log records
+    # ("Invalid value for VR DA: '...'"): with de-identification on, none may be emitted.
+
+    ds = image(np.zeros((4, 4), dtype="uint8"))
+    old = config.settings.writing_validation_mode
+    config.settings.writing_validation_mode = config.IGNORE
+    try:
+        ds.add_new(0x00080020, "DA", "QXSTUDYDATEQ")  # Study Date that is not a date
+        ds.add_new(0x0020000D, "UI", "1.2.QXSTUDYUIDQ")  # pydicom warns on reading this one
+        ds.add_new(0x00080090, "PN", "Doe^Jane")
+        data = to_bytes(ds)
+    finally:
+        config.settings.writing_validation_mode = old
+    options = MetadataOptions(deidentifier=make_deidentifier("key", True))
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()  # writing the test file warned about its own invalid date
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = read_metadata_row(("x", lambda: pydicom.dcmread(io.BytesIO(data))), options)
+    assert result.ok and "StudyDate" not in result.value
+    said = caplog.text + " ".join(str(w.message) for w in caught)
+    assert "QXSTUDYDATEQ" not in said and "QXSTUDYUIDQ" not in said
+    assert "Doe^Jane" not in said + json.dumps(result.value)
