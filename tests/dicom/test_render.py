@@ -606,3 +606,19 @@ def test_grey_level_counts_by_hand() -> None:
     # convert("L")): pure red 76.2 -> 76, pure green 149.7 -> 150, white 255.
     rgb = np.array([[[255, 0, 0], [0, 255, 0], [255, 255, 255]]], dtype=np.uint8)
     assert nonzero(Image.fromarray(rgb)) == {76: 1, 150: 1, 255: 1}
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # A decoder may quote a value it was handed: quoted text is withheld.
+        ("The value 'Doe^Jane' is not supported", "pydicom: The value '…' is not supported"),
+        ('bad "QXSECRET" here', "pydicom: bad '…' here"),
+        # Quoted numbers (libjpeg's error codes) carry no header text and are kept.
+        ("libjpeg error code '-1038' returned", "pydicom: libjpeg error code '-1038' returned"),
+    ],
+)
+def test_decoder_reasons_withhold_quoted_text(message: str, expected: str) -> None:
+    from pneumothorax.dicom.render import _plugin_reason
+
+    assert _plugin_reason("pydicom", ValueError(message)) == expected

@@ -77,6 +77,7 @@ def test_no_marker_reaches_any_output_log_mlflow_or_cache(planted_run) -> None:
     project, plants, output = planted_run
     texts = _everything_written(project, output)
     assert any("mlflow.db" in where for where in texts)
+    assert any(where.startswith("mlartifacts/") for where in texts)
     assert any(".cache" in where for where in texts)
     kept = set().union(*(p.kept_by_options() for p in plants[:SAMPLE]))
     leaks = []

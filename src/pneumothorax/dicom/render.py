@@ -542,7 +542,13 @@ def _plugin_reason(plugin: str, err: BaseException) -> str:
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     # Object addresses ("<_io.BytesIO object at 0x7f...>") would make reports differ per run.
     why = re.sub(r" at 0x[0-9a-fA-F]+", "", lines[-1]) if lines else type(err).__name__
+    # A decoder may quote a header value it was handed: quoted text is never shown (quoted
+    # numbers, such as libjpeg's error codes, are kept).
+    why = _QUOTED_TEXT.sub("'…'", why)
     return why if why.startswith(f"{plugin}:") else f"{plugin}: {why}"
+
+
+_QUOTED_TEXT = re.compile(r"'[^']*[^\W\d_][^']*'|\"[^\"]*[^\W\d_][^\"]*\"")
 
 
 def _first_line(err: BaseException) -> str:
