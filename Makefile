@@ -7,7 +7,6 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
-RAW := data/01_raw/dicom-images-train
 SAMPLE_COUNT ?= 100
 MLFLOW_PORT ?= 5000
 LINT_PATHS := $(wildcard src tests benchmarks)
@@ -41,12 +40,11 @@ $(STAMP): requirements.lock pyproject.toml
 
 setup: $(STAMP)  ## Create .venv and install the locked dependencies
 
-sample: $(STAMP)  ## Put the raw data in place: dvc pull, else generate the bundled sample
-	@if [ -d "$(RAW)" ]; then echo "raw data present: $(RAW)"; \
-	elif dvc pull --quiet $(RAW).dvc 2>/dev/null; then echo "raw data pulled from the DVC remote"; \
-	else python -m pneumothorax.sample --out $(RAW) --count $(SAMPLE_COUNT); fi
+# raw.folder in params.yaml names the raw folder (docs/reproducibility.md).
+sample: $(STAMP)  ## Put the raw data in place and in the DVC cache: dvc pull, else generate the bundled sample
+	@python -m pneumothorax.raw_setup --count $(SAMPLE_COUNT)
 
-key: $(STAMP)  ## Create a random de-identification key in conf/local/ unless one is set
+key: $(STAMP)  ## Create a random de-identification key in conf/local/ unless one is set (the sample needs none)
 	@python -m pneumothorax.deid_key
 
 run: sample key  ## Set up, then `dvc repro` the pipeline on the raw data

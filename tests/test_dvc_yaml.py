@@ -45,13 +45,23 @@ def test_stage_commands_run_their_own_kedro_pipeline() -> None:
 
 def test_no_stage_makes_dvc_walk_the_raw_folder() -> None:
     stages = _stages()
+    # The raw folder is one key of params.yaml, read by DVC's templating and by Kedro.
     assert stages["raw_manifest"]["cmd"] == (
-        f"python -m pneumothorax.raw_manifest {RAW} {MANIFEST}"
+        f"python -m pneumothorax.raw_manifest ${{raw.folder}} {MANIFEST}"
     )
     assert stages["raw_manifest"]["outs"] == [MANIFEST]
     # The manifest stage walks it itself, on every `dvc repro`; DVC never does.
     assert stages["raw_manifest"]["always_changed"] is True
     assert [name for name, stage in stages.items() if RAW in stage["deps"]] == []
+    assert not any("01_raw" in dep for stage in stages.values() for dep in stage["deps"])
     # The stages that read raw files depend on its manifest instead.
     assert MANIFEST in stages["metadata"]["deps"]
     assert MANIFEST in stages["images"]["deps"]
+
+
+def test_the_raw_folder_is_one_param_read_by_dvc_and_the_catalog() -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert params["raw"]["folder"] == RAW
+    catalog = (ROOT / "conf" / "base" / "catalog.yml").read_text()
+    assert "${params:raw.folder}" in catalog
+    assert "dicom-images-train" not in catalog

@@ -22,7 +22,29 @@ class ProjectConfigLoader(OmegaConfigLoader):
     ``conf/<env>/parameters*.yml`` may still add keys (e.g. local overrides of a
     non-DVC setting), but may not redefine one from ``params.yaml``. Runtime parameters
     (``kedro run --params``) still win over both, as in any Kedro project.
+
+    Other config files read a parameter with the ``${params:<dotted.key>}`` resolver, e.g.
+    the catalog's raw folder ``path: ${params:raw.folder}``: one key in ``params.yaml``
+    that ``dvc.yaml`` reads too (``${raw.folder}``), so the two never name different folders.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Create the loader (arguments as ``OmegaConfigLoader``) and its ``params`` resolver."""
+        super().__init__(*args, **kwargs)
+        # OmegaConf resolvers are process-wide; the last loader created answers, like
+        # Kedro's own "globals" resolver.
+        OmegaConf.register_new_resolver("params", self._param_value, replace=True)
+
+    def _param_value(self, key: str) -> Any:
+        value = OmegaConf.select(OmegaConf.create(self["parameters"]), key, default=None)
+        if value is None:
+            raise MissingConfigException(
+                f"${{params:{key}}}: no '{key}' in {self._params_path()} (the project's params)"
+            )
+        return value
+
+    def _params_path(self) -> Path:
+        return Path(self.conf_source).parent / PARAMS_FILE
 
     def __getitem__(self, key: str) -> dict[str, Any]:
         """Return the config for ``key``; for ``parameters``, ``params.yaml`` merged in."""
@@ -32,7 +54,7 @@ class ProjectConfigLoader(OmegaConfigLoader):
             extra = super().__getitem__(key)
         except MissingConfigException:
             extra = {}
-        params_path = Path(self.conf_source).parent / PARAMS_FILE
+        params_path = self._params_path()
         if not params_path.is_file():
             raise MissingConfigException(f"{params_path}: no such file (the project's params)")
         params = yaml.safe_load(params_path.read_text(encoding="utf-8")) or {}

@@ -3,7 +3,9 @@
 Writes a random ``deid_key`` into the git-ignored ``conf/local/credentials.yml`` unless
 ``$PNEUMOTHORAX_DEID_KEY`` or that file already sets one, so ``make run`` works on a fresh
 clone with ``metadata.deid: true``. Teams that must join pseudonyms across clones share one
-key instead (the variable, or the same file on every machine).
+key instead (the variable, or the same file on every machine). The bundled synthetic sample
+needs none: it is pseudonymised with the public sample key (:mod:`pneumothorax.bundled_sample`),
+so nothing is written for it and every clone reproduces the committed ``dvc.lock``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from pathlib import Path
 
 import yaml
 
+from pneumothorax.bundled_sample import is_bundled_sample
 from pneumothorax.dicom.deid import KEY_CREDENTIAL, KEY_ENV, resolve_key
+from pneumothorax.raw_layer import raw_folder
 
 CREDENTIALS = Path("conf/local/credentials.yml")
 
@@ -41,6 +45,13 @@ def ensure_key(credentials_file: Path = CREDENTIALS) -> bool:
 def main() -> int:
     """Create the key if needed and say where it lives (never the key itself)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    folder = raw_folder()
+    if is_bundled_sample(folder):
+        sys.stdout.write(
+            f"pseudonymisation key: {folder} is the bundled synthetic sample, pseudonymised "
+            "with the public sample key (real data needs a secret one: docs/reproducibility.md)\n"
+        )
+        return 0
     if ensure_key():
         sys.stdout.write(f"created a random pseudonymisation key in {CREDENTIALS} (keep it)\n")
     else:

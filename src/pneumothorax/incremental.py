@@ -9,9 +9,11 @@ a file's result is taken from the cache when its key is known:
 
     key = sha256(kind, code version, params, sha256 of the input file's bytes)
 
-The code version hashes the conversion modules' source and the versions of the libraries
-that shape the bytes (pydicom, Pillow, numpy, zlib), so a code change or a param change that
-affects the output misses the cache and reconverts everything. Input digests are remembered
+The code version hashes the source of the node's module and of its partitions' dataset
+module, with everything of the package they import (their import closure, derived, never
+listed by hand), and the versions of the libraries that shape the bytes (pydicom, Pillow,
+numpy, zlib), so a code change or a param change that may affect the output misses the
+cache and reconverts everything. Input digests are remembered
 per path with the file's (size, mtime_ns, inode), like DVC's state database, so unchanged
 inputs are not reread; a local file whose state changed is hashed before deciding (on all
 cores: hashlib releases the GIL), so touching or relinking it (``dvc add`` with link cache
@@ -35,7 +37,7 @@ import logging
 import os
 import sqlite3
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -43,6 +45,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pneumothorax.code_deps import import_closure, module_file
 from pneumothorax.dicom.results import FileResult
 
 logger = logging.getLogger(__name__)
@@ -61,15 +64,44 @@ _COMMIT_EVERY = 256
 Item = tuple[str, Callable[[], Any]]
 
 
-def code_version(modules: Sequence[str]) -> str:
-    """Hash the source of ``modules`` and the versions of the libraries that shape outputs."""
+def code_files(modules: Iterable[str]) -> dict[str, Path]:
+    """The source files :func:`code_version` hashes for ``modules``: ``{module: file}``.
+
+    For the package's modules, their whole import closure inside the package
+    (:func:`pneumothorax.code_deps.import_closure`), so a module they use (``params.py``
+    building the render spec, a dataset's loader) is never left out; any other module
+    stands for its own file.
+    """
+    roots = sorted(set(modules))
+    files = dict(import_closure(roots))
+    for name in roots:
+        if name not in files and module_file(name) is None:
+            spec = importlib.util.find_spec(name)
+            if spec and spec.origin and os.path.exists(spec.origin):
+                files[name] = Path(spec.origin)
+    return dict(sorted(files.items()))
+
+
+def code_roots(module: str, loads: Mapping[str, Callable[[], Any]]) -> list[str]:
+    """What a node's per-file results depend on: its module and its partitions' datasets.
+
+    Args:
+        module: The node's module (``__name__``): its closure holds the per-file function.
+        loads: ``{id: load}`` partitions; the modules of their dataset classes load the
+            inputs (e.g. ``DICOMDataset``'s reading options), so they shape the results too.
+    """
+    datasets = {
+        type(load.__self__).__module__ for load in loads.values() if hasattr(load, "__self__")
+    }
+    return sorted({module, *datasets})
+
+
+def code_version(modules: Iterable[str]) -> str:
+    """Hash the source files of ``modules`` (:func:`code_files`) and the library versions."""
     digest = hashlib.sha256()
-    for name in sorted(modules):
-        spec = importlib.util.find_spec(name)
-        origin = spec.origin if spec else None
+    for name, path in code_files(modules).items():
         digest.update(name.encode() + b"\0")
-        if origin and os.path.exists(origin):
-            digest.update(Path(origin).read_bytes())
+        digest.update(path.read_bytes())
     for dist in _LIBRARIES:
         try:
             version = metadata.version(dist)

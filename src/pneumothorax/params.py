@@ -122,6 +122,37 @@ class MetadataParams:
         return cls(**values)
 
 
+#: Where raw folders live: DVC tracks each one with a ``<folder>.dvc`` file beside it.
+RAW_ROOT = "data/01_raw"
+
+
+@dataclass(frozen=True)
+class RawParams:
+    """The ``raw`` group: which folder under ``data/01_raw/`` holds the DICOM files."""
+
+    folder: str = "data/01_raw/dicom-images-train"
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any] | None) -> RawParams:
+        """Validate the ``raw`` group of ``params.yaml``.
+
+        Raises:
+            ParamsError: Unknown key, or ``folder`` not a relative path below ``data/01_raw/``.
+        """
+        raw = raw or {}
+        _reject_unknown("raw", raw, cls)
+        folder = raw.get("folder", cls.folder)
+        parts = folder.rstrip("/").split("/") if isinstance(folder, str) else []
+        # One level below data/01_raw: DVC tracks it as data/01_raw/<name>.dvc, and the
+        # layer's .gitignore lists it.
+        if len(parts) != 3 or "/".join(parts[:2]) != RAW_ROOT or parts[2] in ("", ".", ".."):
+            raise ParamsError(
+                f"params.yaml: raw.folder must be a folder directly under {RAW_ROOT}/ "
+                f"(e.g. {RAW_ROOT}/my-xrays), got {folder!r}"
+            )
+        return cls(folder="/".join(parts))
+
+
 def strict_flag(value: Any) -> bool:
     """Validate the top-level ``strict`` key (stop at the first bad file).
 
@@ -236,6 +267,7 @@ def validate_params(params: Mapping[str, Any]) -> None:
         if key not in params:
             raise ParamsError(f"params.yaml: missing the '{key}' group")
     ImageParams.from_mapping(params["image"])
+    RawParams.from_mapping(params.get("raw"))
     ExecutorParams.from_mapping(params.get("executor"))
     MetadataParams.from_mapping(params.get("metadata"))
     strict_flag(params.get("strict"))

@@ -18,7 +18,7 @@ Like ``DicomFolderDataset``, hidden files and folders are left out: the pipeline
 reads them, so a ``.DS_Store`` does not rerun it.
 
 Run by ``dvc repro`` as ``python -m pneumothorax.raw_manifest <raw folder> <manifest.csv>``.
-Only the standard library and the incremental cache are imported: the stage starts fast.
+Only the standard library, PyYAML and the incremental cache are imported: the stage starts fast.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from pathlib import Path
 
 from pneumothorax.datasets.atomic_write import write_atomically
 from pneumothorax.incremental import ResultCache, cache_directory, sha256_file
+from pneumothorax.raw_layer import missing_folder_reason
 
 logger = logging.getLogger(__name__)
 
@@ -136,11 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not os.path.isdir(args.raw):
-        print(
-            f"Error: raw folder {args.raw!r} does not exist or is not a folder"
-            " (in a fresh clone, `dvc pull` fetches it)",
-            file=sys.stderr,
-        )
+        print(f"Error: {missing_folder_reason(args.raw)}", file=sys.stderr)
         return 1
     enabled, cache_dir = _incremental_settings(Path(args.params))
     cache = ResultCache(cache_directory(cache_dir)) if enabled else None

@@ -7,6 +7,7 @@ from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError
 
+from pneumothorax.bundled_sample import pseudonymisation_key
 from pneumothorax.dicom.deid import KEY_CREDENTIAL, KEY_ENV, resolve_key
 from pneumothorax.tracking import repository_root
 
@@ -16,28 +17,36 @@ class DeidKeyDataset(AbstractDataset[None, str]):
 
     A relative ``filepath`` is resolved against the repository root, also from a
     ``dvc exp run --temp`` copy (which has no git-ignored ``conf/local/``). Loads ``""``
-    when no key is configured; the node decides whether it needs one.
+    when no key is configured; the node decides whether it needs one. With ``raw_folder``,
+    the bundled synthetic sample gets the public sample key whatever is configured, and
+    other data never does (:mod:`pneumothorax.bundled_sample`), so the sample's pseudonyms
+    are the same in every clone.
 
     Example catalog entry::
 
         deid_key:
           type: pneumothorax.datasets.deid_key_dataset.DeidKeyDataset
           filepath: conf/local/credentials.yml
+          raw_folder: ${params:raw.folder}
     """
 
     def __init__(
         self,
         *,
         filepath: str = "conf/local/credentials.yml",
+        raw_folder: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """Creates a new instance of ``DeidKeyDataset``.
 
         Args:
             filepath: YAML file with a ``deid_key`` entry (git-ignored ``conf/local/``).
+            raw_folder: The raw folder the key is for (relative: to the working directory,
+                the project); the bundled sample there gets the public sample key.
             metadata: Arbitrary metadata, ignored by Kedro.
         """
         self._filepath = Path(filepath)
+        self._raw_folder = raw_folder
         self.metadata = metadata
 
     def _path(self) -> Path:
@@ -46,8 +55,15 @@ class DeidKeyDataset(AbstractDataset[None, str]):
         return repository_root(Path.cwd()) / self._filepath
 
     def load(self) -> str:
-        """Return the key, or ``""`` when neither the variable nor the file sets one."""
-        return resolve_key(self._path()) or ""
+        """Return the key, or ``""`` when neither the variable nor the file sets one.
+
+        Raises:
+            DeidKeyError: The public sample key is configured for data that is not the sample.
+        """
+        configured = resolve_key(self._path())
+        if self._raw_folder is None:
+            return configured or ""
+        return pseudonymisation_key(self._raw_folder, configured) or ""
 
     def save(self, data: None) -> None:
         """Refuse: keys are created by ``make key`` or the user, never by a pipeline."""
@@ -55,7 +71,12 @@ class DeidKeyDataset(AbstractDataset[None, str]):
 
     def _describe(self) -> dict[str, Any]:
         # Where the key comes from, never the key.
-        return {"env": KEY_ENV, "filepath": str(self._filepath), "entry": KEY_CREDENTIAL}
+        return {
+            "env": KEY_ENV,
+            "filepath": str(self._filepath),
+            "entry": KEY_CREDENTIAL,
+            "raw_folder": self._raw_folder,
+        }
 
     def _exists(self) -> bool:
         return bool(self.load())

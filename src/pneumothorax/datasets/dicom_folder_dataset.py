@@ -9,6 +9,7 @@ from kedro.io.core import DatasetError
 from kedro_datasets.partitions import PartitionedDataset
 
 from pneumothorax.datasets.copyable import partition_maker
+from pneumothorax.raw_layer import missing_folder_reason
 from pneumothorax.raw_manifest import walk_files
 
 _DICOM_SUFFIX = ".dcm"
@@ -105,13 +106,16 @@ class DicomFolderDataset(PartitionedDataset):
         """Return ``{partition id: load function}``, sorted by id.
 
         Raises:
-            DatasetError: The folder holds no file, or two files map to one id (``x`` and
+            DatasetError: The folder is missing (not fetched yet, or misnamed in
+                ``params.yaml``), holds no file, or two files map to one id (``x`` and
                 ``x.dcm`` side by side, or, with ``ids: name``, one name in two folders).
         """
         self._invalidate_caches()
         partitions: dict[str, Any] = {}
         seen: dict[str, str] = {}
         root = self._root()
+        if self._protocol == "file" and not os.path.isdir(root):
+            raise DatasetError(missing_folder_reason(self._path))
         make = partition_maker(self._dataset_type, self._dataset_config, self._filepath_arg)
         for path in self._list_partitions():
             relative = _below(root, path, self._sep)

@@ -19,10 +19,12 @@ class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, f
 
     * to ``filepath`` as a flat JSON object (``{"files_converted": 12, ...}``, sorted keys,
       LF), the file a ``dvc.yaml`` stage declares under ``metrics:`` so ``dvc metrics
-      show/diff`` and ``dvc exp show`` list it;
-    * to the active MLflow run and its experiment entry as ``<prefix>.<name>`` — best
-      effort: a tracking failure warns (see :mod:`pneumothorax.safe_tracking`), the file
-      is written regardless.
+      show/diff`` and ``dvc exp show`` list it — except the ``mlflow_only`` names: values
+      that differ on every run (seconds, files/s) would make the file, and so ``dvc.lock``
+      and ``git status``, differ between two runs of the same code on the same data;
+    * to the active MLflow run and its experiment entry as ``<prefix>.<name>``, all of
+      them — best effort: a tracking failure warns (see :mod:`pneumothorax.safe_tracking`),
+      the file is written regardless.
 
     Saving an empty mapping does nothing, so a generator node can yield ``{}`` until its
     last chunk.
@@ -33,6 +35,7 @@ class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, f
           type: pneumothorax.datasets.run_metrics_dataset.RunMetricsDataset
           filepath: data/08_reporting/images_metrics.json
           prefix: images
+          mlflow_only: [seconds, files_per_second]
     """
 
     def __init__(
@@ -40,6 +43,7 @@ class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, f
         *,
         filepath: str,
         prefix: str | None = None,
+        mlflow_only: list[str] | None = None,
         fs_args: dict[str, Any] | None = None,
         credentials: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
@@ -49,6 +53,7 @@ class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, f
         Args:
             filepath: Path or URL of the JSON file.
             prefix: Prepended (with a dot) to each metric name in MLflow.
+            mlflow_only: Names logged to MLflow but kept out of the file (timings).
             fs_args: Extra arguments for the fsspec filesystem constructor.
             credentials: Credentials for the filesystem.
             metadata: Arbitrary metadata, ignored by Kedro.
@@ -58,6 +63,7 @@ class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, f
         self._filepath = PurePosixPath(path)
         self._fs = fsspec.filesystem(protocol, **deepcopy(credentials or {}), **(fs_args or {}))
         self._prefix = prefix
+        self._mlflow_only = frozenset(mlflow_only or ())
         self.metadata = metadata
 
     def load(self) -> dict[str, float]:
@@ -70,7 +76,8 @@ class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, f
         if not data:
             return
         values = {name: _plain(entry["value"]) for name, entry in data.items()}
-        text = json.dumps(values, indent=2, sort_keys=True) + "\n"
+        in_file = {k: v for k, v in values.items() if k not in self._mlflow_only}
+        text = json.dumps(in_file, indent=2, sort_keys=True) + "\n"
         path = get_filepath_str(self._filepath, self._protocol)
         if self._protocol == "file":
             write_atomically(path, text.encode("utf-8"))
@@ -80,7 +87,12 @@ class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, f
         safe_tracking.log_metrics({f"{prefix}{k}": float(v) for k, v in values.items()})
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath, "protocol": self._protocol, "prefix": self._prefix}
+        return {
+            "filepath": self._filepath,
+            "protocol": self._protocol,
+            "prefix": self._prefix,
+            "mlflow_only": sorted(self._mlflow_only),
+        }
 
     def _exists(self) -> bool:
         return self._fs.isfile(get_filepath_str(self._filepath, self._protocol))

@@ -15,7 +15,13 @@ from pydicom.dataset import Dataset
 from pneumothorax.compact_rows import CompactRows
 from pneumothorax.dicom.render import convert_to_png
 from pneumothorax.executors import map_ordered
-from pneumothorax.incremental import ResultCache, cache_directory, code_version, map_cached
+from pneumothorax.incremental import (
+    ResultCache,
+    cache_directory,
+    code_roots,
+    code_version,
+    map_cached,
+)
 from pneumothorax.params import ExecutorParams, ImageParams, IncrementalParams, strict_flag
 from pneumothorax.progress import progress
 from pneumothorax.rejections import log_summary, reject
@@ -31,17 +37,6 @@ LOG_COLUMNS = (
     "id", "status", "reason", "pngs", "photometric_interpretation", "bits_stored",
     "transfer_syntax", "window", "frames", "frames_written", "decoder", "output_bit_depth",
 )  # fmt: skip
-#: Modules whose source decides the PNG bytes: a change to any reconverts every file.
-CODE_MODULES = (
-    "pneumothorax.dicom.render",
-    "pneumothorax.dicom.fast_decode",
-    "pneumothorax.dicom.padding",
-    "pneumothorax.dicom.validate",
-    "pneumothorax.dicom.results",
-    "pneumothorax.dicom.sniff",
-    "pneumothorax.datasets.dicom_dataset",
-    __name__,
-)
 
 
 def render_images(
@@ -69,7 +64,8 @@ def render_images(
     Yields:
         ``({partition: png_bytes}, report)`` per chunk; ``report`` is one growing dict
         (``rows``: :class:`CompactRows`, one per file so far; ``grey_levels``: pixels per
-        8-bit grey level over the PNGs so far; ``seconds``), passed on by reference.
+        8-bit grey level over the PNGs so far; ``png_bytes``; ``seconds``), passed on by
+        reference.
 
     Raises:
         BadInputError: ``strict`` and a file is unusable.
@@ -82,7 +78,12 @@ def render_images(
     start = time.perf_counter()
     log = CompactRows()
     grey_levels = np.zeros(256, dtype=np.int64)
-    report: dict[str, Any] = {"rows": log, "grey_levels": grey_levels, "seconds": 0.0}
+    report: dict[str, Any] = {
+        "rows": log,
+        "grey_levels": grey_levels,
+        "png_bytes": 0,
+        "seconds": 0.0,
+    }
     chunk: dict[str, bytes] = {}
     chunk_bytes = 0
     cache = ResultCache(cache_directory(reuse.cache_dir)) if reuse.enabled else None
@@ -97,7 +98,7 @@ def render_images(
         ),
         cache=cache,
         kind="png",
-        code=code_version(CODE_MODULES),
+        code=code_version(code_roots(__name__, dicom_images)),
         params=spec.__dict__,
         # A local cache of our own results (never shared or downloaded): pickle is safe here.
         encode=pickle.dumps,
@@ -122,7 +123,9 @@ def render_images(
             )
             # Frame keys are relative ("" or "/0003"), so a cached result serves any id.
             chunk.update({f"{result.id}{suffix}": png for suffix, png in frames.items()})
-            chunk_bytes += sum(len(png) for png in frames.values())
+            written = sum(len(png) for png in frames.values())
+            chunk_bytes += written
+            report["png_bytes"] += written
             if len(chunk) >= CHUNK_SIZE or chunk_bytes >= CHUNK_BYTES:
                 report["seconds"] = time.perf_counter() - start
                 yield chunk, report
@@ -146,9 +149,10 @@ def summarise_renders(
 
     Returns:
         ``img_train_log.csv`` (one row per candidate file, sorted by id: what the rendering
-        used, or why the file was rejected), metrics (files converted and rejected,
-        seconds, files/s) and ``pixel_intensity.csv`` (``intensity`` 0..255, ``pixels``:
-        the count over every PNG written, in 8-bit grey levels).
+        used, or why the file was rejected), metrics (files converted and rejected, PNG
+        bytes, mean 8-bit grey level, seconds, files/s) and ``pixel_intensity.csv``
+        (``intensity`` 0..255, ``pixels``: the count over every PNG written, in 8-bit grey
+        levels).
     """
     table = render_report["rows"].table(LOG_COLUMNS)
     table = table.sort_values("id", kind="stable", ignore_index=True)
@@ -157,6 +161,17 @@ def summarise_renders(
     converted = int((table["status"] == "converted").sum())
     rejected = len(table) - converted
     log_summary("images", converted, rejected)
-    metrics = conversion_metrics(converted, rejected, float(render_report["seconds"]))
-    histogram = pd.DataFrame({"intensity": np.arange(256), "pixels": render_report["grey_levels"]})
+    grey_levels = np.asarray(render_report["grey_levels"], dtype=np.int64)
+    pixels = int(grey_levels.sum())
+    # Deterministic image statistics for `dvc metrics diff` (an image.size experiment
+    # changes them); exact integer sums, rounded once.
+    mean_grey = round(int(grey_levels @ np.arange(256)) / pixels, 4) if pixels else 0.0
+    metrics = conversion_metrics(
+        converted,
+        rejected,
+        float(render_report["seconds"]),
+        png_bytes=int(render_report.get("png_bytes", 0)),
+        mean_grey_level=mean_grey,
+    )
+    histogram = pd.DataFrame({"intensity": np.arange(256), "pixels": grey_levels})
     return table, metrics, histogram

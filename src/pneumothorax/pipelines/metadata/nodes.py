@@ -24,21 +24,18 @@ from pneumothorax.dicom.metadata import (
 )
 from pneumothorax.dicom.results import FileResult
 from pneumothorax.executors import map_ordered
-from pneumothorax.incremental import ResultCache, cache_directory, code_version, map_cached
+from pneumothorax.incremental import (
+    ResultCache,
+    cache_directory,
+    code_roots,
+    code_version,
+    map_cached,
+)
 from pneumothorax.params import ExecutorParams, IncrementalParams, MetadataParams, strict_flag
 from pneumothorax.progress import progress
 from pneumothorax.rejections import BadInputError, log_summary, reject, rejected_table
 from pneumothorax.run_metrics import MetricsDict, conversion_metrics
 
-#: Modules whose source decides a row: a change to any rereads every file.
-CODE_MODULES = (
-    "pneumothorax.dicom.metadata",
-    "pneumothorax.dicom.deid",
-    "pneumothorax.dicom.results",
-    "pneumothorax.dicom.sniff",
-    "pneumothorax.datasets.dicom_dataset",
-    __name__,
-)
 #: Columns of ``img_train_log.csv`` this node reads: the verdict and what rendering used.
 _LOG_COLUMNS = ("id", "status", "reason", "window", "decoder")
 
@@ -118,7 +115,7 @@ def extract_metadata(
         ),
         cache=cache,
         kind="metadata-row",
-        code=code_version(CODE_MODULES),
+        code=code_version(code_roots(__name__, dicom_headers)),
         params=_row_params(settings, deid_key),
         encode=_encode_row,
         decode=json.loads,

@@ -1,0 +1,66 @@
+"""The bundled synthetic sample: how it is recognised, and its public pseudonymisation key.
+
+Pseudonyms made with a random per-clone key differ between clones, so ``train.csv`` (and
+``dvc.lock``) would too. The bundled sample has no real patients, so it is pseudonymised
+with :data:`SAMPLE_KEY`, which is public: every clone's ``make run`` reproduces the
+committed lock. Real data needs the team's secret key, and the public key is refused for
+anything that is not exactly the sample (docs/reproducibility.md).
+
+The sample is recognised by content, not by a marker or a folder name that a copy of real
+data could carry: the raw folder must hold exactly the files ``make sample`` generates
+(``generate_sample(count=100, seed=0)``), which the SHA-256 of its raw manifest (every
+file's path, size and SHA-256) pins. Any added, removed or changed file breaks the match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from itertools import islice
+from pathlib import Path
+
+from pneumothorax.dicom.deid import KEY_ENV, DeidKeyError
+from pneumothorax.raw_manifest import build_manifest, walk_files
+
+#: The public key for the bundled synthetic sample only. Not a secret: it protects no one.
+SAMPLE_KEY = "pneumothorax-bundled-synthetic-sample-public-key"
+#: Files in the bundled sample (``make sample``'s default count).
+SAMPLE_FILES = 100
+#: SHA-256 of the bundled sample's raw manifest (``python -m pneumothorax.raw_manifest``).
+#: tests/e2e/test_bundled_sample.py regenerates the sample and checks it.
+SAMPLE_MANIFEST_SHA256 = "641ef9b7243b84d959f5d6e8a667fecb621d8f824952bf7735140ed68f16c31a"
+
+
+def is_bundled_sample(folder: str | Path) -> bool:
+    """Whether ``folder`` holds exactly the bundled synthetic sample, byte for byte."""
+    if not os.path.isdir(folder):
+        return False
+    # Count first (stopping one past the sample), so real data is never hashed here.
+    if sum(1 for _ in islice(walk_files(str(folder)), SAMPLE_FILES + 1)) != SAMPLE_FILES:
+        return False
+    manifest, _ = build_manifest(str(folder), None)
+    return hashlib.sha256(manifest).hexdigest() == SAMPLE_MANIFEST_SHA256
+
+
+def pseudonymisation_key(folder: str | Path, configured: str | None) -> str | None:
+    """The key to pseudonymise ``folder`` with: the public one for the sample, else ``configured``.
+
+    Args:
+        folder: The raw folder.
+        configured: The secret key (``$PNEUMOTHORAX_DEID_KEY`` or the credentials file).
+
+    Returns:
+        :data:`SAMPLE_KEY` for the bundled sample, else ``configured`` (None if unset).
+
+    Raises:
+        DeidKeyError: ``configured`` is the public sample key but the data is not the sample.
+    """
+    if is_bundled_sample(folder):
+        return SAMPLE_KEY
+    if configured == SAMPLE_KEY:
+        raise DeidKeyError(
+            f"{folder}: the public sample key is configured ({KEY_ENV} or "
+            "conf/local/credentials.yml) but this is not the bundled sample; real data "
+            "needs the team's secret key"
+        )
+    return configured

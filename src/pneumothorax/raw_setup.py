@@ -1,0 +1,74 @@
+"""``make sample``: the raw folder of params.yaml in place and in the DVC cache.
+
+Run as ``python -m pneumothorax.raw_setup``.
+
+So ``dvc push`` sends the raw layer and a teammate's ``dvc pull`` restores it:
+
+1. a folder already there is ``dvc add``-ed (DVC rehashes only files whose size or mtime
+   changed; the committed ``.dvc`` file is unchanged when the data is);
+2. else ``dvc pull <folder>.dvc`` fetches it from the DVC remote;
+3. else, for the default folder only, the bundled synthetic sample is generated (it is a
+   pure function of its arguments, so the committed ``.dvc`` file matches) and ``dvc add``-ed.
+
+Any other missing folder is an error that says whether it is not fetched yet or misnamed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+from pneumothorax.params import RawParams
+from pneumothorax.raw_layer import dvc_file, missing_folder_reason, raw_folder
+
+
+def _dvc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["dvc", *args], capture_output=True, text=True, check=False)
+
+
+def place(folder: str, *, count: int, default_folder: str) -> str:
+    """Put ``folder`` in place and in the DVC cache; return what was done (one line).
+
+    Raises:
+        RuntimeError: The folder is missing and cannot be pulled or generated, or
+            ``dvc add`` failed (the message says which and why).
+    """
+    done = f"raw data present: {folder}"
+    if not os.path.isdir(folder):
+        if (
+            dvc_file(folder).is_file()
+            and _dvc("pull", "--quiet", str(dvc_file(folder))).returncode == 0
+        ):
+            return f"raw data pulled from the DVC remote: {folder}"
+        if folder != default_folder:
+            raise RuntimeError(missing_folder_reason(folder))
+        from pneumothorax.sample import generate_sample
+
+        paths = generate_sample(folder, count=count)
+        done = f"generated the bundled synthetic sample: {len(paths)} files in {folder}"
+    # `dvc add` is what puts files in the DVC cache: without it `dvc push` skips the raw
+    # layer and `dvc status` reports it "not in cache".
+    added = _dvc("add", "--quiet", folder)
+    if added.returncode != 0:
+        raise RuntimeError(f"`dvc add {folder}` failed: {added.stderr.strip() or added.stdout}")
+    return f"{done} (in the DVC cache: `dvc push` sends it)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``make sample``: the raw folder of ``params.yaml`` in place and in the DVC cache."""
+    parser = argparse.ArgumentParser(prog="python -m pneumothorax.raw_setup")
+    parser.add_argument("--count", type=int, default=100, help="files of a generated sample")
+    args = parser.parse_args(argv)
+    try:
+        folder = raw_folder()
+        sys.stdout.write(place(folder, count=args.count, default_folder=RawParams.folder) + "\n")
+    except (RuntimeError, ValueError) as error:
+        sys.stderr.write(f"Error: {error}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
