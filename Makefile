@@ -67,7 +67,7 @@ lock: $(STAMP)  ## Re-resolve requirements.lock from pyproject.toml (then commit
 	  --output-file requirements.lock pyproject.toml
 
 ui: $(STAMP)  ## Open the MLflow UI on the project's store (http://127.0.0.1:$(MLFLOW_PORT))
-	mlflow ui --backend-store-uri "$$(python -c 'from pathlib import Path; from pneumothorax.tracking import tracking_uri; print(tracking_uri(Path.cwd()))')" \
+	mlflow ui --backend-store-uri "$$(python -c 'from pathlib import Path; from pneumothorax.tracking import relocate_store, tracking_uri; relocate_store(Path.cwd()); print(tracking_uri(Path.cwd()))')" \
 	  --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
 
 server: $(STAMP)  ## Run a team MLflow server: sqlite + artifact store in $(MLFLOW_SERVER_DIR)/

@@ -31,7 +31,7 @@ from pneumothorax.experiment_run import (
 from pneumothorax.params import TrackingParams
 from pneumothorax.provenance import run_tags
 from pneumothorax.safe_tracking import TRACKING_ERRORS, TrackingUnavailableError
-from pneumothorax.tracking import tracking_uri
+from pneumothorax.tracking import relocate_store, tracking_uri
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,13 @@ class ProjectMlflowHook(MlflowHook):
         settings = TrackingParams.from_mapping(self._params.get("tracking"))
         safe_tracking.configure(required=settings.required)
         safe_tracking.apply_http_defaults()
+        moved = relocate_store(self._project_path)
+        if moved:
+            logger.info(
+                "MLflow store: %d artifact location(s) pointed at this project's folder "
+                "(it was copied or moved)",
+                moved,
+            )
         uri = tracking_uri(self._project_path)
         reason = safe_tracking.unreachable_reason(uri)
         if reason:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 #: DVC runs ``dvc exp run --temp`` / ``--queue`` in a copy under this folder of the repo.
 _DVC_TEMP_MARKER = (".dvc", "tmp")
@@ -36,3 +39,69 @@ def artifact_location(project_path: Path) -> str | None:
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return None
     return (repository_root(project_path) / "mlartifacts").as_uri()
+
+
+#: Folders of a project's own store where MLflow writes artifacts (``artifact_location``
+#: above, and MLflow's default for the "Default" experiment).
+_ARTIFACT_FOLDERS = ("mlartifacts", "mlruns")
+#: Columns of MLflow's sqlite schema that hold an absolute artifact location.
+_LOCATION_COLUMNS = (
+    ("experiments", "artifact_location", "experiment_id"),
+    ("runs", "artifact_uri", "run_uuid"),
+    ("logged_models", "artifact_location", "model_id"),
+)
+
+
+def relocate_store(project_path: Path) -> int:
+    """Point the project's own MLflow store at its artifacts, wherever the project now is.
+
+    A sqlite store records each experiment's and run's artifact location as an absolute
+    path, so after ``cp -a`` or ``mv`` of the project, new runs would keep writing into
+    the original folder (or fail, once it is gone), and earlier runs' artifacts would not
+    be found. MLflow has no API to change an experiment's artifact location, so the
+    locations under another project folder (``<old>/mlartifacts/...``, ``<old>/mlruns/...``)
+    are rewritten to this one in the store's tables. Artifacts travel with the folder,
+    so every run, earlier ones included, finds its files again. Only the project's
+    default store is touched, never a ``$MLFLOW_TRACKING_URI`` server.
+
+    Returns:
+        How many locations were rewritten (0 when the store is where it was written).
+    """
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return 0
+    root = repository_root(project_path)
+    database = root / "mlflow.db"
+    if not database.is_file():
+        return 0
+    with contextlib.closing(sqlite3.connect(database, timeout=60)) as db, db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        changed = 0
+        for table, column, key in _LOCATION_COLUMNS:
+            if table not in tables:
+                continue
+            rows = db.execute(f"SELECT {key}, {column} FROM {table}").fetchall()
+            for row_id, location in rows:
+                moved = _moved_location(location, root)
+                if moved is not None:
+                    db.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (moved, row_id))
+                    changed += 1
+    return changed
+
+
+def _moved_location(location: str | None, root: Path) -> str | None:
+    """``location`` with its project folder replaced by ``root`` (None: already there, or not ours).
+
+    The project folder is what precedes the last ``mlartifacts``/``mlruns`` component.
+    """
+    if not location:
+        return None
+    is_uri = location.startswith("file://")
+    path = Path(unquote(urlparse(location).path)) if is_uri else Path(location)
+    if not path.is_absolute():
+        return None
+    parts = path.parts
+    found = [i for i, part in enumerate(parts) if part in _ARTIFACT_FOLDERS and i > 0]
+    if not found or Path(*parts[: found[-1]]) == root:
+        return None
+    moved = root.joinpath(*parts[found[-1] :])
+    return moved.as_uri() if is_uri else str(moved)

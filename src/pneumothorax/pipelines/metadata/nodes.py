@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,8 +34,16 @@ from pneumothorax.incremental import (
 )
 from pneumothorax.params import ExecutorParams, IncrementalParams, MetadataParams, strict_flag
 from pneumothorax.progress import progress
-from pneumothorax.rejections import BadInputError, log_summary, reject, rejected_table
+from pneumothorax.rejections import (
+    BadInputError,
+    log_summary,
+    reject,
+    rejected_table,
+    source_path,
+)
 from pneumothorax.run_metrics import MetricsDict, conversion_metrics
+
+logger = logging.getLogger(__name__)
 
 #: Columns of ``img_train_log.csv`` this node reads: the verdict and what rendering used.
 _LOG_COLUMNS = ("id", "status", "reason", "window", "decoder")
@@ -122,18 +131,38 @@ def extract_metadata(
     )
     try:
         for result in progress(results, total=len(converted), desc="metadata"):
+            verdict = verdicts[result.id]
+            render = dict(zip(RENDER_COLUMNS, (verdict.window, verdict.decoder), strict=True))
             if result.ok:
-                verdict = verdicts[result.id]
-                render = dict(zip(RENDER_COLUMNS, (verdict.window, verdict.decoder), strict=True))
                 rows.add({ID_COLUMN: result.id, **result.value, **render})
             else:
-                rejected.append(reject(result, dicom_headers, stop, "metadata"))
+                # One verdict per file: the images stage converted it, so it keeps its row.
+                _keep_without_header(result.id, dicom_headers, stop)
+                rows.add({ID_COLUMN: result.id, **render})
     finally:
         if cache is not None:
             cache.close()
     log_summary("metadata", len(rows), len(rejected))
     metrics = conversion_metrics(len(rows), len(rejected), time.perf_counter() - start)
     return build_table(rows), rejected_table(rejected), metrics
+
+
+def _keep_without_header(file_id: str, files: Mapping[str, Any], strict: bool) -> None:
+    """Say that a converted file's header could not be read into a row (never its values).
+
+    Header values that do not parse are dropped one by one before de-identification
+    (:func:`pneumothorax.dicom.deid.drop_unparseable_dates`); a header that still fails
+    keeps an ``id``-only row, so ``train.csv`` and ``img_train/`` list the same files. The
+    error's text is not repeated: it may quote a header value.
+
+    Raises:
+        BadInputError: ``strict``.
+    """
+    path = source_path(file_id, files.get(file_id))
+    message = f"{path}: header unusable, its row holds the id and render columns only"
+    if strict:
+        raise BadInputError(f"metadata: {message} (strict: true stops at the first bad file)")
+    logger.warning("metadata: %s", message)
 
 
 def _verdicts(log: pd.DataFrame, files: Mapping[str, Any]) -> dict[str, _Verdict]:
