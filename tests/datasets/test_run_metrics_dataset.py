@@ -78,3 +78,14 @@ def test_the_file_is_written_when_mlflow_is_down(tmp_path, monkeypatch, caplog) 
 def test_describe_names_the_file_and_prefix(tmp_path, prefix) -> None:
     dataset = RunMetricsDataset(filepath=str(tmp_path / "m.json"), prefix=prefix)
     assert str(tmp_path / "m.json") in repr(dataset)
+
+
+def test_mlflow_only_metrics_stay_out_of_the_file(tmp_path) -> None:
+    safe_tracking.configure(required=False)
+    path = tmp_path / "m.json"
+    dataset = RunMetricsDataset(filepath=str(path), prefix="images", mlflow_only=["seconds"])
+    with mlflow.start_run() as run:
+        dataset.save(METRICS)
+    assert path.read_bytes() == b'{\n  "files_converted": 12,\n  "files_rejected": 0\n}\n'
+    logged = mlflow.MlflowClient().get_run(run.info.run_id).data.metrics
+    assert logged["images.seconds"] == 1.5

@@ -281,3 +281,20 @@ def test_no_marker_planted_in_the_table_survives_into_the_row(date_shift: bool) 
 
 def _day(value: str) -> date:
     return datetime.strptime(value, "%Y%m%d").date()
+
+
+def test_dates_and_times_that_do_not_parse_are_removed_and_never_echoed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # One verdict per file (docs/reproducibility.md): the value is dropped, the file kept.
+    ds = image(np.zeros((4, 4), dtype="uint8"))
+    with config.disable_value_validation():
+        ds.StudyDate = "2023-01-01"  # ISO, not DA's YYYYMMDD (PS3.5 Table 6.2-1)
+        ds.ContentTime = "25:99"
+        ds.AcquisitionDate = "20190131"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pydicom's "Invalid value" warning would quote it
+        out = make_deidentifier("key", True).apply(roundtrip(ds))
+    assert "StudyDate" not in out and "ContentTime" not in out
+    assert out.AcquisitionDate and out.AcquisitionDate != "20190131"  # shifted, kept
+    assert "2023-01-01" not in caplog.text and "25:99" not in caplog.text

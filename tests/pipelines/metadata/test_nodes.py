@@ -322,3 +322,49 @@ def test_a_log_of_other_files_is_a_clear_error(zoo: Path) -> None:
     fewer = {name: load for name, load in loads.items() if name != log["id"].iloc[0]}
     with pytest.raises(BadInputError, match=r"0 file\(s\) missing from it, 1 listed but not"):
         extract_metadata(fewer, log, NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
+
+
+def test_a_converted_file_whose_header_fails_keeps_its_row_and_no_value_is_echoed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = build_zoo(tmp_path / "raw")
+    loads = {k: v for k, v in _folder(root).items() if k.startswith("good/")}
+    log = _images_log(loads)
+    secret = "1999-12-31-SECRET"
+
+    def failing() -> pydicom.Dataset:
+        raise ValueError(f"time data '{secret}' does not match format '%Y%m%d'")
+
+    broken = {**loads, "good/plain": failing}  # converted by images, unreadable here
+    with caplog.at_level("WARNING"):
+        table, rejected, metrics = extract_metadata(
+            broken, log, None, False, SEQUENTIAL, "key", NO_CACHE
+        )
+    assert sorted(table["id"]) == sorted(loads)  # every converted file has its row
+    assert rejected.empty
+    row = table.set_index("id").loc["good/plain"]
+    assert row.drop(["render_window", "render_decoder"]).isna().all()
+    assert metrics["files_rejected"]["value"] == 0
+    assert "good/plain" in caplog.text and "header unusable" in caplog.text
+    assert secret not in caplog.text
+    with pytest.raises(BadInputError, match=r"good/plain.*header unusable") as error:
+        extract_metadata(broken, log, None, True, SEQUENTIAL, "key", NO_CACHE)
+    assert secret not in str(error.value)
+
+
+def test_unparseable_dates_are_dropped_before_deid_and_the_row_kept(tmp_path: Path) -> None:
+    from pydicom import config
+
+    root = build_zoo(tmp_path / "raw")
+    path = root / "good/plain.dcm"
+    ds = pydicom.dcmread(path)
+    with config.disable_value_validation():
+        ds.StudyDate, ds.StudyTime, ds.PatientSex = "2023-01-01", "25:99", "F"
+    ds.save_as(path)
+    loads = {k: v for k, v in _folder(root).items() if k.startswith("good/")}
+    table, rejected, _ = _extract(loads, None, False, SEQUENTIAL, "key", NO_CACHE)
+    assert rejected.empty and "good/plain" in set(table["id"])
+    row = table.set_index("id").loc["good/plain"]
+    assert pd.isna(row.get("StudyDate")) and pd.isna(row.get("StudyTime"))
+    assert row["PatientSex"] == "F"
+    assert "2023" not in table.to_csv(index=False)
