@@ -29,3 +29,20 @@ def test_generator_reproduces_the_committed_sample_hash(tmp_path: Path) -> None:
         "regenerate the sample (rm -rf data/01_raw/dicom-images-train && make sample), "
         "`dvc add` it, `dvc repro`, and commit the new .dvc file and dvc.lock together."
     )
+
+
+def test_the_generated_sample_is_recognised_as_the_bundled_sample(tmp_path: Path) -> None:
+    from pneumothorax.bundled_sample import SAMPLE_FILES, is_bundled_sample
+    from pneumothorax.sample import generate_sample
+
+    # make sample's arguments: the default count, seed and size.
+    generate_sample(tmp_path / "sample", count=SAMPLE_FILES)
+    assert is_bundled_sample(tmp_path / "sample"), (
+        "SAMPLE_MANIFEST_SHA256 in src/pneumothorax/bundled_sample.py no longer matches the "
+        "generator: set it to the SHA-256 of `python -m pneumothorax.raw_manifest` on a "
+        "regenerated sample, together with the new .dvc file"
+    )
+    one = next((tmp_path / "sample").rglob("*.dcm"))
+    data = one.read_bytes()
+    one.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))  # one bit pattern changed
+    assert not is_bundled_sample(tmp_path / "sample")
