@@ -26,6 +26,8 @@ from pneumothorax.raw_manifest import build_manifest, walk_files
 SAMPLE_KEY = "pneumothorax-bundled-synthetic-sample-public-key"
 #: Files in the bundled sample (``make sample``'s default count).
 SAMPLE_FILES = 100
+#: DVC's hash of the bundled sample folder (data/01_raw/dicom-images-train.dvc).
+SAMPLE_DVC_MD5 = "a869c7447ac83d8b72a79ac7aae0c0f8.dir"
 #: SHA-256 of the bundled sample's raw manifest (``python -m pneumothorax.raw_manifest``).
 #: tests/e2e/test_bundled_sample.py regenerates the sample and checks it.
 SAMPLE_MANIFEST_SHA256 = "641ef9b7243b84d959f5d6e8a667fecb621d8f824952bf7735140ed68f16c31a"

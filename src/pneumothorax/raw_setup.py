@@ -19,7 +19,11 @@ import argparse
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import yaml
+
+from pneumothorax.bundled_sample import SAMPLE_DVC_MD5
 from pneumothorax.params import RawParams
 from pneumothorax.raw_layer import dvc_file, missing_folder_reason, raw_folder
 
@@ -37,13 +41,19 @@ def place(folder: str, *, count: int, default_folder: str) -> str:
     """
     done = f"raw data present: {folder}"
     if not os.path.isdir(folder):
-        if (
-            dvc_file(folder).is_file()
-            and _dvc("pull", "--quiet", str(dvc_file(folder))).returncode == 0
-        ):
+        tracker = dvc_file(folder)
+        pulled = _dvc("pull", "--quiet", str(tracker)) if tracker.is_file() else None
+        if pulled is not None and pulled.returncode == 0:
             return f"raw data pulled from the DVC remote: {folder}"
         if folder != default_folder:
             raise RuntimeError(missing_folder_reason(folder))
+        if tracker.is_file() and _tracked_md5(tracker) != SAMPLE_DVC_MD5:
+            # Generating the sample here would make `dvc add` overwrite the team's pointer.
+            reason = _first_line(pulled.stderr or pulled.stdout) if pulled else "no remote"
+            raise RuntimeError(
+                f"{tracker} tracks data other than the bundled sample and `dvc pull` failed "
+                f"({reason}); set up the DVC remote (docs/reproducibility.md)"
+            )
         from pneumothorax.sample import generate_sample
 
         paths = generate_sample(folder, count=count)
@@ -54,6 +64,17 @@ def place(folder: str, *, count: int, default_folder: str) -> str:
     if added.returncode != 0:
         raise RuntimeError(f"`dvc add {folder}` failed: {added.stderr.strip() or added.stdout}")
     return f"{done} (in the DVC cache: `dvc push` sends it)"
+
+
+def _tracked_md5(tracker: Path) -> str | None:
+    content = yaml.safe_load(tracker.read_text(encoding="utf-8")) or {}
+    outs = content.get("outs") or [{}]
+    return outs[0].get("md5")
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else "no message"
 
 
 def main(argv: list[str] | None = None) -> int:
