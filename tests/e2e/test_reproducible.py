@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import shutil
 import sqlite3
 import sys
@@ -275,4 +274,3 @@ def test_the_public_sample_key_is_refused_for_other_data(small: Project, tmp_pat
     assert failed.returncode != 0
     assert "the public sample key is configured" in failed.stdout + failed.stderr
     assert not (path / OUT / "train.csv").exists()
-    assert os.environ.get("PNEUMOTHORAX_DEID_KEY") != SAMPLE_KEY
