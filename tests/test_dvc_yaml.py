@@ -64,4 +64,5 @@ def test_the_raw_folder_is_one_param_read_by_dvc_and_the_catalog() -> None:
     assert params["raw"]["folder"] == RAW
     catalog = (ROOT / "conf" / "base" / "catalog.yml").read_text()
     assert "${params:raw.folder}" in catalog
+    assert _stages()["raw_manifest"]["params"] == ["raw.folder"]
     assert "dicom-images-train" not in catalog
