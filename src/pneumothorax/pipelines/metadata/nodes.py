@@ -150,9 +150,9 @@ def extract_metadata(
 def _keep_without_header(file_id: str, files: Mapping[str, Any], strict: bool) -> None:
     """Say that a converted file's header could not be read into a row (never its values).
 
-    Header values that do not parse are dropped one by one before de-identification
-    (:func:`pneumothorax.dicom.deid.drop_unparseable_dates`); a header that still fails
-    keeps an ``id``-only row, so ``train.csv`` and ``img_train/`` list the same files. The
+    De-identification already drops a value it cannot parse or replace (a StudyDate written
+    ``2023-01-01``: :mod:`pneumothorax.dicom.deid`); a header that still fails keeps an
+    ``id``-only row, so ``train.csv`` and ``img_train/`` list the same files. The
     error's text is not repeated: it may quote a header value.
 
     Raises:
