@@ -9,7 +9,7 @@ from datetime import date, datetime
 import numpy as np
 import pytest
 from pydicom import Dataset, config
-from pydicom.datadict import tag_for_keyword
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.uid import SecondaryCaptureImageStorage as SECONDARY_CAPTURE
 
 from pneumothorax.dicom import deid
@@ -298,3 +298,81 @@ def test_dates_and_times_that_do_not_parse_are_removed_and_never_echoed(
     assert "StudyDate" not in out and "ContentTime" not in out
     assert out.AcquisitionDate and out.AcquisitionDate != "20190131"  # shifted, kept
     assert "2023-01-01" not in caplog.text and "25:99" not in caplog.text
+
+
+# --- Hostile encodings: a value in an attribute written with a VR the dictionary does not
+# --- give it, in the File Meta Information, or a time whose date cannot move with it.
+
+
+def _raw_deid(ds: Dataset, date_shift: bool = True) -> Dataset:
+    old = config.settings.writing_validation_mode
+    config.settings.writing_validation_mode = config.IGNORE
+    try:
+        read = roundtrip(ds)
+    finally:
+        config.settings.writing_validation_mode = old
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return make_deidentifier("key", date_shift).apply(read)
+
+
+@pytest.mark.parametrize(
+    ("tag", "vr", "value"),
+    [
+        (0x00142006, "LO", "Planted^Evaluator"),  # (0014,2006) Evaluator Name is PN, not listed
+        (0x00200242, "LO", "1.2.826.0.1.3680043.99"),  # (0020,0242) SOP Instance UID of
+        # Concatenation Source is UI, not listed (a UI outside the table gets a pseudonym)
+        (0x00140102, "LO", "20190305"),  # (0014,0102) Secondary Review Date: DA, not listed
+        (0x00100040, "LT", "planted free text"),  # Patient's Sex (CS, kept by an option) as LT
+    ],
+)
+def test_an_attribute_written_with_a_vr_the_dictionary_does_not_give_it_is_removed(
+    tag: int, vr: str, value: str
+) -> None:
+    # Explicit VR in the file, not the dictionary's: the profile's pseudonyms and date shift
+    # go by VR (PS3.5 6.2), so such a value would pass through unchanged.
+    ds = image(np.zeros((4, 4), dtype="uint8"))
+    ds.add_new(tag, vr, value)
+    assert tag not in _raw_deid(ds)
+
+
+@pytest.mark.parametrize(
+    "keyword",
+    [
+        "SourceApplicationEntityTitle", "SendingApplicationEntityTitle",
+        "ReceivingApplicationEntityTitle", "SourcePresentationAddress",
+        "SendingPresentationAddress", "ReceivingPresentationAddress",
+        "PrivateInformationCreatorUID", "PrivateInformation",
+    ],
+)  # fmt: skip
+def test_file_meta_keeps_only_what_describes_the_encoding(keyword: str) -> None:
+    # AE titles and network addresses name the stations (as (0040,0241) Performed Station
+    # AE Title, X in Table E.1-1); (0002,0102) Private Information is private data.
+    ds = image(np.zeros((4, 4), dtype="uint8"))
+    tag = tag_for_keyword(keyword)
+    values = {"UR": "http://planted.example", "UI": "1.2.3.4", "OB": b"planted\x00"}
+    ds.file_meta.add_new(tag, dictionary_VR(tag), values.get(dictionary_VR(tag), "PLANTED"))
+    out = _raw_deid(ds)
+    assert tag not in out.file_meta
+    assert out.file_meta.TransferSyntaxUID == ds.file_meta.TransferSyntaxUID
+    assert out.file_meta.MediaStorageSOPClassUID == SECONDARY_CAPTURE
+
+
+def test_modified_dates_remove_a_time_whose_date_cannot_move_with_it() -> None:
+    # Table E.1-1, "Rtn. Long. Modif. Dates Opt." column: C (modified) for Study Time and
+    # Series Time; dicognito moves a time only with its date.
+    ds = _deid(True, StudyTime="101112", SeriesDate="QXNOTADATEQ", SeriesTime="121314")
+    assert "StudyTime" not in ds  # no Study Date at all
+    assert "SeriesTime" not in ds  # its date was removed (not a date)
+    full = _deid(False, StudyTime="101112")
+    assert full.StudyTime == "101112"  # the Full Dates Option keeps it
+
+
+def test_a_name_gets_the_same_pseudonym_whatever_the_patient_sex() -> None:
+    # dicognito picks first names by (0010,0040) Patient's Sex: the same physician must get
+    # the same pseudonym in every patient's file.
+    names = {
+        _deid(ReferringPhysicianName="Doctor^Planted", **sex).ReferringPhysicianName
+        for sex in ({"PatientSex": "F"}, {"PatientSex": "M"}, {})
+    }
+    assert len(names) == 1

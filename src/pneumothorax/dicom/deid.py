@@ -54,7 +54,12 @@ from dicognito.randomizer import Randomizer
 from dicognito.uianonymizer import UIAnonymizer
 from dicomanonymizer.dicomfields_selector import dicom_anonymization_database_selector
 from pydicom import config
-from pydicom.datadict import dictionary_is_retired, dictionary_VR, keyword_for_tag
+from pydicom.datadict import (
+    dictionary_is_retired,
+    dictionary_VR,
+    keyword_for_tag,
+    tag_for_keyword,
+)
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.valuerep import DA, DT, TM
@@ -85,6 +90,18 @@ PATIENT_CHARACTERISTICS = frozenset(
 #: "Rtn. Long." columns are empty): written here for the same reason as above.
 _NOT_LONGITUDINAL = frozenset({"PatientBirthDate", "PatientBirthTime", "GPSTimeStamp"})
 _DATE_VRS = frozenset({"DA", "DT"})
+_FILE_META_GROUP = 0x0002
+#: File Meta Information kept: what describes the encoding. The table lists only (0002,0003)
+#: of group 0002; the rest names the stations that sent or received the file (AE titles,
+#: presentation addresses, as (0040,0241) Performed Station AE Title, which the table
+#: removes) or holds private data ((0002,0102) Private Information), so it is removed.
+_FILE_META_KEPT = frozenset(
+    {
+        "FileMetaInformationGroupLength", "FileMetaInformationVersion",
+        "MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID",
+        "ImplementationClassUID", "ImplementationVersionName",
+    }
+)  # fmt: skip
 _UTC_OFFSET = re.compile(r"[+-]\d{4}")
 _SOP_INSTANCE_UID = 0x00080018
 _DATE_TIME_VRS = frozenset({"DA", "DT", "TM"})
@@ -203,6 +220,11 @@ class Deidentifier:
             except Exception:  # a value pydicom cannot even convert: it could hold anything
                 del ds[tag]
                 continue
+            if not _vr_fits(int(tag), elem.VR):
+                # The pseudonyms and the date shift go by VR: a name, UID or date written
+                # with another VR than the dictionary's would pass through unchanged.
+                del ds[tag]
+                continue
             operation = _operation(int(tag), elem.keyword, elem.VR, self.date_shift)
             operation(self, ds, elem)
             if tag in ds and elem.VR == "SQ":
@@ -253,6 +275,13 @@ class Deidentifier:
         shift = self.date_shift and elem.VR in _DATE_VRS and not elem.is_empty
         if not _parses(elem) or (shift and not self._pseudonyms.shift(ds, elem)):
             del ds[elem.tag]
+        elif self.date_shift and elem.VR == "TM" and not elem.is_empty:
+            # dicognito moves a time with its date (Study Date, Study Time); a time without
+            # one (absent, empty or removed above) would keep its real value.
+            date_tag = _date_tag(elem.keyword)
+            date = ds[date_tag] if date_tag is not None and date_tag in ds else None
+            if date is None or date.VR != "DA" or date.is_empty:
+                del ds[elem.tag]
 
     def _utc_offset(self, ds: Dataset, elem: DataElement) -> None:
         """Keep (0008,0201) Timezone Offset From UTC only if it is one (``&ZZXX``, PS3.5)."""
@@ -282,8 +311,11 @@ class _Pseudonyms:
     def replace(self, ds: Dataset, elem: DataElement) -> bool:
         if elem.VR == "UI":
             return self.uid(ds, elem)
-        handler = self._names if elem.VR == "PN" else self._ids
-        return _guarded(handler, ds, elem)
+        if elem.VR == "PN":
+            # dicognito picks first names by the data set's (0010,0040) Patient's Sex: an
+            # empty data set makes a name's pseudonym the same in every patient's file.
+            return _guarded(self._names, Dataset(), elem)
+        return _guarded(self._ids, ds, elem)
 
     def uid(self, ds: Dataset, elem: DataElement, *, listed: bool = False) -> bool:
         """Replace a UID; class UIDs are kept unless the table lists them (``listed``)."""
@@ -314,6 +346,16 @@ def _is_class_uid(elem: DataElement) -> bool:
     return elem.keyword.endswith("ClassUID") or elem.keyword == "TransferSyntaxUID"
 
 
+@cache
+def _vr_fits(tag: int, vr: str) -> bool:
+    """Whether ``vr`` is one the data dictionary gives ``tag`` ("US or SS": either)."""
+    try:
+        allowed = dictionary_VR(tag)
+    except KeyError:  # unknown to the dictionary: the safe default removes it anyway
+        return True
+    return vr == allowed or vr in allowed.split(" or ")
+
+
 def _values(elem: DataElement) -> list[Any]:
     return list(elem.value) if elem.VM > 1 else [elem.value]
 
@@ -326,6 +368,12 @@ def _parses(elem: DataElement) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+@cache
+def _date_tag(time_keyword: str) -> int | None:
+    """The date a time moves with: dicognito pairs them by keyword (``...Date``/``...Time``)."""
+    return tag_for_keyword(time_keyword.replace("Time", "Date"))
 
 
 @cache
@@ -355,8 +403,9 @@ _BY_ACTION: dict[str, _Operation] = {
 def _operation(tag: int, keyword: str, vr: str, date_shift: bool) -> _Operation:
     """What happens to an element: the table's action, the options, the safe default."""
     action = profile_action(tag)
-    if not keyword or (action is None and dictionary_is_retired(tag)):
-        return Deidentifier._remove  # unknown to the dictionary, or retired: could hold anything
+    stations = tag >> 16 == _FILE_META_GROUP and keyword not in _FILE_META_KEPT
+    if not keyword or stations or (action is None and dictionary_is_retired(tag)):
+        return Deidentifier._remove  # unknown, retired (could hold anything), or File Meta
     if action is None:
         return Deidentifier._date if vr in _DATE_TIME_VRS else Deidentifier._keep
     if keyword in PATIENT_CHARACTERISTICS:
