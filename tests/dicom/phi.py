@@ -8,12 +8,13 @@ taken from the code under test.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pydicom import config
-from pydicom.datadict import DicomDictionary, dictionary_VR, keyword_for_tag
+from pydicom.datadict import DicomDictionary, dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataset import Dataset
 
 from pneumothorax.dicom.deid import PROFILE_ACTIONS
@@ -101,8 +102,46 @@ def plant(ds: Dataset, prefix: str) -> Planted:
         ds.add_new(UNKNOWN_TAG, "LO", planted.new("unknown", "LO"))
         retired, vr = retired_text_tag()
         ds.add_new(retired, vr, planted.new(f"retired {retired:08X}", vr))
+        _plant_file_meta(ds, planted)
+        _plant_wrong_vr(ds, planted)
     planted.markers["QXCREATOR" + prefix] = "private creator"
     return planted
+
+
+def occurs(marker: str, text: str) -> bool:
+    """Whether ``marker`` is in ``text`` as written, or as a binary value is: hex, base64."""
+    raw = marker.encode()
+    return marker in text or raw.hex() in text or base64.b64encode(raw).decode() in text
+
+
+#: File Meta Information that names stations or holds private data (PS3.10 7.1), not the
+#: encoding: no attribute of the table, but a file carries them through every copy.
+FILE_META_PLANTED = (
+    "SourceApplicationEntityTitle", "SendingApplicationEntityTitle",
+    "ReceivingApplicationEntityTitle", "SourcePresentationAddress",
+    "SendingPresentationAddress", "ReceivingPresentationAddress",
+    "PrivateInformationCreatorUID", "PrivateInformation",
+)  # fmt: skip
+#: VRs the profile acts on by VR (names, UIDs, dates, times): a marker goes into each public
+#: attribute of these VRs outside the table, written with VR LO instead (explicit VR).
+WRONG_VR_FOR = ("PN", "UI", "DA", "TM")
+
+
+def _plant_file_meta(ds: Dataset, planted: Planted) -> None:
+    for keyword in FILE_META_PLANTED:
+        tag = tag_for_keyword(keyword)
+        vr = dictionary_VR(tag)
+        marker = planted.new(f"file meta {keyword}", vr)
+        value = marker.encode() if vr == "OB" else f"http://{marker}" if vr == "UR" else marker
+        ds.file_meta.add_new(tag, vr, value)
+
+
+def _plant_wrong_vr(ds: Dataset, planted: Planted) -> None:
+    for tag, entry in sorted(DicomDictionary.items()):
+        vr, retired, keyword = entry[0], entry[3] == "Retired", entry[4]
+        outside = tag not in PROFILE_ACTIONS and tag not in ds and tag >> 16 > 2
+        if vr in WRONG_VR_FOR and not retired and outside:
+            ds.add_new(tag, "LO", planted.new(f"wrong VR {keyword}", "LO"))
 
 
 def _plant_level(ds: Dataset, planted: Planted, where: str) -> None:

@@ -20,7 +20,7 @@ import pytest
 from pydicom import config
 
 from tests.dicom.factory import to_bytes
-from tests.dicom.phi import Planted, plant
+from tests.dicom.phi import Planted, occurs, plant
 from tests.e2e.conftest import RAW, Project, cli_env, copy_project, tracked_files
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -85,9 +85,17 @@ def test_no_marker_reaches_any_output_log_mlflow_or_cache(planted_run) -> None:
         for marker, planted_in in planted.markers.items():
             for where, text in texts.items():
                 allowed = marker in kept and not any(n in where for n in NO_VALUE_AT_ALL)
-                if marker in text and not allowed:
+                if occurs(marker, text) and not allowed:
                     leaks.append(f"{marker} ({planted_in}) in {where}")
     assert not leaks, f"{len(leaks)} leaks, e.g.\n" + "\n".join(leaks[:20])
+
+
+def test_the_key_is_written_nowhere(planted_run) -> None:
+    # The run had the key (cli_env sets it); no output, log, MLflow field or cache holds it.
+    project, _plants, output = planted_run
+    key = cli_env()["PNEUMOTHORAX_DEID_KEY"]
+    texts = _everything_written(project, output)
+    assert not [where for where, text in texts.items() if key in text]
 
 
 def test_retained_patient_characteristics_reach_the_table(planted_run) -> None:
@@ -124,7 +132,7 @@ def _everything_written(project: Project, output: str) -> dict[str, str]:
     texts = {"terminal": output}
     for path in project.path.rglob("*"):
         rel = path.relative_to(project.path).as_posix()
-        skip = rel.startswith((f"{RAW}/", ".dvc/cache/", ".dvc/tmp/", ".git/"))
+        skip = rel.startswith((f"{RAW}/", ".dvc/cache/", ".git/"))
         if not path.is_file() or skip or rel in sources:
             continue
         texts[rel] = path.read_bytes().decode("latin-1")
