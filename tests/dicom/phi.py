@@ -22,6 +22,8 @@ from pneumothorax.dicom.deid import PROFILE_ACTIONS
 #: VRs whose value is text a marker can be written in. DS, IS and AS are text too but only
 #: hold numbers or ages (a marker would make the file unreadable, not test the profile).
 TEXT_VRS = ("AE", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT")
+#: VRs whose value is bytes, that a marker is written into as ASCII (found as hex or base64).
+BINARY_VRS = ("OB", "UN")
 #: PS3.15 2024b Table E.1-1, column "Rtn. Pat. Chars. Opt.", action K: what the Retain
 #: Patient Characteristics Option keeps (copied from the standard, not from the code).
 PATIENT_CHARACTERISTICS = (
@@ -82,7 +84,7 @@ class Planted:
 
 
 def plant(ds: Dataset, prefix: str) -> Planted:
-    """Write a marker into every table attribute of ``ds`` with a text VR, at three depths.
+    """Write a marker into every table attribute of ``ds`` (text or binary VR), at three depths.
 
     Also: one item holding a marker in each of the table's sequences, a private creator and
     private element, an attribute unknown to the dictionary and a retired one.
@@ -111,7 +113,9 @@ def plant(ds: Dataset, prefix: str) -> Planted:
 def occurs(marker: str, text: str) -> bool:
     """Whether ``marker`` is in ``text`` as written, or as a binary value is: hex, base64."""
     raw = marker.encode()
-    return marker in text or raw.hex() in text or base64.b64encode(raw).decode() in text
+    # base64 of whole 3-byte groups: the same whatever padding follows the marker.
+    b64 = base64.b64encode(raw[: len(raw) // 3 * 3]).decode()
+    return marker in text or raw.hex() in text or b64 in text
 
 
 #: File Meta Information that names stations or holds private data (PS3.10 7.1), not the
@@ -153,6 +157,8 @@ def _plant_level(ds: Dataset, planted: Planted, where: str) -> None:
             ds.add_new(tag, vr, [item])
         elif vr in TEXT_VRS:
             ds.add_new(tag, vr, planted.new(f"{where}{keyword}", vr))
+        elif vr in BINARY_VRS:  # Maker Note, GPS Area Information...: text in bytes
+            ds.add_new(tag, vr, planted.new(f"{where}{keyword}", vr).encode())
 
 
 @contextmanager
