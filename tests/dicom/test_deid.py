@@ -376,3 +376,22 @@ def test_a_name_gets_the_same_pseudonym_whatever_the_patient_sex() -> None:
         for sex in ({"PatientSex": "F"}, {"PatientSex": "M"}, {})
     }
     assert len(names) == 1
+
+
+@pytest.mark.parametrize(
+    ("tag", "in_meta"),
+    [(0x00080016, False), (0x00081150, False), (0x00020012, True)],
+    ids=["SOPClassUID", "ReferencedSOPClassUID", "ImplementationClassUID"],
+)
+def test_a_class_uid_that_is_not_a_uid_is_removed(tag: int, in_meta: bool) -> None:
+    # Class UIDs name a kind of object and are kept verbatim; text that is not a UID (PS3.5
+    # 9.1: digits and dots) could be anything, a name typed into the wrong field included.
+    ds = image(np.zeros((4, 4), dtype="uint8"))
+    (ds.file_meta if in_meta else ds).add_new(tag, "UI", "DOE^JOHN 1980")
+    out = _raw_deid(ds)
+    assert tag not in (out.file_meta if in_meta else out)
+    valid = image(np.zeros((4, 4), dtype="uint8"))
+    (valid.file_meta if in_meta else valid).add_new(tag, "UI", "1.2.840.99999.1.2")
+    assert (_raw_deid(valid).file_meta if in_meta else _raw_deid(valid))[tag].value == (
+        "1.2.840.99999.1.2"
+    )

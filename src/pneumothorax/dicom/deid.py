@@ -62,6 +62,7 @@ from pydicom.datadict import (
 )
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
 from pydicom.valuerep import DA, DT, TM
 
 #: Environment variable holding the pseudonymisation key; wins over credentials.yml.
@@ -327,7 +328,11 @@ class _Pseudonyms:
                 return False
             elem.value = proxy.value
             return True
-        return _guarded(self._uids, ds, elem) or not elem.value or _is_class_uid(elem)
+        if _is_class_uid(elem):
+            # Kept as they are (they name a kind of object), if they are UIDs at all: text
+            # in a class UID attribute that is not one could be anything.
+            return all(UID(str(value)).is_valid for value in _values(elem))
+        return _guarded(self._uids, ds, elem) or not elem.value
 
     def shift(self, ds: Dataset, elem: DataElement) -> bool:
         return _guarded(self._dates, ds, elem)
