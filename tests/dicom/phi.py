@@ -105,6 +105,7 @@ def plant(ds: Dataset, prefix: str) -> Planted:
         retired, vr = retired_text_tag()
         ds.add_new(retired, vr, planted.new(f"retired {retired:08X}", vr))
         _plant_file_meta(ds, planted)
+        _plant_class_uids(ds, planted)  # before the other UIDs take their attributes
         _plant_wrong_vr(ds, planted)
     planted.markers["QXCREATOR" + prefix] = "private creator"
     return planted
@@ -138,6 +139,15 @@ def _plant_file_meta(ds: Dataset, planted: Planted) -> None:
         marker = planted.new(f"file meta {keyword}", vr)
         value = marker.encode() if vr == "OB" else f"http://{marker}" if vr == "UR" else marker
         ds.file_meta.add_new(tag, vr, value)
+
+
+def _plant_class_uids(ds: Dataset, planted: Planted) -> None:
+    # Class UIDs outside the table are kept as they are: a marker (not a valid UID) must not.
+    for tag, entry in sorted(DicomDictionary.items()):
+        vr, retired, keyword = entry[0], entry[3] == "Retired", entry[4]
+        outside = tag not in PROFILE_ACTIONS and tag not in ds and tag >> 16 > 2
+        if vr == "UI" and keyword.endswith("ClassUID") and not retired and outside:
+            ds.add_new(tag, vr, planted.new(f"class UID {keyword}", vr))
 
 
 def _plant_wrong_vr(ds: Dataset, planted: Planted) -> None:
