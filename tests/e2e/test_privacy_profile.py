@@ -152,3 +152,16 @@ def _sqlite_rows(path: Path) -> str:
                     for value in row
                 )
     return "\n".join(parts)
+
+
+def test_strict_stops_on_the_hostile_file_without_quoting_it(planted_run) -> None:
+    # Last: it reruns the images stage in the same project (strict stops it part-way).
+    project, plants, _output = planted_run
+    result = project.run("kedro", "run", "--pipelines", "images", "--params", "strict=true",
+                         check=False)  # fmt: skip
+    text = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert "hostile/photometric.dcm: invalid header value: (0028,0004)" in text
+    assert "Traceback" not in text
+    leaks = [m for planted in plants for m in planted.markers if occurs(m, text)]
+    assert not leaks
