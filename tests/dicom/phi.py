@@ -105,6 +105,7 @@ def plant(ds: Dataset, prefix: str) -> Planted:
         retired, vr = retired_text_tag()
         ds.add_new(retired, vr, planted.new(f"retired {retired:08X}", vr))
         _plant_file_meta(ds, planted)
+        _plant_free_text(ds, planted)
         _plant_class_uids(ds, planted)  # before the other UIDs take their attributes
         _plant_wrong_vr(ds, planted)
     planted.markers["QXCREATOR" + prefix] = "private creator"
@@ -139,6 +140,20 @@ def _plant_file_meta(ds: Dataset, planted: Planted) -> None:
         marker = planted.new(f"file meta {keyword}", vr)
         value = marker.encode() if vr == "OB" else f"http://{marker}" if vr == "UR" else marker
         ds.file_meta.add_new(tag, vr, value)
+
+
+#: Outside the table but identifying: a birth or death date in another calendar is the date.
+BIRTH_DEATH_OUTSIDE_TABLE = ("PatientBirthDateInAlternativeCalendar",
+                             "PatientDeathDateInAlternativeCalendar")  # fmt: skip
+
+
+def _plant_free_text(ds: Dataset, planted: Planted) -> None:
+    # Free text (LT, ST, UT: Text Value, comments, notes) outside the table, and the above.
+    for tag, entry in sorted(DicomDictionary.items()):
+        vr, retired, keyword = entry[0], entry[3] == "Retired", entry[4]
+        outside = tag not in PROFILE_ACTIONS and tag not in ds and tag >> 16 > 2 and not retired
+        if (vr in ("LT", "ST", "UT") or keyword in BIRTH_DEATH_OUTSIDE_TABLE) and outside:
+            ds.add_new(tag, vr, planted.new(f"outside the table {keyword}", vr))
 
 
 def _plant_class_uids(ds: Dataset, planted: Planted) -> None:

@@ -395,3 +395,28 @@ def test_a_class_uid_that_is_not_a_uid_is_removed(tag: int, in_meta: bool) -> No
     assert (_raw_deid(valid).file_meta if in_meta else _raw_deid(valid))[tag].value == (
         "1.2.840.99999.1.2"
     )
+
+
+@pytest.mark.parametrize(
+    ("tag", "vr"),
+    [
+        (0x00100033, "LO"),  # Patient's Birth Date in Alternative Calendar
+        (0x00100034, "LO"),  # Patient's Death Date in Alternative Calendar
+        (0x0040A160, "UT"),  # Text Value, here at the top level
+        (0x00400400, "LT"),  # Comments on the Scheduled Procedure Step
+    ],
+    ids=["BirthDateInAlternativeCalendar", "DeathDateInAlternativeCalendar", "TextValue",
+         "CommentsOnTheScheduledProcedureStep"],
+)  # fmt: skip
+def test_identifying_values_the_table_does_not_list_are_removed(tag: int, vr: str) -> None:
+    # Not in Table E.1-1 (2026c): a birth date in another calendar is still the birth date,
+    # and free text (LT, ST, UT) is what Clean Descriptors / Clean Structured Content would
+    # clean; no cleaning is attempted, so it is removed.
+    item = Dataset()
+    item.add_new(tag, vr, "planted value")
+    ds = image(np.zeros((4, 4), dtype="uint8"))
+    ds.add_new(tag, vr, "planted value")
+    ds.ProtocolContextSequence = [item]  # a sequence of content items the table keeps
+    out = _raw_deid(ds)
+    assert tag not in out
+    assert tag not in out.ProtocolContextSequence[0]

@@ -91,6 +91,13 @@ PATIENT_CHARACTERISTICS = frozenset(
 #: "Rtn. Long." columns are empty): written here for the same reason as above.
 _NOT_LONGITUDINAL = frozenset({"PatientBirthDate", "PatientBirthTime", "GPSTimeStamp"})
 _DATE_VRS = frozenset({"DA", "DT"})
+#: Free text outside the table (Text Value of content items in sequences the table keeps,
+#: comments, notes): what the Clean Descriptors and Clean Structured Content options would
+#: clean. No cleaning is attempted, so it is removed, as the table removes the text it lists.
+_FREE_TEXT_VRS = frozenset({"LT", "ST", "UT"})
+#: (0010,0033) Patient's Birth Date and (0010,0034) Death Date in Alternative Calendar: the
+#: 2026c table does not list them (no library's copy does), but they are the birth date.
+_BIRTH_DEATH_OUTSIDE_TABLE = frozenset({0x00100033, 0x00100034})
 _FILE_META_GROUP = 0x0002
 #: File Meta Information kept: what describes the encoding. The table lists only (0002,0003)
 #: of group 0002; the rest names the stations that sent or received the file (AE titles,
@@ -404,13 +411,22 @@ _BY_ACTION: dict[str, _Operation] = {
 }  # fmt: skip
 
 
+def _removed_outside_table(tag: int, keyword: str, vr: str, action: str | None) -> bool:
+    """The safe default: File Meta that names stations; retired attributes, free text and
+    birth or death dates the table does not list (they could hold anything, or do)."""
+    if tag >> 16 == _FILE_META_GROUP:
+        return keyword not in _FILE_META_KEPT
+    if action is not None:
+        return False
+    return dictionary_is_retired(tag) or vr in _FREE_TEXT_VRS or tag in _BIRTH_DEATH_OUTSIDE_TABLE
+
+
 @cache
 def _operation(tag: int, keyword: str, vr: str, date_shift: bool) -> _Operation:
     """What happens to an element: the table's action, the options, the safe default."""
     action = profile_action(tag)
-    stations = tag >> 16 == _FILE_META_GROUP and keyword not in _FILE_META_KEPT
-    if not keyword or stations or (action is None and dictionary_is_retired(tag)):
-        return Deidentifier._remove  # unknown, retired (could hold anything), or File Meta
+    if not keyword or _removed_outside_table(tag, keyword, vr, action):
+        return Deidentifier._remove
     if action is None:
         return Deidentifier._date if vr in _DATE_TIME_VRS else Deidentifier._keep
     if keyword in PATIENT_CHARACTERISTICS:
