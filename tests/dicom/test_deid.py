@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from datetime import date, datetime
 
 import numpy as np
+import pydicom
 import pytest
 from pydicom import Dataset, config
 from pydicom.datadict import dictionary_VR, tag_for_keyword
@@ -20,7 +22,7 @@ from pneumothorax.dicom.deid import (
     profile_action,
 )
 from pneumothorax.dicom.metadata import flatten_header
-from tests.dicom.factory import image, roundtrip
+from tests.dicom.factory import image, roundtrip, to_bytes
 from tests.dicom.phi import PATIENT_CHARACTERISTICS, UNKNOWN_TAG, occurs, plant, retired_text_tag
 
 # PS3.16 CID 7050 "De-identification Method", copied from the standard (scheme DCM).
@@ -420,3 +422,15 @@ def test_identifying_values_the_table_does_not_list_are_removed(tag: int, vr: st
     out = _raw_deid(ds)
     assert tag not in out
     assert tag not in out.ProtocolContextSequence[0]
+
+
+def test_command_set_elements_in_a_file_are_removed() -> None:
+    # Group 0000 (Command Set, PS3.7) belongs to network messages, never to a stored data
+    # set; pydicom still reads it. (0000,0902) Error Comment is free text outside the table.
+    raw = to_bytes(image(np.zeros((4, 4), dtype="uint8")))
+    meta_end = 144 + int.from_bytes(raw[140:144], "little")  # preamble, DICM, group length
+    element = b"\x00\x00\x02\x09LO\x0a\x00PLANTED   "  # (0000,0902) LO, 10 bytes
+    ds = pydicom.dcmread(io.BytesIO(raw[:meta_end] + element + raw[meta_end:]))
+    assert 0x00000902 in ds
+    out = make_deidentifier("key", True).apply(ds)
+    assert not any(elem.tag.group == 0 for elem in out)

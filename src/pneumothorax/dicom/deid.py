@@ -98,6 +98,7 @@ _FREE_TEXT_VRS = frozenset({"LT", "ST", "UT"})
 #: (0010,0033) Patient's Birth Date and (0010,0034) Death Date in Alternative Calendar: the
 #: 2026c table does not list them (no library's copy does), but they are the birth date.
 _BIRTH_DEATH_OUTSIDE_TABLE = frozenset({0x00100033, 0x00100034})
+_COMMAND_GROUP = 0x0000
 _FILE_META_GROUP = 0x0002
 #: File Meta Information kept: what describes the encoding. The table lists only (0002,0003)
 #: of group 0002; the rest names the stations that sent or received the file (AE titles,
@@ -412,8 +413,10 @@ _BY_ACTION: dict[str, _Operation] = {
 
 
 def _removed_outside_table(tag: int, keyword: str, vr: str, action: str | None) -> bool:
-    """The safe default: File Meta that names stations; retired attributes, free text and
-    birth or death dates the table does not list (they could hold anything, or do)."""
+    """The safe default: the Command Set, File Meta that names stations; retired attributes,
+    free text and birth or death dates the table does not list (could hold anything, or do)."""
+    if tag >> 16 == _COMMAND_GROUP:
+        return True  # a network message's (PS3.7), never a stored data set's
     if tag >> 16 == _FILE_META_GROUP:
         return keyword not in _FILE_META_KEPT
     if action is not None:
