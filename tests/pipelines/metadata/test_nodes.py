@@ -368,3 +368,20 @@ def test_unparseable_dates_are_dropped_before_deid_and_the_row_kept(tmp_path: Pa
     assert pd.isna(row.get("StudyDate")) and pd.isna(row.get("StudyTime"))
     assert row["PatientSex"] == "F"
     assert "2023" not in table.to_csv(index=False)
+
+
+def test_rows_read_without_deid_never_reach_the_cache(tmp_path: Path) -> None:
+    # The cache keeps every generation's results: raw rows written by a `deid: false` run
+    # would stay in .cache/ through every later de-identified run.
+    root = build_zoo(tmp_path / "raw")
+    planted = plant_phi(root)
+    cache = {"enabled": True, "cache_dir": str(tmp_path / "cache")}
+    plain, _, _ = _extract(_folder(root), NO_DEID, False, SEQUENTIAL, "", cache)
+    assert set(plain["PatientID"]) == {planted["PatientID"]}
+    again, _, _ = _extract(_folder(root), NO_DEID, False, SEQUENTIAL, "", cache)
+    assert again.equals(plain)
+    _extract(_folder(root), {"deid": True}, False, SEQUENTIAL, "key-1", cache)
+    files = [path for path in (tmp_path / "cache").rglob("*") if path.is_file()]
+    stored = b"".join(path.read_bytes() for path in files).decode("latin-1")
+    assert files
+    assert not [value for value in planted.values() if value in stored]

@@ -83,7 +83,9 @@ def extract_metadata(
         executor: The ``executor`` group of ``params.yaml``.
         deid_key: The pseudonymisation key (``""`` if none; needed when ``metadata.deid``).
         incremental: The ``incremental`` group: rows of unchanged inputs come from the
-            cache (:mod:`pneumothorax.incremental`), equal to a fresh read.
+            cache (:mod:`pneumothorax.incremental`), equal to a fresh read. Only
+            de-identified rows are cached: with ``metadata.deid: false`` every header is
+            read again.
 
     Returns:
         The table (``id`` first, then one column per keyword in tag order, then
@@ -112,7 +114,10 @@ def extract_metadata(
         if not v.converted
     ]
     converted = [(name, dicom_headers[name]) for name, v in verdicts.items() if v.converted]
-    cache = ResultCache(cache_directory(reuse.cache_dir)) if reuse.enabled else None
+    # Rows read without de-identification hold every header value as it is: never cached,
+    # since the cache keeps every generation's rows, through later de-identified runs too.
+    cached = reuse.enabled and settings.deid
+    cache = ResultCache(cache_directory(reuse.cache_dir)) if cached else None
     results = map_cached(
         partial(read_metadata_row, options=options),
         converted,
