@@ -20,7 +20,11 @@ IOD must conform, so a conditional action takes its first, most removing, branch
 Safe default: attributes the table does not list are kept only if they are public, known to
 pydicom's data dictionary and not retired; every private, unknown or retired attribute is
 removed. Names (PN) and instance UIDs outside the table are pseudonymised too, and the table
-is applied inside every sequence item, at any depth, before anything is flattened.
+is applied inside every sequence item, at any depth, before anything is flattened. Also
+removed: an attribute whose VR is not the dictionary's (pseudonyms and dates go by VR), the
+Command Set (group 0000), File Meta beyond the encoding (station AE titles and addresses,
+private information), free text (LT, ST, UT) and birth or death dates in an alternative
+calendar that the table does not list, and a class UID that is not a valid UID.
 
 Options (PS3.15 E.3), recorded in (0012,0063)/(0012,0064):
 
