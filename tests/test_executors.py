@@ -19,7 +19,7 @@ from pneumothorax.executors import (
     map_ordered,
 )
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+SCALING_DOC = Path(__file__).resolve().parents[1] / "docs" / "scaling.md"
 
 
 # Module-level so spawned worker processes can import them by module path.
@@ -189,9 +189,9 @@ def test_local_dask_cluster_workers_keep_glibc_adaptive_malloc_and_no_profiler(
     assert settings == {(None, False)}
 
 
-def test_readme_gives_cluster_workers_the_local_cluster_settings() -> None:
-    """The YAML the README has users write on worker machines is WORKER_CONFIG."""
-    text = README.read_text(encoding="utf-8")
+def test_scaling_doc_gives_cluster_workers_the_local_cluster_settings() -> None:
+    """The YAML docs/scaling.md has users write on worker machines is WORKER_CONFIG."""
+    text = SCALING_DOC.read_text(encoding="utf-8")
     start = text.index("cat > ~/.config/dask/pneumothorax.yaml <<'EOF'\n")
     body = text[text.index("\n", start) + 1 : text.index("\nEOF\n", start)]
     assert _dotted(yaml.safe_load(body)) == WORKER_CONFIG

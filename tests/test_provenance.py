@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from pneumothorax.provenance import dvc_data_versions, dvc_experiment, git_commit, run_tags
+from pneumothorax.provenance import (
+    dvc_data_versions,
+    dvc_experiment,
+    dvc_remote_url,
+    git_commit,
+    raw_data,
+    run_tags,
+)
 
 
 @pytest.fixture
@@ -47,12 +54,15 @@ def repo(tmp_path: Path, git_env: None) -> Path:
 def test_git_commit_clean(repo: Path) -> None:
     head = _git(repo, "rev-parse", "HEAD")
     assert len(head) == 40
-    assert git_commit(repo) == {"git.commit": head, "git.dirty": "false"}
+    assert git_commit(repo) == {"mlflow.source.git.commit": head, "git.dirty": "false"}
 
 
 def test_git_commit_dirty_after_modifying_tracked_file(repo: Path) -> None:
     (repo / "tracked.txt").write_text("two\n", encoding="utf-8")
-    assert git_commit(repo) == {"git.commit": _git(repo, "rev-parse", "HEAD"), "git.dirty": "true"}
+    assert git_commit(repo) == {
+        "mlflow.source.git.commit": _git(repo, "rev-parse", "HEAD"),
+        "git.dirty": "true",
+    }
 
 
 def test_untracked_files_do_not_make_it_dirty(repo: Path) -> None:
@@ -61,10 +71,10 @@ def test_untracked_files_do_not_make_it_dirty(repo: Path) -> None:
 
 
 def test_git_commit_follows_new_commits(repo: Path) -> None:
-    first = git_commit(repo)["git.commit"]
+    first = git_commit(repo)["mlflow.source.git.commit"]
     (repo / "tracked.txt").write_text("two\n", encoding="utf-8")
     _git(repo, "commit", "-q", "-am", "second")
-    second = git_commit(repo)["git.commit"]
+    second = git_commit(repo)["mlflow.source.git.commit"]
     assert second != first
     assert second == _git(repo, "rev-parse", "HEAD")
 
@@ -153,8 +163,48 @@ def test_run_tags_combines_all(repo: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("DVC_EXP_NAME", "exp-1")
     monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
     assert run_tags(repo) == {
-        "git.commit": _git(repo, "rev-parse", "HEAD"),
+        "mlflow.source.git.commit": _git(repo, "rev-parse", "HEAD"),
         "git.dirty": "false",  # the .dvc file is untracked
         "dvc.data/01_raw/x.md5": DIGEST,
         "dvc.exp_name": "exp-1",
     }
+
+
+def test_raw_data_object_on_the_remote_is_where_dvc_push_puts_it(tmp_path: Path) -> None:
+    # DVC 3's remote layout: files/md5/<first two hex digits>/<the rest>.
+    _write_dvc_file(tmp_path, "x", "x", DIGEST)
+    (data,) = raw_data(tmp_path)
+    assert (data.path, data.name, data.md5) == ("data/01_raw/x", "x", DIGEST)
+    assert data.remote_object("s3://bucket/project/") == (
+        "s3://bucket/project/files/md5/01/23456789abcdef0123456789abcdef.dir"
+    )
+
+
+def _dvc_config(repo: Path, text: str, local: str = "") -> None:
+    (repo / ".dvc").mkdir(exist_ok=True)
+    (repo / ".dvc" / "config").write_text(text, encoding="utf-8")
+    if local:
+        (repo / ".dvc" / "config.local").write_text(local, encoding="utf-8")
+
+
+def test_dvc_remote_url_resolves_a_relative_local_remote_as_dvc_does(tmp_path: Path) -> None:
+    # DVC resolves a relative url against the folder of the config file (.dvc/).
+    _dvc_config(
+        tmp_path, "[core]\n    remote = local\n['remote \"local\"']\n    url = ../../store\n"
+    )
+    assert dvc_remote_url(tmp_path) == str(tmp_path.parent / "store")
+
+
+def test_dvc_remote_url_prefers_the_local_config_and_drops_credentials(tmp_path: Path) -> None:
+    _dvc_config(
+        tmp_path,
+        "[core]\n    remote = local\n['remote \"local\"']\n    url = /srv/dvc\n",
+        local="[core]\n    remote = team\n['remote \"team\"']\n"
+        "    url = ssh://alice:hunter2@dvc.example.org/srv/dvc\n",
+    )
+    assert dvc_remote_url(tmp_path) == "ssh://dvc.example.org/srv/dvc"
+
+
+def test_dvc_remote_url_without_a_default_remote(tmp_path: Path) -> None:
+    _dvc_config(tmp_path, "[core]\n    analytics = false\n")
+    assert dvc_remote_url(tmp_path) is None

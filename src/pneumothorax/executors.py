@@ -42,8 +42,8 @@ PROCESS_BATCH = 16
 #: Environment variable naming a running Dask scheduler (``tcp://host:8786``).
 DASK_SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 
-#: Dask settings for the workers of the local cluster (README, "Run on a Dask cluster", gives
-#: the same as YAML for a real cluster's workers). Dask's nanny sets MALLOC_TRIM_THRESHOLD_,
+#: Dask settings for the workers of the local cluster (docs/scaling.md gives the same as
+#: YAML for a real cluster's workers). Dask's nanny sets MALLOC_TRIM_THRESHOLD_,
 #: and any explicit malloc threshold switches off glibc's adaptive mmap threshold: every
 #: decoded frame (a few MB) is then mmap'ed, page-faulted in and unmapped per file (one
 #: process, 400 files: ~140 page faults per file and +0.6-1.4 ms per file). The workers'
@@ -153,12 +153,13 @@ def _apply_batch(fn: Callable[[T], R], batch: list[T]) -> list[R]:
 def _map_dask(
     fn: Callable[[T], R], items: Iterable[T], workers: int, scheduler_address: str | None
 ) -> Iterator[R]:
+    level = _dask_log_level()
     # Imported here: distributed costs ~1 s to import and only this backend needs it.
     from distributed import Client
 
     address = scheduler_address or os.environ.get(DASK_SCHEDULER_ENV) or None
     if address is None:
-        address = _local_cluster(max(workers, 1)).scheduler_address
+        address = _local_cluster(max(workers, 1), level).scheduler_address
     else:
         logger.info("dask: connecting to the scheduler at %s", address)
     with Client(address, set_as_default=False) as client:
@@ -179,7 +180,30 @@ _CLUSTERS: dict[int, Any] = {}
 _CLUSTERS_LOCK = threading.Lock()
 
 
-def _local_cluster(workers: int) -> Any:
+#: Dask's own variable for the level of its ``distributed`` loggers (scheduler, nanny, worker).
+DASK_LOG_LEVEL_ENV = "DASK_LOGGING__DISTRIBUTED"
+
+
+def _dask_log_level() -> int:
+    """The level the project's logging config gives Dask, handed to Dask before its import.
+
+    Dask configures its ``distributed`` loggers itself when imported (INFO by default),
+    over Kedro's logging config, and its worker processes do the same. So the level of
+    ``distributed`` in ``conf/logging.yml`` (WARNING; INFO in ``conf/logging-verbose.yml``)
+    goes to Dask through its environment variable, which workers inherit, unless the user
+    set that variable. Called before ``distributed`` is imported.
+    """
+    if DASK_LOG_LEVEL_ENV in os.environ:
+        return logging.getLevelName(os.environ[DASK_LOG_LEVEL_ENV].upper())
+    level = logging.getLogger("distributed").getEffectiveLevel()
+    os.environ[DASK_LOG_LEVEL_ENV] = logging.getLevelName(level).lower()
+    import dask
+
+    dask.config.set({"logging.distributed": os.environ[DASK_LOG_LEVEL_ENV]})
+    return level
+
+
+def _local_cluster(workers: int, log_level: int = logging.WARNING) -> Any:
     """A local cluster of ``workers`` processes on 127.0.0.1, started on first use.
 
     Kept until :func:`close_local_clusters` (a hook after each Kedro run, and at exit), so
@@ -203,10 +227,10 @@ def _local_cluster(workers: int) -> Any:
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
-                silence_logs=logging.WARNING,
+                silence_logs=log_level,
             )
         _CLUSTERS[workers] = cluster
-        logger.info(
+        logger.debug(
             "dask: started a local cluster of %d worker(s) at %s",
             workers,
             cluster.scheduler_address,

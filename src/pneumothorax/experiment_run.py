@@ -44,11 +44,55 @@ def changed_params(current: Mapping[str, Any], baseline: Mapping[str, Any]) -> d
     return {k: v for k, v in sorted(now.items()) if before.get(k, missing) != v}
 
 
-def run_name(changes: Mapping[str, Any]) -> str:
-    """Name an experiment after what changed: ``image.size=128``, or ``baseline``."""
-    if not changes:
-        return "baseline"
-    return ", ".join(f"{key}={format_value(value)}" for key, value in changes.items())
+def run_name(changes: Mapping[str, Any], data_version: str | None = None) -> str:
+    """Name an experiment after what changed: ``image.size=128``, or ``baseline``.
+
+    Args:
+        changes: The params that differ from the baseline (:func:`changed_params`).
+        data_version: DVC's md5 of the raw data; its first 8 hex digits end the name
+            (``baseline (data a869c744)``), so two dataset versions never share a name.
+    """
+    name = (
+        ", ".join(f"{key}={format_value(value)}" for key, value in changes.items())
+        if changes
+        else "baseline"
+    )
+    return f"{name} (data {data_version[:8]})" if data_version else name
+
+
+def given_exp_name(cmdline: list[str] | None = None) -> str | None:
+    """The name given with ``dvc exp run -n NAME`` (or ``--name``), else None.
+
+    DVC hands its stages ``DVC_EXP_NAME`` whether or not the user chose the name (it
+    makes one up, e.g. ``sappy-tuna``), so the user's choice is read from the ``dvc``
+    command line itself. Queued runs (``--queue``, ``--temp``) run under another DVC
+    command and are named after what changed.
+
+    Args:
+        cmdline: The ``dvc`` command line; by default that of the ``dvc`` process this
+            process runs under.
+    """
+    if cmdline is None:
+        cmdline = _dvc_cmdline()
+    args = cmdline[next((i for i, a in enumerate(cmdline) if Path(a).name.startswith("dvc")), 0) :]
+    if args[1:3] != ["exp", "run"]:
+        return None
+    for index, arg in enumerate(args):
+        if arg in ("-n", "--name") and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(("--name=", "-n")) and arg not in ("-n", "--name"):
+            return arg.removeprefix("--name=") if arg.startswith("--") else arg[2:]
+    return None
+
+
+def _dvc_cmdline() -> list[str]:
+    import psutil
+
+    process = _dvc_ancestor()
+    try:
+        return process.cmdline() if process is not None else []
+    except psutil.Error:
+        return []
 
 
 def baseline_params(project_path: Path) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Project hooks: validate params at start-up, tag MLflow runs, close a local Dask cluster."""
+"""Project hooks: validate params at start-up, tag MLflow runs, point at the rejected list,
+close a local Dask cluster."""
 
 from __future__ import annotations
 
@@ -18,12 +19,16 @@ from pneumothorax.provenance import run_tags
 
 logger = logging.getLogger(__name__)
 
+#: The catalog entry listing unusable files (``rejected.csv``).
+REJECTED_DATASET = "rejected_files"
+
 
 class ProjectHooks:
     """Hooks registered in ``settings.py``."""
 
     def __init__(self) -> None:
         self._project_path: Path | None = None
+        self._rejected_path: str | None = None
 
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
@@ -31,11 +36,23 @@ class ProjectHooks:
         self._project_path = Path(context.project_path)
         validate_params(context.params)
 
+    @hook_impl
+    def after_catalog_created(self, conf_catalog: dict[str, Any]) -> None:
+        """Remember where the rejected list is written, to name it when it is not empty."""
+        entry = conf_catalog.get(REJECTED_DATASET)
+        self._rejected_path = entry.get("filepath") if isinstance(entry, dict) else None
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        """One line naming the rejected list, after a save that put files in it."""
+        if dataset_name == REJECTED_DATASET and self._rejected_path and len(data):
+            logger.warning("%d rejected file(s) listed in %s", len(data), self._rejected_path)
+
     # trylast: kedro-mlflow's own before_pipeline_run starts the run these tags go on.
     @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
         """Tag the active MLflow run, then take the start-up heap out of garbage collection."""
-        self._tag_run()
+        self._tag_run(_kedro_command(run_params))
         # Kedro, MLflow, SQLAlchemy and pandas leave long-lived objects that every full
         # collection during the run scans again: 7 full collections took 1.69 s of a
         # `kedro run --pipelines metadata` over 10,807 files (1.37 s of `--pipelines
@@ -43,17 +60,18 @@ class ProjectHooks:
         # scanned (nor freed: they live until exit anyway); the run's own are collected.
         gc.freeze()
 
-    def _tag_run(self) -> None:
-        """Tag the active MLflow run with the git commit and the DVC raw-data hashes."""
+    def _tag_run(self, command: str) -> None:
+        """Tag the active MLflow run with its command, git commit and DVC raw-data hashes."""
         import mlflow
 
         if not safe_tracking.enabled() or mlflow.active_run() is None or self._project_path is None:
             return
-        tags = run_tags(self._project_path)
+        # MLflow would name the source after the `kedro` script's absolute path.
+        tags = {**run_tags(self._project_path), "mlflow.source.name": command}
         safe_tracking.guarded("tagging the run", mlflow.set_tags, tags)
         if not safe_tracking.enabled():
             return
-        logger.info(
+        logger.debug(
             "MLflow run %s tagged with %s", mlflow.active_run().info.run_id, ", ".join(tags)
         )
 
@@ -76,3 +94,10 @@ class ProjectHooks:
         if isinstance(error, BadInputError | DeidKeyError):
             logger.error("%s", error)
             raise SystemExit(f"Error: {error}")
+
+
+def _kedro_command(run_params: dict[str, Any]) -> str:
+    """``kedro run --pipelines images``: the command line a run came from, without options."""
+    names = run_params.get("pipeline_names") or [run_params.get("pipeline_name")]
+    names = [name for name in names if name and name != "__default__"]
+    return f"kedro run --pipelines {','.join(names)}" if names else "kedro run"

@@ -315,7 +315,7 @@ def map_cached(
             hits.append((entry, key))
         else:
             misses.append(entry)
-    logger.info("%s: %d cached, %d to compute", kind, len(hits), len(misses))
+    logger.debug("%s: %d cached, %d to compute", kind, len(hits), len(misses))
     for entry, key in hits:
         value = cache.get(key)
         if value is None:  # removed meanwhile (cache deleted by hand): recompute below

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import logging
 import os
+import re
+import time
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +22,8 @@ from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from kedro_mlflow.io.catalog.switch_catalog_logging import switch_catalog_logging
+from mlflow.data.dataset_source import DatasetSource
+from mlflow.exceptions import MlflowException
 
 from pneumothorax import safe_tracking
 from pneumothorax.experiment_run import (
@@ -25,18 +33,29 @@ from pneumothorax.experiment_run import (
     current_params,
     flatten,
     format_value,
+    given_exp_name,
     group_key,
     run_name,
 )
 from pneumothorax.params import TrackingParams
-from pneumothorax.provenance import run_tags
+from pneumothorax.pipelines.reporting.nodes import select_sample_ids
+from pneumothorax.provenance import dvc_remote_url, raw_data, run_tags
 from pneumothorax.safe_tracking import TRACKING_ERRORS, TrackingUnavailableError
-from pneumothorax.tracking import relocate_store, tracking_uri
+from pneumothorax.tracking import relocate_store, repository_root, tracking_uri
 
 logger = logging.getLogger(__name__)
 
 #: MLflow refuses longer param values.
 _MAX_PARAM_LENGTH = 6000
+
+#: The PNG folder whose first few images (a fixed pick) the entry shows as images.
+THUMBNAIL_DATASET = "img_train"
+#: How many: enough to see what a size change did, few enough to keep the store small.
+THUMBNAIL_COUNT = 4
+#: The catalog type whose JSON files are the stages' DVC metrics.
+_METRICS_TYPE = "RunMetricsDataset"
+#: ``<kedro.runner.sequential_runner.SequentialRunner object at 0x7f…>``: a repr, not a value.
+_OBJECT_REPR = re.compile(r"^<(?:[\w.]+\.)?(\w+) object at 0x[0-9a-fA-F]+>$")
 
 
 class ProjectMlflowHook(MlflowHook):
@@ -62,6 +81,8 @@ class ProjectMlflowHook(MlflowHook):
         self._project_path: Path | None = None
         self._params: dict[str, Any] = {}
         self._parent_id: str | None = None
+        self._metric_files: dict[str, Path] = {}
+        self._thumbnails: dict[str, bytes] = {}
 
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
@@ -110,7 +131,13 @@ class ProjectMlflowHook(MlflowHook):
         save_version: str,
         load_versions: dict[str, str],
     ) -> None:
-        """kedro-mlflow's catalog set-up, skipped when tracking is off."""
+        """kedro-mlflow's catalog set-up, skipped when tracking is off.
+
+        Also notes the stages' metrics files (``RunMetricsDataset`` entries), whose current
+        values the experiment's entry carries for stages that do not rerun.
+        """
+        self._metric_files = _metric_files(conf_catalog, self._project_path or Path.cwd())
+        self._thumbnails = {}
         safe_tracking.guarded(
             "setting up the catalog",
             super().after_catalog_created,
@@ -130,7 +157,9 @@ class ProjectMlflowHook(MlflowHook):
         if safe_tracking.enabled():
             try:
                 self._start_parent()
-                super().before_pipeline_run(run_params, pipeline, catalog)
+                super().before_pipeline_run(_plain_run_params(run_params), pipeline, catalog)
+                if self._parent_id is None and mlflow.active_run() is not None:
+                    self._log_raw_data()  # a plain `kedro run`: the run is the entry
             except TRACKING_ERRORS as err:
                 safe_tracking.fail("starting the run", err)
         if not safe_tracking.enabled():
@@ -152,14 +181,31 @@ class ProjectMlflowHook(MlflowHook):
     def after_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
     ) -> None:
-        """End this stage's run, then the parent (resumed by the next stage, if any)."""
+        """Complete the experiment's entry, end this stage's run, then the parent.
+
+        The entry (the parent, else this run) gets the thumbnails this stage wrote and the
+        current metrics of every stage, so an entry whose stages did not all rerun still
+        has the full set. The parent is resumed by the next stage, if any.
+        """
         if safe_tracking.enabled() and self._is_mlflow_enabled:
+            entry = self._parent_id or _active_run_id()
+            if entry:
+                safe_tracking.guarded("logging thumbnails", self._log_thumbnails, entry)
+                safe_tracking.guarded("carrying metrics", self._carry_metrics, entry)
             safe_tracking.guarded(
                 "ending the run", super().after_pipeline_run, run_params, pipeline, catalog
             )
         else:
             switch_catalog_logging(catalog, True)
         self._end_runs("FINISHED")
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        """Keep the PNGs of a fixed pick of ids (the contact sheet's first few) as they pass."""
+        if dataset_name != THUMBNAIL_DATASET or not isinstance(data, Mapping):
+            return
+        pool = {**self._thumbnails, **data}
+        self._thumbnails = {key: pool[key] for key in select_sample_ids(pool, THUMBNAIL_COUNT)}
 
     @hook_impl
     def on_pipeline_error(
@@ -187,13 +233,17 @@ class ProjectMlflowHook(MlflowHook):
         changes = changed_params(
             current_params(self._project_path), baseline_params(self._project_path)
         )
+        data = raw_data(self._project_path)
+        name = given_exp_name() or run_name(changes, data[0].md5 if data else None)
         if found:
             parent_id = found[0].info.run_id
         else:
             parent_id = client.create_run(
-                experiment_id, run_name=run_name(changes), tags={GROUP_TAG: key}
+                experiment_id, run_name=name, tags={GROUP_TAG: key}
             ).info.run_id
         mlflow.start_run(run_id=parent_id)
+        if not found:
+            self._log_raw_data()
         self._parent_id = parent_id
         params = {
             name: format_value(value)[:_MAX_PARAM_LENGTH]
@@ -203,10 +253,58 @@ class ProjectMlflowHook(MlflowHook):
         mlflow.set_tags(
             {
                 **run_tags(self._project_path),
+                "mlflow.source.name": "dvc exp run"
+                if os.environ.get("DVC_EXP_NAME")
+                else "dvc repro",
+                "mlflow.source.type": "LOCAL",
                 "pneumothorax.changed_params": run_name(changes),
             }
         )
-        logger.info("MLflow experiment entry '%s' (run %s)", run_name(changes), parent_id)
+        logger.debug("MLflow experiment entry '%s' (run %s)", name, parent_id)
+
+    def _log_raw_data(self) -> None:
+        """Log each raw DVC folder as the active run's input (the UI's Datasets column).
+
+        Name: the folder; digest: DVC's md5 of it (as in its ``.dvc`` file); source: where
+        the default DVC remote keeps that version (or the folder itself, with no remote).
+        """
+        if self._project_path is None:
+            return
+        from mlflow.data.meta_dataset import MetaDataset
+
+        remote = dvc_remote_url(repository_root(self._project_path))
+        for data in raw_data(self._project_path):
+            uri = (
+                data.remote_object(remote)
+                if remote
+                else (self._project_path / data.path).resolve().as_posix()
+            )
+            dataset = MetaDataset(source=_dataset_source(uri), name=data.name, digest=data.md5)
+            mlflow.log_input(dataset, context="raw")
+
+    def _log_thumbnails(self, run_id: str) -> None:
+        from PIL import Image
+
+        client = mlflow.MlflowClient()
+        for key, png in sorted(self._thumbnails.items()):
+            with Image.open(io.BytesIO(png)) as image:
+                client.log_image(run_id, image.copy(), key=key, step=0)
+        self._thumbnails = {}
+
+    def _carry_metrics(self, run_id: str) -> None:
+        """Log every stage's current metrics file that the entry does not have yet."""
+        client = mlflow.MlflowClient()
+        have = client.get_run(run_id).data.metrics
+        carried = {
+            name: value
+            for name, value in _current_metrics(self._metric_files).items()
+            if name not in have
+        }
+        if carried:
+            now = int(time.time() * 1000)
+            client.log_batch(
+                run_id, metrics=[mlflow.entities.Metric(k, v, now, 0) for k, v in carried.items()]
+            )
 
     def _end_runs(self, status: str) -> None:
         # Pop every run this hook left active; a dead server must not keep them open
@@ -218,3 +316,112 @@ class ProjectMlflowHook(MlflowHook):
                 with contextlib.suppress(*TRACKING_ERRORS):
                     mlflow.end_run(status)
         self._parent_id = None
+
+
+def _active_run_id() -> str | None:
+    run = mlflow.active_run()
+    return run.info.run_id if run is not None else None
+
+
+def _plain_run_params(run_params: dict[str, Any]) -> dict[str, Any]:
+    """Kedro's run params with object reprs replaced by their class name.
+
+    kedro-mlflow tags the run with them, and Kedro passes the runner as ``str(runner)``:
+    ``<kedro.runner.sequential_runner.SequentialRunner object at 0x7f…>`` says nothing
+    and differs on every run. It becomes ``SequentialRunner``.
+    """
+    plain = dict(run_params)
+    for key, value in run_params.items():
+        match = _OBJECT_REPR.match(value) if isinstance(value, str) else None
+        if match:
+            plain[key] = match.group(1)
+    return plain
+
+
+def _metric_files(conf_catalog: Mapping[str, Any], project_path: Path) -> dict[str, Path]:
+    """``{prefix: JSON file}`` of every ``RunMetricsDataset`` in the catalog config."""
+    files: dict[str, Path] = {}
+    for entry in conf_catalog.values():
+        if isinstance(entry, Mapping) and str(entry.get("type", "")).endswith(_METRICS_TYPE):
+            path = Path(str(entry.get("filepath", "")))
+            files[str(entry.get("prefix") or "")] = (
+                path if path.is_absolute() else project_path / path
+            )
+    return files
+
+
+def _current_metrics(files: Mapping[str, Path]) -> dict[str, float]:
+    """The metrics the stages' JSON files hold now, named as the stages log them."""
+    metrics: dict[str, float] = {}
+    for prefix, path in files.items():
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # that stage has not run yet in this working copy
+        for name, value in values.items() if isinstance(values, dict) else ():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                metrics[f"{prefix}.{name}" if prefix else name] = float(value)
+    return metrics
+
+
+def _dvc_command() -> str:
+    """The DVC command an experiment's entry comes from (its ``mlflow.source.name``)."""
+    return "dvc exp run" if os.environ.get("DVC_EXP_NAME") else "dvc repro"
+
+
+def _dataset_source(uri: str) -> DatasetSource:
+    """MLflow's own dataset source for ``uri`` (S3, HTTP, a local path), else a DVC one."""
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+
+    try:
+        with warnings.catch_warnings():
+            # A local path matches MLflow's two local-artifact resolvers, which are the same
+            # class; it says so in a UserWarning on every run. Only that one is ignored.
+            warnings.filterwarnings(
+                "ignore",
+                message="The specified dataset source can be interpreted in multiple ways",
+                category=UserWarning,
+                module=r"mlflow\.data\.dataset_source_registry",
+            )
+            return resolve_dataset_source(uri)
+    except MlflowException:  # e.g. ssh://, which MLflow has no source type for
+        return DvcRemoteSource(uri)
+
+
+class DvcRemoteSource(DatasetSource):
+    """A dataset kept on a DVC remote MLflow has no source type for (``ssh://``, ``gs://``…).
+
+    Only described, never loaded by MLflow: ``dvc pull`` fetches it.
+    """
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+
+    @staticmethod
+    def _get_source_type() -> str:
+        return "dvc"
+
+    def load(self) -> Any:
+        """Not loadable through MLflow.
+
+        Raises:
+            NotImplementedError: always; ``dvc pull`` fetches the data.
+        """
+        raise NotImplementedError(f"{self.uri}: fetch it with `dvc pull`")
+
+    @staticmethod
+    def _can_resolve(raw_source: Any) -> bool:
+        return False
+
+    @classmethod
+    def _resolve(cls, raw_source: Any) -> DvcRemoteSource:
+        return cls(str(raw_source))
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"uri": ...}``, as MLflow's artifact sources describe themselves."""
+        return {"uri": self.uri}
+
+    @classmethod
+    def from_dict(cls, source_dict: dict[Any, Any]) -> DvcRemoteSource:
+        """The source ``to_dict`` described."""
+        return cls(str(source_dict["uri"]))

@@ -1,24 +1,68 @@
-"""Provenance tags for a run: the git commit and the DVC hashes of the raw data it read."""
+"""Provenance of a run: the git commit, the DVC hashes of the raw data it read and where
+DVC keeps that data."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 RAW_DATA_FOLDER = Path("data") / "01_raw"
 
+#: MLflow's own tag for the commit a run's code came from (the UI links runs by it).
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
+
+
+@dataclass(frozen=True)
+class RawData:
+    """One DVC-tracked folder (or file) of the raw layer, as its ``.dvc`` file records it.
+
+    Attributes:
+        path: Its path in the repository, e.g. ``data/01_raw/dicom-images-train``.
+        md5: DVC's content hash of it (``outs[].md5``; ``<hash>.dir`` for a folder).
+    """
+
+    path: str
+    md5: str
+
+    @property
+    def name(self) -> str:
+        """The folder's name, e.g. ``dicom-images-train``."""
+        return Path(self.path).name
+
+    def remote_object(self, remote_url: str) -> str:
+        """Where ``dvc push`` puts this version's listing (DVC 3 layout: files/md5/ab/cdef…)."""
+        return f"{remote_url.rstrip('/')}/files/md5/{self.md5[:2]}/{self.md5[2:]}"
+
 
 def git_commit(repo: Path) -> dict[str, str]:
-    """Return ``git.commit`` and ``git.dirty`` for ``repo`` (empty if it is not a git repo)."""
+    """Return MLflow's ``mlflow.source.git.commit`` and ``git.dirty`` for ``repo``.
+
+    Empty if ``repo`` is not a git repository.
+    """
     try:
         commit = _git(repo, "rev-parse", "HEAD")
         status = _git(repo, "status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.CalledProcessError):
         return {}
-    return {"git.commit": commit, "git.dirty": str(bool(status)).lower()}
+    return {GIT_COMMIT_TAG: commit, "git.dirty": str(bool(status)).lower()}
+
+
+def raw_data(project_path: Path) -> list[RawData]:
+    """Every output of the raw layer's ``.dvc`` files, with DVC's md5 of it."""
+    found: list[RawData] = []
+    for dvc_file in sorted((project_path / RAW_DATA_FOLDER).glob("*.dvc")):
+        content = yaml.safe_load(dvc_file.read_text(encoding="utf-8")) or {}
+        for out in content.get("outs", []):
+            digest = out.get("md5")  # `hash: md5` names the algorithm, not a digest
+            if digest:
+                rel = (dvc_file.parent / out["path"]).relative_to(project_path).as_posix()
+                found.append(RawData(path=rel, md5=str(digest)))
+    return found
 
 
 def dvc_data_versions(project_path: Path) -> dict[str, str]:
@@ -27,15 +71,33 @@ def dvc_data_versions(project_path: Path) -> dict[str, str]:
     The md5 is DVC's own content hash of the tracked folder (``outs[].md5`` in the
     ``.dvc`` file), the same value ``dvc pull`` uses to fetch exactly that data.
     """
-    tags: dict[str, str] = {}
-    for dvc_file in sorted((project_path / RAW_DATA_FOLDER).glob("*.dvc")):
-        content = yaml.safe_load(dvc_file.read_text(encoding="utf-8")) or {}
-        for out in content.get("outs", []):
-            digest = out.get("md5")  # `hash: md5` names the algorithm, not a digest
-            if digest:
-                rel = (dvc_file.parent / out["path"]).relative_to(project_path).as_posix()
-                tags[f"dvc.{rel}.md5"] = str(digest)
-    return tags
+    return {f"dvc.{data.path}.md5": data.md5 for data in raw_data(project_path)}
+
+
+def dvc_remote_url(repo_root: Path) -> str | None:
+    """The URL of the repository's default DVC remote, without any user or password.
+
+    Read with DVC's own config reader (``.dvc/config`` merged with the git-ignored
+    ``.dvc/config.local``; a relative local path resolved as DVC resolves it). None when
+    no default remote is set or the config cannot be read.
+    """
+    from dvc.config import Config, ConfigError
+
+    try:
+        config = Config(dvc_dir=str(repo_root / ".dvc"))
+    except (ConfigError, OSError):
+        return None
+    name = config.get("core", {}).get("remote")
+    url = config.get("remote", {}).get(name, {}).get("url") if name else None
+    return _without_credentials(str(url)) if url else None
+
+
+def _without_credentials(url: str) -> str:
+    # A URL may carry `user:password@host`; the tracking store must never receive it.
+    parts = urllib.parse.urlsplit(url)
+    if not parts.netloc or "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def dvc_experiment() -> dict[str, str]:

@@ -36,9 +36,22 @@ def source_path(file_id: str, load: Callable[[], Any] | None) -> str:
 
 
 def reject(
-    result: FileResult, loads: Mapping[str, Callable[[], Any]], strict: bool, stage: str
+    result: FileResult,
+    loads: Mapping[str, Callable[[], Any]],
+    strict: bool,
+    stage: str,
+    *,
+    announce: bool = True,
 ) -> dict[str, str]:
     """Log one unusable file and return its report row; raise instead in strict mode.
+
+    Args:
+        result: The file's outcome (its id and why it is unusable).
+        loads: ``{id: load}`` of the stage's files, to name the file by its path.
+        strict: Raise instead of listing the file.
+        stage: The stage's name, first in the message.
+        announce: Log the warning line; ``False`` for a verdict an earlier stage of the
+            same ``dvc repro`` has already announced (one line per file per reproduction).
 
     Raises:
         BadInputError: ``strict`` is set.
@@ -47,7 +60,9 @@ def reject(
     reason = result.reason or result.error or "unusable"
     if strict:
         raise BadInputError(f"{stage}: {path}: {reason} (strict: true stops at the first bad file)")
-    logger.warning("%s: rejected %s: %s", stage, path, reason)
+    logger.log(
+        logging.WARNING if announce else logging.DEBUG, "%s: rejected %s: %s", stage, path, reason
+    )
     return {"id": result.id, "path": path, "reason": reason}
 
 
@@ -58,13 +73,12 @@ def rejected_table(rows: list[dict[str, str]]) -> pd.DataFrame:
 
 
 def log_summary(stage: str, converted: int, rejected: int) -> None:
-    """One summary line: how many files were used and how many rejected."""
+    """Count the stage's files: a warning line if any was rejected, else only at debug level.
+
+    Where the rejected files are listed is logged by the hook that saves the list
+    (:class:`pneumothorax.hooks.ProjectHooks`), which knows its path.
+    """
     if rejected:
-        logger.warning(
-            "%s: %d file(s) rejected, %d converted; see the rejected list",
-            stage,
-            rejected,
-            converted,
-        )
+        logger.warning("%s: %d file(s) rejected, %d converted", stage, rejected, converted)
     else:
-        logger.info("%s: %d file(s) converted, none rejected", stage, converted)
+        logger.debug("%s: %d file(s) converted, none rejected", stage, converted)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import atexit
 import gc
+import logging
 import os
+import warnings
 from pathlib import Path
 
 # Patient-data projects keep usage reporting off (kedro-telemetry reads .telemetry; DVC
@@ -15,11 +17,46 @@ from pathlib import Path
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-from pneumothorax.config_loader import ProjectConfigLoader
-from pneumothorax.hooks import ProjectHooks
-from pneumothorax.mlflow_hook import ProjectMlflowHook
-from pneumothorax.safe_tracking import apply_http_defaults
-from pneumothorax.tracking import artifact_location, tracking_uri
+# MLflow sets its own loggers' level when imported (INFO by default), over Kedro's logging
+# config (conf/logging.yml, read before this module): hand it the level that config gives
+# the "mlflow" logger (WARNING; INFO in conf/logging-verbose.yml), unless the user set one.
+os.environ.setdefault(
+    "MLFLOW_LOGGING_LEVEL", logging.getLevelName(logging.getLogger("mlflow").getEffectiveLevel())
+)
+
+
+def _foreign(warning: warnings.WarningMessage) -> bool:
+    """MLflow's UserWarning that kedro-mlflow's KedroPipelineModel has an untyped `predict`.
+
+    Raised when kedro-mlflow is imported (below), on every start-up, about a class this
+    project never uses.
+    """
+    return issubclass(warning.category, UserWarning) and Path(warning.filename).match(
+        "mlflow/pyfunc/utils/data_validation.py"
+    )
+
+
+# kedro-mlflow sets its logger to INFO when imported, over Kedro's logging config (read
+# before this module); the level that config gives it is put back after the import below.
+_CONFIGURED_LEVELS = {name: logging.getLogger(name).level for name in ("kedro_mlflow",)}
+
+# That warning is raised inside MLflow's own `catch_warnings(); simplefilter("once")`, which
+# outranks any `warnings.filterwarnings` of ours. So the import's warnings are caught here and
+# every one but that (by category and module) is raised again under the user's filters.
+with warnings.catch_warnings(record=True) as _caught:
+    warnings.simplefilter("always")
+    from pneumothorax.config_loader import ProjectConfigLoader
+    from pneumothorax.hooks import ProjectHooks
+    from pneumothorax.mlflow_hook import ProjectMlflowHook
+    from pneumothorax.safe_tracking import apply_http_defaults
+    from pneumothorax.tracking import artifact_location, tracking_uri
+for _name, _level in _CONFIGURED_LEVELS.items():
+    logging.getLogger(_name).setLevel(_level)
+for _warning in _caught:
+    if not _foreign(_warning):
+        warnings.warn_explicit(
+            _warning.message, _warning.category, _warning.filename, _warning.lineno
+        )
 
 apply_http_defaults()
 

@@ -109,7 +109,14 @@ def extract_metadata(
     rows = CompactRows()
     verdicts = _verdicts(img_train_log, dicom_headers)
     rejected = [
-        reject(FileResult(name, error=v.reason, reason=v.reason), dicom_headers, stop, "metadata")
+        # The images stage has announced these files already: list them, quietly.
+        reject(
+            FileResult(name, error=v.reason, reason=v.reason),
+            dicom_headers,
+            stop,
+            "metadata",
+            announce=False,
+        )
         for name, v in verdicts.items()
         if not v.converted
     ]
