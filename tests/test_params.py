@@ -93,6 +93,7 @@ def test_image_group_must_be_a_mapping(raw: object) -> None:
         ({"backend": "sequential", "workers": 8}, "sequential", 8, 1),
         ({"backend": "processes", "workers": 3}, "processes", 3, 3),
         ({"backend": "processes", "workers": None}, "processes", None, None),
+        ({"backend": "processes", "workers": "auto"}, "processes", None, None),
         ({"backend": "dask", "workers": 2}, "dask", 2, 2),
     ],
 )
@@ -114,7 +115,7 @@ def test_executor_params_valid(
          r"executor\.backend must be one of sequential, processes, dask, got 'threads'"),
         ({"backend": "Dask"}, r"executor\.backend .*got 'Dask'"),
         ({"backend": None}, r"executor\.backend .*got None"),
-        ({"workers": 0}, r"executor\.workers must be a positive integer or null, got 0"),
+        ({"workers": 0}, r"executor\.workers must be a positive integer or .auto., got 0"),
         ({"workers": -2}, r"executor\.workers .*got -2"),
         ({"workers": 2.5}, r"executor\.workers .*got 2\.5"),
         ({"workers": "4"}, r"executor\.workers .*got '4'"),

@@ -11,6 +11,9 @@ if TYPE_CHECKING:  # render pulls in numpy, Pillow and pydicom (~1 s): only node
     from pneumothorax.dicom.render import RenderSpec
 
 EXECUTOR_BACKENDS = ("sequential", "processes", "dask")
+#: ``executor.workers`` for "every core": a word, because ``dvc exp run -S`` rewrites
+#: params.yaml and turns ``null`` into an empty value (same meaning, a noisy diff).
+AUTO_WORKERS = "auto"
 #: image.frames policies (pneumothorax.dicom.render implements them).
 FRAME_POLICIES = ("first", "all")
 #: image.padding policies (pneumothorax.dicom.padding implements them).
@@ -186,17 +189,20 @@ class ExecutorParams:
                 f"params.yaml: executor.backend must be one of {choices}, got {backend!r}"
             )
         workers = raw.get("workers")
+        if workers == AUTO_WORKERS:
+            workers = None
         if workers is not None and (
             isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
         ):
             raise ParamsError(
-                f"params.yaml: executor.workers must be a positive integer or null, got {workers!r}"
+                f"params.yaml: executor.workers must be a positive integer or {AUTO_WORKERS!r}, "
+                f"got {workers!r}"
             )
         address = raw.get("scheduler_address")
         if address is not None and not isinstance(address, str):
             raise ParamsError(
                 f"params.yaml: executor.scheduler_address must be a string such as "
-                f"'tcp://10.0.0.5:8786' or null, got {address!r}"
+                f"'tcp://10.0.0.5:8786' or '' (none), got {address!r}"
             )
         return cls(backend=backend, workers=workers, scheduler_address=address or None)
 
