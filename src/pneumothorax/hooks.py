@@ -3,6 +3,7 @@ close a local Dask cluster."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 from pathlib import Path
@@ -40,7 +41,12 @@ class ProjectHooks:
     def after_catalog_created(self, conf_catalog: dict[str, Any]) -> None:
         """Remember where the rejected list is written, to name it when it is not empty."""
         entry = conf_catalog.get(REJECTED_DATASET)
-        self._rejected_path = entry.get("filepath") if isinstance(entry, dict) else None
+        path = entry.get("filepath") if isinstance(entry, dict) else None
+        if path and self._project_path is not None:
+            # Kedro makes local paths absolute; the project-relative one is what users type.
+            with contextlib.suppress(ValueError):
+                path = Path(path).relative_to(self._project_path).as_posix()
+        self._rejected_path = path
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:

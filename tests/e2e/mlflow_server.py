@@ -1,9 +1,11 @@
-"""A real ``mlflow server`` on 127.0.0.1 (free port, sqlite store, served artifacts) for tests."""
+"""A real ``mlflow server`` on 127.0.0.1 (free port, sqlite store, served artifacts), and the
+headless Chromium that looks at its UI: shared by the e2e tests and docs/make_screenshots.py."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +20,13 @@ from typing import Any
 
 #: The project's default experiment (conf/base/mlflow.yml).
 EXPERIMENT = "pneumothorax"
+
+#: Debian's package (installed by .ci/run), or Ubuntu's older name for it.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+#: The browser window of the README's pictures: tall enough for the compare page's params,
+#: metrics and tags tables.
+WINDOW = (1400, 2600)
 
 
 def free_port() -> int:
@@ -124,3 +133,50 @@ def start_mlflow_server(root: Path, env: dict[str, str]) -> MlflowServer:
         time.sleep(0.5)
     server.stop()
     raise RuntimeError(f"mlflow server did not answer /health within 90 s:\n{log.read_text()}")
+
+
+def chromium(
+    *args: str, profile: Path, window: tuple[int, int] = WINDOW
+) -> subprocess.CompletedProcess:
+    """Run headless Chromium once on a fresh profile (``--dump-dom``/``--screenshot`` + URL)."""
+    if CHROMIUM is None:
+        raise RuntimeError("chromium is not installed (apt-get install chromium)")
+    # No sandbox (CI runs as root), nothing fetched but the page: no updates, sync, or
+    # background traffic. The virtual time budget lets the single-page app render.
+    command = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", "--disable-default-apps", f"--user-data-dir={profile}",
+        "--hide-scrollbars", "--virtual-time-budget=20000",
+        f"--window-size={window[0]},{window[1]}", *args,
+    ]  # fmt: skip
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=180, check=False, stdin=subprocess.DEVNULL
+    )
+
+
+def compare_url(server: MlflowServer, run_ids: list[str]) -> str:
+    """The MLflow UI's page comparing ``run_ids`` (the README's picture)."""
+    ids = json.dumps(run_ids, separators=(",", ":"))
+    experiment = json.dumps([server.experiment_id()], separators=(",", ":"))
+    query = urllib.parse.urlencode({"runs": ids, "experiments": experiment})
+    return f"{server.url}/#/compare-runs?{query}"
+
+
+def compare_page_misses(page: str, runs: list[dict[str, Any]]) -> list[str]:
+    """What the compare page of ``runs`` (REST ``runs/search`` rows) fails to show.
+
+    Derived from the runs themselves, not from a list kept here: each run's name, every
+    param that differs between them with each run's value, and every metric's name. So
+    whatever stages (and metrics) the pipeline has, the picture is checked against them.
+    """
+    wanted = [f"Comparing {len(runs)} Runs"]
+    params = [{p["key"]: p["value"] for p in run["data"].get("params", [])} for run in runs]
+    for run, values in zip(runs, params, strict=True):
+        wanted.append(run["info"]["run_name"])
+        for key, value in values.items():
+            if len({str(other.get(key)) for other in params}) > 1:
+                wanted += [key, value]
+    for run in runs:
+        wanted += [m["key"] for m in run["data"].get("metrics", [])]
+    return [text for text in dict.fromkeys(wanted) if text.lower() not in page.lower()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import sys
 from pathlib import Path
 
@@ -71,6 +72,28 @@ def test_good_files_convert_and_bad_ones_are_listed(messy) -> None:
     assert metrics["images.files_rejected"] == len(BAD)
 
 
+def test_each_rejected_file_is_one_line_and_the_list_is_named(messy) -> None:
+    _project, _planted, output = messy
+    lines = output.splitlines()
+    for bad in BAD:  # once per `dvc repro`, not once per stage
+        named = [line for line in lines if re.search(rf"zoo/{re.escape(bad)}(\.dcm)?: ", line)]
+        assert len(named) == 1, (bad, named)
+    listed = [line for line in lines if "listed in data/02_intermediate/rejected.csv" in line]
+    assert listed == [f"{len(BAD)} rejected file(s) listed in data/02_intermediate/rejected.csv"]
+    assert len(lines) <= 40 + len(BAD), output
+
+
+def test_the_verbose_switch_shows_kedro_and_the_details(messy) -> None:
+    project, _planted, _output = messy
+    env = {**project.env, "KEDRO_LOGGING_CONFIG": "conf/logging-verbose.yml"}
+    result = project.run("kedro", "run", "--pipelines", "metadata", env=env)
+    output = result.stdout + result.stderr
+    for detail in ("Loading data from", "Running node", "metadata-row:"):
+        assert detail in output, output[-3000:]
+    for bad in BAD:  # the images stage's verdicts, repeated at debug level
+        assert re.search(rf"metadata: rejected zoo/{re.escape(bad)}(\.dcm)?: ", output), bad
+
+
 def test_no_identifier_reaches_any_output_log_or_mlflow(messy) -> None:
     project, planted, output = messy
     assert len(planted) > 10
@@ -88,7 +111,7 @@ def test_no_identifier_reaches_any_output_log_or_mlflow(messy) -> None:
     experiment = client.get_experiment_by_name("pneumothorax")
     for run in client.search_runs([experiment.experiment_id]):
         texts[f"mlflow {run.info.run_id}"] = repr(
-            (run.data.params, run.data.tags, run.info.run_name)
+            (run.data.params, run.data.tags, run.info.run_name, run.inputs)
         )
     for where, text in texts.items():
         for value in planted:

@@ -53,9 +53,14 @@ def _ran(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
+#: The README's promise for a whole `dvc repro` on the sample (DVC's own lines included).
+MAX_TERMINAL_LINES = 40
+
+
 def test_repro_builds_the_intermediate_layer(project: Project) -> None:
     result = project.run("dvc", "repro")
     assert _ran(result.stdout) == {"raw_manifest", "metadata", "images", "reporting"}
+    _assert_quiet(result.stdout + result.stderr)
 
     ids = _dicom_ids(project)
     assert len(ids) == 12
@@ -73,6 +78,21 @@ def test_repro_builds_the_intermediate_layer(project: Project) -> None:
     assert "PixelData" not in header
 
     assert _png_sizes(project) == dict.fromkeys(ids, (256, 256))
+
+
+def _assert_quiet(output: str) -> None:
+    """The default terminal of a `dvc repro` (not a TTY here): DVC's lines, one summary
+    line per per-file stage, nothing from Kedro's INFO, kedro-mlflow or foreign warnings."""
+    lines = output.splitlines()
+    assert len(lines) <= MAX_TERMINAL_LINES, output
+    for stage in ("images", "metadata"):
+        summaries = [
+            line for line in lines if re.fullmatch(rf"{stage}: 12 files in .* s \(.*\)", line)
+        ]
+        assert len(summaries) == 1, output
+    for noise in ("INFO", "Warning", "Loading data from", "Running node", "resolver", "Mlflow run"):
+        assert noise not in output, output
+    assert not any(len(line) > 200 for line in lines), output  # no wrapped rich-log columns
 
 
 def test_second_repro_runs_only_the_manifest(project: Project) -> None:
@@ -102,7 +122,7 @@ def test_each_run_is_logged_to_the_repository_mlflow_store(project: Project) -> 
     assert run.data.metrics["images.files_rejected"] == 0
     assert run.data.metrics["images.files_per_second"] > 0
     first_commit = project.run("git", "rev-list", "--max-parents=0", "HEAD").stdout.strip()
-    assert run.data.tags["git.commit"] == first_commit
+    assert run.data.tags["mlflow.source.git.commit"] == first_commit
     dvc_file = yaml.safe_load((project.path / f"{RAW}.dvc").read_text())
     assert run.data.tags["dvc.data/01_raw/dicom-images-train.md5"] == dvc_file["outs"][0]["md5"]
 

@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,16 @@ import yaml
 from PIL import Image
 
 from tests.e2e.conftest import RAW, Project, cli_env, copy_project
-from tests.e2e.mlflow_server import MlflowServer, free_port, start_mlflow_server
+from tests.e2e.mlflow_server import (
+    CHROMIUM,
+    WINDOW,
+    MlflowServer,
+    chromium,
+    compare_page_misses,
+    compare_url,
+    free_port,
+    start_mlflow_server,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -43,7 +51,6 @@ REPORT_FILES = (
     "raw_image_size.csv",
     "pixel_intensity.csv",
 )
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +110,16 @@ def _entry(server: MlflowServer, name: str) -> dict:
     return parents[0]
 
 
+def _raw_md5(project: Project) -> str:
+    """DVC's md5 of the raw folder, from its .dvc file."""
+    return yaml.safe_load((project.path / f"{RAW}.dvc").read_text())["outs"][0]["md5"]
+
+
 def test_one_dvc_repro_is_one_mlflow_entry_with_a_child_per_stage(
     project: Project, server: MlflowServer
 ) -> None:
-    entry = _entry(server, "baseline")
+    # Named after what changed (nothing) and the data version, from the .dvc file.
+    entry = _entry(server, f"baseline (data {_raw_md5(project)[:8]})")
     children = server.runs(f"tags.`mlflow.parentRunId` = '{entry['info']['run_id']}'")
     assert sorted(_tags(c)["mlflow.runName"] for c in children) == [
         "images",
@@ -125,11 +138,28 @@ def test_one_dvc_repro_is_one_mlflow_entry_with_a_child_per_stage(
     assert metrics["images.files_rejected"] == 0
     tags = _tags(entry)
     first = project.run("git", "rev-list", "--max-parents=0", "HEAD").stdout.strip()
-    assert tags["git.commit"] == first
-    dvc_file = yaml.safe_load((project.path / f"{RAW}.dvc").read_text())
-    assert tags["dvc.data/01_raw/dicom-images-train.md5"] == dvc_file["outs"][0]["md5"]
+    assert tags["mlflow.source.git.commit"] == first  # MLflow's own tag
+    assert tags["mlflow.source.name"] == "dvc repro"
+    assert tags["dvc.data/01_raw/dicom-images-train.md5"] == _raw_md5(project)
     artifacts = server.artifacts(entry["info"]["run_id"], "reporting")
     assert sorted(artifacts) == sorted(f"reporting/{name}" for name in REPORT_FILES)
+    # The raw data as the entry's input: the UI's Datasets column.
+    (raw,) = entry["inputs"]["dataset_inputs"]
+    assert raw["dataset"]["name"] == "dicom-images-train"
+    assert raw["dataset"]["digest"] == _raw_md5(project)
+    remote = (project.path.parent / "pneumothorax-dvc-remote").resolve()  # .dvc/config's
+    md5 = _raw_md5(project)
+    assert json.loads(raw["dataset"]["source"])["uri"] == (
+        f"{remote}/files/md5/{md5[:2]}/{md5[2:]}"
+    )
+    # A few thumbnails as logged images (the Chart view's image grid), the same ids each run.
+    assert server.artifacts(entry["info"]["run_id"], "images")
+    for child in children:
+        assert _tags(child)["mlflow.source.name"] == (
+            f"kedro run --pipelines {_tags(child)['mlflow.runName']}"
+        )
+        assert _tags(child)["runner"] == "SequentialRunner"  # not an object's repr
+        assert all(" object at 0x" not in value for value in _tags(child).values())
 
 
 @pytest.fixture(scope="module")
@@ -145,17 +175,23 @@ def experiments(project: Project) -> dict[int, str]:
     return names
 
 
-def test_each_experiment_is_one_entry_named_after_what_changed(
+def test_each_experiment_is_one_entry_named_by_dvc_exp_run_n(
     project: Project, server: MlflowServer, experiments: dict[int, str]
 ) -> None:
     for size, exp_name in experiments.items():
-        entry = _entry(server, f"image.size={size}")
+        entry = _entry(server, exp_name)
         params, metrics, tags = _params(entry), _metrics(entry), _tags(entry)
         assert params["image.size"] == str(size)
         assert metrics["images.files_converted"] == 12
         assert metrics["images.files_per_second"] > 0
+        # The metadata stage did not rerun: its current metrics are carried into the entry.
+        current = json.loads((project.path / REPORTING / "metadata_metrics.json").read_text())
+        assert {k: metrics[f"metadata.{k}"] for k in current} == pytest.approx(current)
         assert tags["dvc.exp_name"] == exp_name
-        assert tags["git.commit"] == project.run("git", "rev-parse", "HEAD").stdout.strip()
+        assert tags["pneumothorax.changed_params"] == f"image.size={size}"
+        assert tags["mlflow.source.name"] == "dvc exp run"
+        head = project.run("git", "rev-parse", "HEAD").stdout.strip()
+        assert tags["mlflow.source.git.commit"] == head
         assert "dvc.data/01_raw/dicom-images-train.md5" in tags
         children = server.runs(f"tags.`mlflow.parentRunId` = '{entry['info']['run_id']}'")
         assert sorted(_tags(c)["mlflow.runName"] for c in children) == ["images", "reporting"]
@@ -211,54 +247,32 @@ def _save_readme_pictures(
 
 
 def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
-    # No sandbox (CI runs as root), nothing fetched but the page: no updates, sync, or
-    # background traffic. The virtual time budget lets the single-page app render.
-    command = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", "--disable-default-apps", f"--user-data-dir={profile}",
-        "--virtual-time-budget=20000", "--window-size=1400,1700", *args,
-    ]  # fmt: skip
-    return subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    return chromium(*args, profile=profile, window=(1400, 1700))
 
 
 def test_the_mlflow_ui_compares_the_two_image_sizes_in_a_browser(
     server: MlflowServer, experiments: dict[int, str], tmp_path: Path
 ) -> None:
+    """What docs/make_screenshots.py pictures for the README, checked on the same page."""
     if CHROMIUM is None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("chromium is not installed (CI installs it: apt-get install chromium)")
         pytest.skip("chromium is not installed (apt-get install chromium)")
-    entries = [_entry(server, f"image.size={size}") for size in SIZES]
-    ids = json.dumps([e["info"]["run_id"] for e in entries], separators=(",", ":"))
-    experiment = json.dumps([server.experiment_id()], separators=(",", ":"))
-    query = urllib.parse.urlencode({"runs": ids, "experiments": experiment})
-    url = f"{server.url}/#/compare-runs?{query}"
+    entries = [_entry(server, name) for name in experiments.values()]
+    url = compare_url(server, [e["info"]["run_id"] for e in entries])
 
-    dom = _chromium("--dump-dom", url, profile=tmp_path / "profile-dom")
+    dom = chromium("--dump-dom", url, profile=tmp_path / "profile-dom")
     assert dom.returncode == 0, dom.stderr[-3000:]
-    page = dom.stdout
-    assert "Comparing 2 Runs" in page or "Comparing 2 runs" in page, page[-3000:]
+    assert compare_page_misses(dom.stdout, entries) == [], dom.stdout[-3000:]
+    assert "image.size" in dom.stdout  # the one param that differs, with both values
     for size in SIZES:
-        assert f"image.size={size}" in page  # the entries' names, in the column headers
-    assert "image.size" in page
-    assert "images.files_per_second" in page
+        assert f">{size}<" in dom.stdout
 
     shot = tmp_path / "mlflow-compare.png"
-    taken = _chromium(f"--screenshot={shot}", url, profile=tmp_path / "profile-shot")
+    taken = chromium(f"--screenshot={shot}", url, profile=tmp_path / "profile-shot")
     assert taken.returncode == 0, taken.stderr[-3000:]
     with Image.open(shot) as image:
-        assert image.size == (1400, 1700)
-    # `SCREENSHOTS_DIR=docs/images pytest ...` refreshes the README's picture.
-    if os.environ.get("SCREENSHOTS_DIR"):
-        shutil.copy(shot, Path(os.environ["SCREENSHOTS_DIR"]) / shot.name)
+        assert image.size == WINDOW
 
 
 @pytest.fixture(scope="module")
@@ -286,8 +300,11 @@ def test_runs_from_two_clones_land_in_the_same_experiment(
     assert _params(run)["image.size"] == "256"
     assert _metrics(run)["images.files_converted"] == 12
     tags = _tags(run)
-    assert tags["git.commit"] == project.run("git", "rev-parse", "HEAD").stdout.strip()
+    head = project.run("git", "rev-parse", "HEAD").stdout.strip()
+    assert tags["mlflow.source.git.commit"] == head
+    assert tags["mlflow.source.name"] == "kedro run"
     assert "mlflow.parentRunId" not in tags
+    assert run["inputs"]["dataset_inputs"][0]["dataset"]["name"] == "dicom-images-train"
     assert "reporting/contact_sheet.png" in server.artifacts(run["info"]["run_id"], "reporting")
     first_clone = server.runs(f"tags.project_path = '{project.path}'")
     assert first_clone
