@@ -11,6 +11,7 @@ from PIL import Image
 from pneumothorax.tracking import tracking_uri
 
 TABLE = Path("data/02_intermediate/train.csv")
+REJECTED = Path("data/02_intermediate/rejected.csv")
 IMAGES = Path("data/02_intermediate/img_train")
 
 
@@ -33,8 +34,19 @@ def summarise(project_path: Path) -> list[str]:
         lines.append(f"  {IMAGES}/  {len(pngs)} PNGs, {width}x{height}")
     else:
         lines.append(f"  {IMAGES}/  (no PNGs)")
+    rejected = _data_rows(project_path / REJECTED)
+    if rejected:
+        lines.append(f"  {REJECTED}  {rejected} unusable file(s), each with the reason")
     lines.append(f"MLflow store: {tracking_uri(project_path)}  (browse it: make ui)")
     return lines
+
+
+def _data_rows(path: Path) -> int:
+    """Rows below the header of a CSV file (0 if it does not exist)."""
+    if not path.is_file():
+        return 0
+    with path.open(newline="", encoding="utf-8") as stream:
+        return max(sum(1 for _ in csv.reader(stream)) - 1, 0)
 
 
 def main() -> int:
