@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -205,3 +206,27 @@ def _dotted(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+@pytest.mark.parametrize(
+    ("configured", "expected"), [(logging.WARNING, "warning"), (logging.INFO, "info")]
+)
+def test_dask_gets_the_level_the_logging_config_gives_it(
+    monkeypatch: pytest.MonkeyPatch, configured: int, expected: str
+) -> None:
+    # conf/logging.yml sets `distributed` (WARNING; INFO in logging-verbose.yml); Dask's own
+    # variable carries it to Dask and to the worker processes, which inherit it.
+    from pneumothorax.executors import DASK_LOG_LEVEL_ENV, _dask_log_level
+
+    monkeypatch.delenv(DASK_LOG_LEVEL_ENV, raising=False)
+    monkeypatch.setattr(logging.getLogger("distributed"), "level", configured)
+    assert _dask_log_level() == configured
+    assert os.environ[DASK_LOG_LEVEL_ENV] == expected
+
+
+def test_a_dask_level_the_user_set_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pneumothorax.executors import DASK_LOG_LEVEL_ENV, _dask_log_level
+
+    monkeypatch.setenv(DASK_LOG_LEVEL_ENV, "error")
+    monkeypatch.setattr(logging.getLogger("distributed"), "level", logging.INFO)
+    assert _dask_log_level() == logging.ERROR
