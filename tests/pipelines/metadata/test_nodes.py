@@ -73,11 +73,17 @@ def test_every_good_file_is_read_and_every_bad_one_listed_with_its_reason(zoo: P
     assert metrics["files_rejected"]["value"] == len(BAD)
 
 
-def test_one_warning_per_bad_file_and_a_summary(zoo: Path, caplog: pytest.LogCaptureFixture):
+def test_one_warning_per_bad_file_over_both_stages_and_a_summary(
+    zoo: Path, caplog: pytest.LogCaptureFixture
+):
+    # The images stage announces each bad file; the metadata stage, taking its verdicts,
+    # only counts them (its per-file lines are at debug level): one line per file per run.
     caplog.set_level("WARNING")
     _extract(_folder(zoo), NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
     lines = [r.getMessage() for r in caplog.records if r.name == "pneumothorax.rejections"]
-    assert sum(line.startswith("metadata: rejected ") for line in lines) == len(BAD)
+    for bad in BAD:
+        assert sum(line.startswith(f"images: rejected {bad}") for line in lines) == 1, bad
+    assert not any(line.startswith("metadata: rejected ") for line in lines)
     assert f"metadata: {len(BAD)} file(s) rejected, {len(GOOD)} converted" in lines[-1]
 
 
