@@ -37,9 +37,10 @@ def _isolated_incremental_cache(
 ) -> None:
     """No in-process test may read or write the repository's ``.cache/pneumothorax``.
 
-    A node run with ``incremental.cache_dir: null`` gets a temporary folder instead (an
-    absolute path replaces the repository root in ``cache_directory``); e2e tests run the
-    CLIs in a copy of the project, so their default cache is already under ``tmp_path``.
+    A node run with the default (empty) ``incremental.cache_dir`` gets a temporary folder
+    instead (an absolute path replaces the repository root in ``cache_directory``); e2e
+    tests run the CLIs in a copy of the project, so their default cache is already under
+    ``tmp_path``.
     """
     import pneumothorax.incremental
 
