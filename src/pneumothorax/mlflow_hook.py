@@ -63,11 +63,14 @@ class ProjectMlflowHook(MlflowHook):
 
     * **One entry per experiment.** Every stage that one ``dvc repro`` or ``dvc exp run``
       runs becomes a child of one parent run, found by a group tag (see
-      :func:`pneumothorax.experiment_run.group_key`) and named after the params that differ
-      from the baseline commit (``image.size=128``). The parent carries every param
-      flattened, the stages' metrics, the git commit, the DVC experiment name and data
-      version, and the reporting artifacts, so the MLflow UI's compare view of two parents
-      shows what differed and what it did. A plain ``kedro run`` stays a single run.
+      :func:`pneumothorax.experiment_run.group_key`) and named by ``dvc exp run -n``, else
+      after the params that differ from the baseline commit and the data version
+      (``image.size=128 (data a869c744)``). The parent carries every param flattened,
+      every stage's metrics (carried from the metrics files for stages that did not
+      rerun), MLflow's source tags and the DVC ones, the raw data as its input dataset, a
+      few thumbnails as logged images and the reporting artifacts, so the MLflow UI's
+      compare view of two parents shows what differed and what it did. A plain
+      ``kedro run`` stays a single run, which gets the same.
     * **Tracking never costs data work.** An unreachable server at start-up sends the run
       to the repository's local store with a warning; a failure mid-run warns once and
       stops logging, and the pipeline finishes with exit code 0 so DVC records its
