@@ -199,6 +199,17 @@ def test_each_experiment_is_one_entry_named_by_dvc_exp_run_n(
         assert "reporting/contact_sheet.png" in artifacts
 
 
+def test_an_experiment_without_a_name_is_named_after_what_changed_and_the_data(
+    project: Project, server: MlflowServer, experiments: dict[int, str]
+) -> None:
+    # DVC makes a name up (DVC_EXP_NAME) when -n is not given; the entry says what changed.
+    project.run("dvc", "exp", "run", "-S", "image.size=32")
+    entry = _entry(server, f"image.size=32 (data {_raw_md5(project)[:8]})")
+    made_up = _tags(entry)["dvc.exp_name"]
+    assert made_up not in experiments.values()
+    assert made_up in project.run("dvc", "exp", "list", "--name-only").stdout.split()
+
+
 def test_dvc_metrics_and_plots_diff_between_the_experiments(
     project: Project, experiments: dict[int, str], tmp_path: Path
 ) -> None:
