@@ -245,24 +245,24 @@ class ProjectMlflowHook(MlflowHook):
                 experiment_id, run_name=name, tags={GROUP_TAG: key}
             ).info.run_id
         mlflow.start_run(run_id=parent_id)
-        if not found:
-            self._log_raw_data()
         self._parent_id = parent_id
         params = {
             name: format_value(value)[:_MAX_PARAM_LENGTH]
             for name, value in flatten(self._params).items()
         }
         mlflow.log_params(params)
-        mlflow.set_tags(
-            {
-                **run_tags(self._project_path),
-                "mlflow.source.name": "dvc exp run"
-                if os.environ.get("DVC_EXP_NAME")
-                else "dvc repro",
-                "mlflow.source.type": "LOCAL",
-                "pneumothorax.changed_params": run_name(changes),
-            }
-        )
+        if not found:
+            # Tagged once, before any stage writes: later stages rewrite the git-tracked
+            # metrics files, and `git.dirty` would then say "true" of every reproduction.
+            mlflow.set_tags(
+                {
+                    **run_tags(self._project_path),
+                    "mlflow.source.name": _dvc_command(),
+                    "mlflow.source.type": "LOCAL",
+                    "pneumothorax.changed_params": run_name(changes),
+                }
+            )
+            self._log_raw_data()
         logger.debug("MLflow experiment entry '%s' (run %s)", name, parent_id)
 
     def _log_raw_data(self) -> None:

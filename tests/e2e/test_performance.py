@@ -105,6 +105,8 @@ def test_executors_write_identical_bytes(tmp_path: Path, dask_scheduler: str) ->
 
 def test_adding_files_reconverts_only_them_and_equals_a_full_rebuild(tmp_path: Path) -> None:
     project = _new_project(tmp_path / "project", count=12)
+    # The cache's counts ("png: 12 cached, 1 to compute") are details: the verbose switch.
+    project.env["KEDRO_LOGGING_CONFIG"] = "conf/logging-verbose.yml"
     project.run("dvc", "add", "-q", str(RAW))
     first = project.run("dvc", "repro")
     out = first.stdout + first.stderr
