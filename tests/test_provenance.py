@@ -208,3 +208,20 @@ def test_dvc_remote_url_prefers_the_local_config_and_drops_credentials(tmp_path:
 def test_dvc_remote_url_without_a_default_remote(tmp_path: Path) -> None:
     _dvc_config(tmp_path, "[core]\n    analytics = false\n")
     assert dvc_remote_url(tmp_path) is None
+
+
+def test_outputs_dvc_rewrites_do_not_make_it_dirty(repo: Path) -> None:
+    # DVC deletes a stage's outputs before running it, git-tracked metrics included.
+    (repo / "dvc.yaml").write_text(
+        "stages:\n  s:\n    cmd: x\n    outs:\n      - out/data.csv\n"
+        "    metrics:\n      - out/metrics.json:\n          cache: false\n",
+        encoding="utf-8",
+    )
+    (repo / "out").mkdir()
+    (repo / "out" / "metrics.json").write_text("{}\n", encoding="utf-8")
+    _git(repo, "add", "dvc.yaml", "out/metrics.json")
+    _git(repo, "commit", "-q", "-m", "stage")
+    (repo / "out" / "metrics.json").unlink()
+    assert git_commit(repo)["git.dirty"] == "false"
+    (repo / "tracked.txt").write_text("changed\n", encoding="utf-8")
+    assert git_commit(repo)["git.dirty"] == "true"

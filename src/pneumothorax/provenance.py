@@ -42,14 +42,34 @@ class RawData:
 def git_commit(repo: Path) -> dict[str, str]:
     """Return MLflow's ``mlflow.source.git.commit`` and ``git.dirty`` for ``repo``.
 
+    ``git.dirty`` is whether a tracked file differs from the commit, the outputs that
+    ``dvc.yaml`` declares excepted: DVC deletes and rewrites those while it runs (the
+    git-tracked metrics files among them), which says nothing about the code or params.
     Empty if ``repo`` is not a git repository.
     """
+    excluded = [f":(exclude,top){path}" for path in stage_outputs(repo)]
     try:
         commit = _git(repo, "rev-parse", "HEAD")
-        status = _git(repo, "status", "--porcelain", "--untracked-files=no")
+        status = _git(repo, "status", "--porcelain", "--untracked-files=no", "--", ".", *excluded)
     except (OSError, subprocess.CalledProcessError):
         return {}
     return {GIT_COMMIT_TAG: commit, "git.dirty": str(bool(status)).lower()}
+
+
+def stage_outputs(repo: Path) -> list[str]:
+    """Every path ``dvc.yaml`` declares as a stage's ``outs``, ``metrics`` or ``plots``."""
+    try:
+        stages = (yaml.safe_load((repo / "dvc.yaml").read_text(encoding="utf-8")) or {}).get(
+            "stages", {}
+        )
+    except (OSError, yaml.YAMLError):
+        return []
+    paths: list[str] = []
+    for stage in stages.values() if isinstance(stages, dict) else ():
+        for key in ("outs", "metrics", "plots"):
+            for item in stage.get(key) or []:
+                paths.append(item if isinstance(item, str) else str(next(iter(item))))
+    return paths
 
 
 def raw_data(project_path: Path) -> list[RawData]:
