@@ -42,18 +42,53 @@ class RawData:
 def git_commit(repo: Path) -> dict[str, str]:
     """Return MLflow's ``mlflow.source.git.commit`` and ``git.dirty`` for ``repo``.
 
-    ``git.dirty`` is whether a tracked file differs from the commit, the outputs that
-    ``dvc.yaml`` declares excepted: DVC deletes and rewrites those while it runs (the
-    git-tracked metrics files among them), which says nothing about the code or params.
-    Empty if ``repo`` is not a git repository.
+    ``git.dirty`` is whether a file of the commit differs from it, by content, except
+    what DVC writes while it runs: the outputs ``dvc.yaml`` declares (it deletes a stage's
+    git-tracked metrics before running the stage) and ``dvc.lock``. Empty if ``repo`` is
+    not a git repository.
     """
-    excluded = [f":(exclude,top){path}" for path in stage_outputs(repo)]
     try:
         commit = _git(repo, "rev-parse", "HEAD")
-        status = _git(repo, "status", "--porcelain", "--untracked-files=no", "--", ".", *excluded)
+        dirty = _differs_from(repo, "HEAD", skip=[*stage_outputs(repo), "dvc.lock"])
     except (OSError, subprocess.CalledProcessError):
         return {}
-    return {GIT_COMMIT_TAG: commit, "git.dirty": str(bool(status)).lower()}
+    return {GIT_COMMIT_TAG: commit, "git.dirty": str(dirty).lower()}
+
+
+def _differs_from(repo: Path, rev: str, skip: list[str]) -> bool:
+    # By content, not `git status`: `dvc exp run` rewrites params.yaml and its index entry
+    # with the file's new stat but the old blob (dulwich), so git's stat check calls the
+    # changed file clean. Hashing the few hundred tracked files takes milliseconds.
+    root = Path(_git(repo, "rev-parse", "--show-toplevel"))
+    prefix = repo.resolve().relative_to(root.resolve()).as_posix()
+    listing = _git(repo, "ls-tree", "-r", "--full-tree", rev)
+    committed: dict[str, str] = {}
+    for line in listing.splitlines():
+        meta, path = line.split("\t", 1)
+        mode, kind, sha = meta.split()
+        local = path if prefix == "." else path.removeprefix(f"{prefix}/")
+        if kind != "blob" or mode == "120000" or _under(local, skip):
+            continue
+        committed[path] = sha
+    present = [path for path in committed if (root / path).is_file()]
+    if len(present) != len(committed):
+        return True  # a committed file was deleted
+    if not present:
+        return False
+    hashes = subprocess.run(
+        ["git", "hash-object", "--stdin-paths"],
+        cwd=root,
+        input="\n".join(present) + "\n",
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.split()
+    return any(committed[path] != digest for path, digest in zip(present, hashes, strict=True))
+
+
+def _under(path: str, roots: list[str]) -> bool:
+    return any(path == root or path.startswith(f"{root.rstrip('/')}/") for root in roots)
 
 
 def stage_outputs(repo: Path) -> list[str]:

@@ -140,6 +140,7 @@ def test_one_dvc_repro_is_one_mlflow_entry_with_a_child_per_stage(
     first = project.run("git", "rev-list", "--max-parents=0", "HEAD").stdout.strip()
     assert tags["mlflow.source.git.commit"] == first  # MLflow's own tag
     assert tags["mlflow.source.name"] == "dvc repro"
+    assert tags["git.dirty"] == "false"  # committed; what DVC rewrites while it runs aside
     assert tags["dvc.data/01_raw/dicom-images-train.md5"] == _raw_md5(project)
     artifacts = server.artifacts(entry["info"]["run_id"], "reporting")
     assert sorted(artifacts) == sorted(f"reporting/{name}" for name in REPORT_FILES)
@@ -190,6 +191,7 @@ def test_each_experiment_is_one_entry_named_by_dvc_exp_run_n(
         assert tags["dvc.exp_name"] == exp_name
         assert tags["pneumothorax.changed_params"] == f"image.size={size}"
         assert tags["mlflow.source.name"] == "dvc exp run"
+        assert tags["git.dirty"] == "true"  # params.yaml differs from the commit
         head = project.run("git", "rev-parse", "HEAD").stdout.strip()
         assert tags["mlflow.source.git.commit"] == head
         assert "dvc.data/01_raw/dicom-images-train.md5" in tags
