@@ -9,6 +9,8 @@ import yaml
 from kedro.config import MissingConfigException, OmegaConfigLoader
 from omegaconf import OmegaConf
 
+from pneumothorax.params import ParamsError
+
 PARAMS_FILE = "params.yaml"
 
 
@@ -56,13 +58,19 @@ class ProjectConfigLoader(OmegaConfigLoader):
             extra = {}
         params_path = self._params_path()
         if not params_path.is_file():
-            raise MissingConfigException(f"{params_path}: no such file (the project's params)")
-        params = yaml.safe_load(params_path.read_text(encoding="utf-8")) or {}
+            raise ParamsError(f"{params_path}: no such file (the project's params)")
+        try:
+            params = yaml.safe_load(params_path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as error:
+            where = getattr(error, "problem_mark", None)
+            line = f" at line {where.line + 1}" if where is not None else ""
+            problem = getattr(error, "problem", None) or type(error).__name__
+            raise ParamsError(f"{params_path}: not valid YAML{line} ({problem})") from None
         if not isinstance(params, dict):
-            raise MissingConfigException(f"{params_path}: expected a mapping of parameters")
+            raise ParamsError(f"{params_path}: expected a mapping of parameters")
         clash = sorted(set(params) & set(extra))
         if clash:
-            raise ValueError(
+            raise ParamsError(
                 f"parameter group(s) {', '.join(clash)} defined both in {params_path} and under "
                 f"{self.conf_source}; keep them in {PARAMS_FILE} only (DVC tracks that file)"
             )

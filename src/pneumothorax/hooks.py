@@ -15,7 +15,7 @@ from kedro.framework.hooks import hook_impl
 from pneumothorax import safe_tracking
 from pneumothorax.dicom.deid import DeidKeyError
 from pneumothorax.executors import close_local_clusters
-from pneumothorax.params import validate_params
+from pneumothorax.params import ParamsError, validate_params
 from pneumothorax.provenance import run_tags
 
 logger = logging.getLogger(__name__)
@@ -31,11 +31,22 @@ class ProjectHooks:
         self._project_path: Path | None = None
         self._rejected_path: str | None = None
 
-    @hook_impl
+    # tryfirst: before kedro-mlflow's hook, which reads the params too (and would show a
+    # traceback for a params.yaml that is not valid YAML).
+    @hook_impl(tryfirst=True)
     def after_context_created(self, context: KedroContext) -> None:
-        """Fail before any node runs if ``params.yaml`` has a typo or a bad value."""
+        """Fail before any node runs if ``params.yaml`` has a typo or a bad value.
+
+        Raises:
+            SystemExit: With one line naming the key and the problem.
+        """
         self._project_path = Path(context.project_path)
-        validate_params(context.params)
+        try:
+            validate_params(context.params)
+        except ParamsError as error:
+            # A configuration error: one line and exit status 1, before any file is read
+            # (so it is never reported as a bad file), and no traceback.
+            raise SystemExit(f"Error: {error}") from None
 
     @hook_impl
     def after_catalog_created(self, conf_catalog: dict[str, Any]) -> None:
@@ -94,12 +105,17 @@ class ProjectHooks:
         A user error is not a crash: the message names the file (or the setting) and the
         reason, and the command exits with status 1. A local Dask cluster is closed first.
         """
+        from pneumothorax.datasets.dicom_folder_dataset import RawFolderError
         from pneumothorax.rejections import BadInputError
 
         close_local_clusters()
-        if isinstance(error, BadInputError | DeidKeyError):
-            logger.error("%s", error)
-            raise SystemExit(f"Error: {error}")
+        # Kedro's catalog re-raises a load error as its own DatasetError "from" it.
+        cause: BaseException | None = error
+        while cause is not None:
+            if isinstance(cause, BadInputError | DeidKeyError | RawFolderError):
+                logger.error("%s", cause)
+                raise SystemExit(f"Error: {cause}")
+            cause = cause.__cause__
 
 
 def _kedro_command(run_params: dict[str, Any]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,11 @@ FRAME_POLICIES = ("first", "all")
 PADDING_POLICIES = ("black", "keep")
 #: Top-level scalar keys of params.yaml (groups are validated by their dataclasses).
 TOP_LEVEL_FLAGS = ("strict",)
+#: The largest image.size side. A PNG side above it is no use for a chest radiograph (the
+#: largest detectors give ~4,300 pixels) and costs memory the run does not have: the 16-bit
+#: path resamples in 32-bit floats, 256 MiB per image at 8,192 x 8,192, per worker. Checked
+#: at start-up: 100,000 used to be accepted and every file then failed with MemoryError.
+MAX_IMAGE_SIZE = 8192
 
 
 class ParamsError(ValueError):
@@ -52,6 +57,11 @@ class ImageParams:
         if len(pair) != 2 or not all(_is_int(v) and v > 0 for v in pair):
             raise ParamsError(
                 f"params.yaml: image.size must be a positive integer or [width, height], "
+                f"got {size!r}"
+            )
+        if max(pair) > MAX_IMAGE_SIZE:
+            raise ParamsError(
+                f"params.yaml: image.size must be at most {MAX_IMAGE_SIZE} pixels a side, "
                 f"got {size!r}"
             )
         level = raw.get("png_compress_level", 6)
@@ -242,6 +252,8 @@ class IncrementalParams:
             raise ParamsError(
                 f"params.yaml: incremental.cache_dir must be a path or null, got {cache_dir!r}"
             )
+        if cache_dir:
+            _check_folder("incremental.cache_dir", cache_dir)
         return cls(enabled=enabled, cache_dir=cache_dir or None)
 
 
@@ -263,22 +275,38 @@ class TrackingParams:
         return cls(required=_flag("tracking.required", raw.get("required", False)))
 
 
+#: Every top-level key of params.yaml and its check: a key not listed here is a typo.
+#: A new group is one more entry (its dataclass's ``from_mapping``).
+VALIDATORS: dict[str, Callable[[Any], Any]] = {
+    "image": ImageParams.from_mapping,
+    "raw": RawParams.from_mapping,
+    "metadata": MetadataParams.from_mapping,
+    "strict": strict_flag,
+    "executor": ExecutorParams.from_mapping,
+    "incremental": IncrementalParams.from_mapping,
+    "tracking": TrackingParams.from_mapping,
+}
+#: Groups params.yaml must have.
+REQUIRED_GROUPS = ("image",)
+
+
 def validate_params(params: Mapping[str, Any]) -> None:
-    """Validate every group of ``params.yaml`` that the pipelines read.
+    """Validate every key of ``params.yaml``: unknown top-level keys too.
 
     Raises:
         ParamsError: The first problem found, naming the key.
     """
-    for key in ("image",):
+    unknown = sorted(set(params) - set(VALIDATORS))
+    if unknown:
+        raise ParamsError(
+            f"params.yaml: unknown top-level key(s) {', '.join(map(str, unknown))}; "
+            f"known: {', '.join(VALIDATORS)}"
+        )
+    for key in REQUIRED_GROUPS:
         if key not in params:
             raise ParamsError(f"params.yaml: missing the '{key}' group")
-    ImageParams.from_mapping(params["image"])
-    RawParams.from_mapping(params.get("raw"))
-    ExecutorParams.from_mapping(params.get("executor"))
-    MetadataParams.from_mapping(params.get("metadata"))
-    strict_flag(params.get("strict"))
-    IncrementalParams.from_mapping(params.get("incremental"))
-    TrackingParams.from_mapping(params.get("tracking"))
+    for key, validate in VALIDATORS.items():
+        validate(params.get(key))
 
 
 def _reject_unknown(group: str, raw: Mapping[str, Any], cls: type) -> None:
@@ -290,6 +318,19 @@ def _reject_unknown(group: str, raw: Mapping[str, Any], cls: type) -> None:
         raise ParamsError(
             f"params.yaml: unknown key(s) {', '.join(f'{group}.{k}' for k in unknown)}; "
             f"known: {', '.join(sorted(known))}"
+        )
+
+
+def _check_folder(name: str, value: str) -> None:
+    """A folder that exists, or can be made: its nearest existing ancestor is a folder."""
+    path = os.path.abspath(os.path.expanduser(value))
+    while not os.path.lexists(path):
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        what = "is" if path == os.path.abspath(os.path.expanduser(value)) else "is below"
+        raise ParamsError(
+            f"params.yaml: {name} must be a folder, but {value!r} {what} a file"
+            f"{'' if what == 'is' else f' ({path})'}"
         )
 
 

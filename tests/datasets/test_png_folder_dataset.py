@@ -84,10 +84,13 @@ def test_only_png_datasets_and_no_versions(tmp_path: Path) -> None:
         PngFolderDataset(path=str(tmp_path), dataset={"type": PngDataset, "versioned": True})
 
 
-def test_empty_folder_has_no_partitions(tmp_path: Path) -> None:
-    (tmp_path / "pngs").mkdir()
-    with pytest.raises(DatasetError, match="No partitions found"):
+def test_empty_folder_has_no_partitions_and_a_missing_one_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match=r"No partitions found .*no such folder"):
         PngFolderDataset(path=str(tmp_path / "pngs")).load()
+    # Saving nothing (every input rejected) still makes the folder: an empty result.
+    PngFolderDataset(path=str(tmp_path / "pngs")).save({})
+    assert (tmp_path / "pngs").is_dir()
+    assert PngFolderDataset(path=str(tmp_path / "pngs")).load() == {}
 
 
 def test_the_catalog_entry_builds_it() -> None:

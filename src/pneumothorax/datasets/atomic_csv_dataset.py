@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 
 import pandas as pd
 from kedro.io.core import get_filepath_str
 from kedro_datasets.pandas import CSVDataset
+
+from pneumothorax.datasets.atomic_write import remove_stale_temporaries, temporary_path
 
 
 class AtomicCSVDataset(CSVDataset):
@@ -17,7 +18,7 @@ class AtomicCSVDataset(CSVDataset):
     ``pandas.CSVDataset`` writes straight into the target file, so a run killed part-way
     leaves a CSV cut in the middle of a row that DVC, a later run or a user could take for
     complete. This dataset writes a local file to a hidden temporary name in the same
-    folder (``.<name>.<random>.tmp``, ignored by ``.dvcignore``), flushes it to disk and
+    folder (``.<name>.<pid>.<random>.tmp``, ignored by ``.dvcignore``), flushes it to disk and
     renames it into place with :func:`os.replace`, which is atomic on POSIX and Windows:
     readers see the old file or the new one, never a mix. Remote paths (``s3://`` and
     other fsspec object stores) keep the parent's behaviour, because an object store
@@ -48,7 +49,9 @@ class AtomicCSVDataset(CSVDataset):
         directory, name = os.path.split(save_path)
         directory = directory or "."
         os.makedirs(directory, exist_ok=True)
-        tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
+        # What a run killed mid-write left behind goes first (never a live writer's).
+        remove_stale_temporaries(directory, name)
+        tmp = temporary_path(save_path)
         try:
             with self._fs.open(tmp, **self._fs_open_args_save) as stream:
                 data.to_csv(path_or_buf=stream, **self._save_args)

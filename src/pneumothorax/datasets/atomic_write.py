@@ -1,21 +1,50 @@
-"""Write a local file so that readers see the old bytes or the new ones, never a part."""
+"""Write a local file so that readers see the old bytes or the new ones, never a part.
+
+A write goes to a hidden temporary name in the target's folder,
+``.<name>.<pid>.<uuid hex>.tmp`` (which ``.dvcignore`` hides from DVC), and is renamed into
+place. A run killed between the two (``kill -9``, a power cut) leaves that temporary file
+behind; the writer's process id in its name lets a later run tell it from the temporary
+file of a write still under way in another process, and remove it
+(:func:`remove_stale_temporaries`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import uuid
 
+#: A temporary file of this module: ``.<name>.<pid>.<32 hex digits>.tmp``. Files of older
+#: versions (``.<name>.<32 hex digits>.tmp``, no pid) match too, with no pid.
+_TEMPORARY = re.compile(r"^\.(?P<name>.+?)\.(?:(?P<pid>\d+)\.)?[0-9a-f]{32}\.tmp$")
 
-def write_atomically(path: str, data: bytes) -> None:
+
+def temporary_path(path: str) -> str:
+    """A unique temporary name for ``path``, in its folder, carrying this process's id."""
+    directory, name = os.path.split(path)
+    return os.path.join(directory or ".", f".{name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+
+
+def write_atomically(path: str, data: bytes, *, sweep: bool = False) -> None:
     """Write ``data`` to a temporary name in ``path``'s folder, then rename it into place.
 
-    A killed run leaves at most a hidden ``.<name>.<uuid>.tmp`` (which ``.dvcignore``
-    hides from DVC), never a truncated file under the real name.
+    A killed run leaves at most a hidden temporary file (see :func:`temporary_path`), never
+    a truncated file under the real name.
+
+    Args:
+        path: The file to write.
+        data: Its new bytes.
+        sweep: First remove the stale temporaries of ``path`` that killed runs left
+            (:func:`remove_stale_temporaries`). It lists the folder: for single outputs,
+            not for each file of a folder of thousands (their folder is swept once).
     """
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
+    if sweep:
+        remove_stale_temporaries(directory, os.path.basename(path))
     # A unique name opened normally (not mkstemp's 0600), so the file gets the umask's mode.
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    tmp = temporary_path(path)
     try:
         with open(tmp, "wb") as stream:
             stream.write(data)
@@ -24,3 +53,55 @@ def write_atomically(path: str, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def remove_stale_temporaries(directory: str, name: str | None = None) -> list[str]:
+    """Delete the temporary files that killed writers left in ``directory``.
+
+    A temporary file is stale when the process named in it no longer runs (or, from an
+    older version, it names none). Files of live writers are kept: two runs may share a
+    folder. Only ``directory`` itself is looked at, not its subfolders.
+
+    Args:
+        directory: The folder of the outputs.
+        name: Only the temporaries of this output file name; None: of any.
+
+    Returns:
+        The paths removed.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:  # no folder yet: nothing left behind
+        return removed
+    for entry in entries:
+        match = _TEMPORARY.match(entry.name)
+        if match is None or (name is not None and match["name"] != name):
+            continue
+        if match["pid"] is not None and _alive(int(match["pid"])):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(entry.path)
+            removed.append(entry.path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, under another user
+        return True
+    return _state(pid) != "Z"  # a killed writer its parent has not reaped yet is dead too
+
+
+def _state(pid: int) -> str:
+    # Linux: the state letter after the command's closing parenthesis in /proc/<pid>/stat.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stream:
+            return stream.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return "?"

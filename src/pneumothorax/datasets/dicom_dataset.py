@@ -97,6 +97,8 @@ class DICOMDataset(CopyableFileDataset, AbstractDataset[None, pydicom.FileDatase
                     ds = pydicom.dcmread(stream, force=True, **self._load_args)
         except DicomFileError as err:
             raise DatasetError(str(err)) from err
+        except OSError as err:  # permission denied, a folder, an I/O error: not a header fault
+            _raise(path, f"cannot read the file ({err.strerror or _first_line(err)})")
         except Exception as err:  # pydicom raises many types for malformed headers
             _raise(path, f"cannot parse DICOM header ({describe_exception(err)})")
         # pydicom reads a stream cut short without raising: it warns, or returns no elements.

@@ -80,7 +80,7 @@ class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, f
         text = json.dumps(in_file, indent=2, sort_keys=True) + "\n"
         path = get_filepath_str(self._filepath, self._protocol)
         if self._protocol == "file":
-            write_atomically(path, text.encode("utf-8"))
+            write_atomically(path, text.encode("utf-8"), sweep=True)
         else:
             self._fs.pipe_file(path, text.encode("utf-8"))
         prefix = f"{self._prefix}." if self._prefix else ""
