@@ -33,3 +33,17 @@ def test_runtime_params_override_params_yaml_key_by_key(tmp_path: Path) -> None:
         "image": {"size": 128, "png_compress_level": 6},
         "tracking": {"required": True},
     }
+
+
+def test_a_params_file_that_is_not_yaml_is_one_params_error(tmp_path: Path) -> None:
+    import pytest
+
+    from pneumothorax.params import ParamsError
+
+    conf = _project(tmp_path)
+    (tmp_path / "params.yaml").write_text("image: [\n")
+    with pytest.raises(ParamsError, match=r"params\.yaml: not valid YAML at line 2"):
+        ProjectConfigLoader(conf_source=str(conf))["parameters"]
+    (tmp_path / "params.yaml").write_text("- a list\n")
+    with pytest.raises(ParamsError, match="expected a mapping of parameters"):
+        ProjectConfigLoader(conf_source=str(conf))["parameters"]

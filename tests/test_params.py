@@ -166,3 +166,35 @@ def test_switches_must_be_booleans(group: str, key: str, value: object) -> None:
         cls.from_mapping({key: value})
     assert getattr(cls.from_mapping({key: True}), key) is True
     assert getattr(cls.from_mapping({key: False}), key) is False
+
+
+def test_unknown_top_level_keys_fail_naming_them() -> None:
+    params = yaml.safe_load(PARAMS_YAML.read_text())
+    with pytest.raises(ParamsError, match=r"unknown top-level key\(s\) imgae, zz; known: image"):
+        validate_params({**params, "imgae": {"size": 64}, "zz": 1})
+
+
+@pytest.mark.parametrize(
+    ("size", "ok"), [(8192, True), ([8192, 16], True), (8193, False), ([16, 100000], False)]
+)
+def test_image_size_has_a_documented_maximum(size: object, ok: bool) -> None:
+    from pneumothorax.params import MAX_IMAGE_SIZE
+
+    assert MAX_IMAGE_SIZE == 8192  # the number docs/troubleshooting.md gives
+    if ok:
+        ImageParams.from_mapping({"size": size})
+    else:
+        with pytest.raises(ParamsError, match=r"image\.size must be at most 8192 pixels a side"):
+            ImageParams.from_mapping({"size": size})
+
+
+def test_cache_dir_must_be_a_folder(tmp_path: Path) -> None:
+    from pneumothorax.params import IncrementalParams
+
+    (tmp_path / "afile").write_text("x")
+    for bad in (tmp_path / "afile", tmp_path / "afile" / "below"):
+        with pytest.raises(ParamsError, match=r"incremental\.cache_dir must be a folder"):
+            IncrementalParams.from_mapping({"cache_dir": str(bad)})
+    # A folder, or one that can be made: fine.
+    assert IncrementalParams.from_mapping({"cache_dir": str(tmp_path / "new" / "c")}).enabled
+    assert IncrementalParams.from_mapping({"cache_dir": str(tmp_path)}).cache_dir == str(tmp_path)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from pneumothorax.datasets.dicom_folder_dataset import DicomFolderDataset
 from pneumothorax.incremental import ResultCache, source_path
 from pneumothorax.raw_manifest import build_manifest, main
+from tests.unprivileged import as_a_normal_user
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -115,4 +118,70 @@ def test_main_writes_the_manifest_with_the_cache_of_params_yaml(tmp_path: Path) 
 def test_main_names_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main([str(tmp_path / "nope"), str(tmp_path / "m.csv")]) == 1
     assert f"raw folder '{tmp_path / 'nope'}' does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "m.csv").exists()
+
+
+def test_unreadable_entries_get_a_row_without_digest_and_never_stop_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.dicom.zoo import add_unreadable_entries
+
+    raw = tmp_path / "raw"
+    files = _tree(raw)
+    problems = add_unreadable_entries(raw)
+    params = tmp_path / "params.yaml"
+    params.write_text(f"incremental:\n  cache_dir: {tmp_path / 'c'}\n")
+    out = tmp_path / "m.csv"
+    assert main([str(raw), str(out), "--params", str(params)]) == 0
+    rows = out.read_text(encoding="utf-8").splitlines()
+    good = _expected(files).decode().splitlines()
+    # The non-UTF-8 name holds a DICOM file: its size, but no digest.
+    odd_size = os.stat(os.fsencode(raw / "names") + b"/bad\xffname.dcm").st_size
+    expected_bad = {
+        "links/loop.dcm": "links/loop.dcm,,",
+        "links/dangling.dcm": "links/dangling.dcm,,",
+        "special/fifo.dcm": "special/fifo.dcm,,",
+        "names/bad\\xffname.dcm": f"names/bad\\xffname.dcm,{odd_size},",
+    }
+    assert rows == [good[0], *sorted(good[1:] + list(expected_bad.values()))]
+    for name, reason in problems.items():
+        assert f"raw manifest: {name}: {reason}" in caplog.text
+
+
+def test_a_file_unreadable_for_its_user_is_listed(tmp_path: Path) -> None:
+    """chmod 000 stops any user but root: as root, the manifest runs without the powers
+    that let root read anyway (DAC override), as a normal user would."""
+    raw = tmp_path / "raw"
+    files = _tree(raw)
+    (raw / "secret.dcm").write_bytes(b"secret")
+    (raw / "secret.dcm").chmod(0)
+    out = tmp_path / "m.csv"
+    command = [sys.executable, "-m", "pneumothorax.raw_manifest", str(raw), str(out)]
+    result = subprocess.run(
+        [*as_a_normal_user(), *command, "--params", "/nonexistent"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "raw manifest: secret.dcm: cannot read the file (Permission denied)" in result.stderr
+    assert "Traceback" not in result.stderr
+    rows = out.read_text().splitlines()
+    assert "secret.dcm,6," in rows
+    assert set(_expected(files).decode().splitlines()) < set(rows)
+
+
+def test_main_names_an_empty_folder_and_a_cache_dir_that_is_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    (tmp_path / "raw" / ".hidden").mkdir(parents=True)
+    assert main([str(tmp_path / "raw"), str(tmp_path / "m.csv"), "--params", "/none"]) == 1
+    assert "raw folder" in capsys.readouterr().err
+    _tree(tmp_path / "raw")
+    (tmp_path / "afile").write_text("x")
+    params = tmp_path / "params.yaml"
+    params.write_text(f"incremental:\n  cache_dir: {tmp_path / 'afile'}\n")
+    assert main([str(tmp_path / "raw"), str(tmp_path / "m.csv"), "--params", str(params)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "incremental.cache_dir must be a folder" in err
     assert not (tmp_path / "m.csv").exists()

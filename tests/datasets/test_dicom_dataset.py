@@ -160,3 +160,31 @@ def test_for_file_reads_another_file_with_the_same_arguments(
     assert dataset.load().PatientID == "P-a"
     with pytest.raises(DatasetError, match="not on this dataset's file filesystem"):
         dataset.for_file("memory://elsewhere/c.dcm")
+
+
+def test_a_file_its_user_cannot_read_is_named_with_the_reason(
+    tmp_path: Path, dicom_writer: DicomWriter
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.unprivileged import as_a_normal_user
+
+    path = dicom_writer(tmp_path / "secret.dcm")
+    path.chmod(0)
+    code = (
+        "import sys\n"
+        "from kedro.io.core import DatasetError\n"
+        "from pneumothorax.datasets.dicom_dataset import DICOMDataset\n"
+        "try:\n"
+        "    DICOMDataset(filepath=sys.argv[1]).load()\n"
+        "except DatasetError as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run(
+        [*as_a_normal_user(), sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == f"{path}: cannot read the file (Permission denied)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,42 @@ def test_a_symlinked_folder_is_not_followed_like_the_manifest(
     (root / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
     (root / "z.dcm").symlink_to(tmp_path / "elsewhere" / "y.dcm")  # links to files are read
     assert list(_folder("dicom_images", root).load()) == ["x", "z"]
+
+
+def test_unreadable_entries_are_partitions_whose_load_gives_the_reason(
+    tmp_path: Path, dicom_writer: DicomWriter
+) -> None:
+    from pneumothorax.datasets.dicom_folder_dataset import UnusableFile
+    from tests.dicom.zoo import add_unreadable_entries
+
+    root = tmp_path / "raw"
+    dicom_writer(root / "good.dcm")
+    problems = add_unreadable_entries(root, good=root / "good.dcm")
+    partitions = _folder("dicom_images", root).load()
+    expected_ids = {"good", *(name.rsplit("/", 1)[-1].removesuffix(".dcm") for name in problems)}
+    assert set(partitions) == expected_ids
+    assert partitions["good"]().PatientID == "SYN-000001"
+    for name, reason in problems.items():
+        load = partitions[name.rsplit("/", 1)[-1].removesuffix(".dcm")]
+        assert isinstance(load.__self__, UnusableFile)
+        assert load.__self__.relative_path == name
+        with pytest.raises(DatasetError, match=f"^{re.escape(name)}: {re.escape(reason)}$"):
+            load()
+
+
+def test_missing_or_empty_folder_and_duplicate_ids_are_user_errors(
+    tmp_path: Path, dicom_writer: DicomWriter
+) -> None:
+    from pneumothorax.datasets.dicom_folder_dataset import RawFolderError
+
+    with pytest.raises(RawFolderError, match=r"raw folder .* does not exist or is not a folder"):
+        _folder("dicom_images", tmp_path / "none").load()
+    (tmp_path / "empty" / ".git").mkdir(parents=True)
+    with pytest.raises(RawFolderError, match=r"raw folder .* holds no files"):
+        _folder("dicom_images", tmp_path / "empty").load()
+    dicom_writer(tmp_path / "dup" / "a" / "x.dcm")
+    dicom_writer(tmp_path / "dup" / "b" / "x.dcm")
+    with pytest.raises(
+        RawFolderError, match=re.escape("a/x.dcm and b/x.dcm: both map to the id 'x'")
+    ):
+        _folder("dicom_images", tmp_path / "dup").load()

@@ -97,3 +97,36 @@ def plant_phi(root: Path) -> dict[str, str]:
         data = to_bytes(ds)
         path.write_bytes(data[132:] if name == "good/no_preamble" else data)
     return planted
+
+
+#: File name (below the raw folder) -> the reason rejected.csv gives, for the entries
+#: :func:`add_unreadable_entries` makes. The non-UTF-8 name is shown with a \xff escape.
+UNREADABLE = {
+    "links/loop.dcm": "symbolic link loop",
+    "links/dangling.dcm": "broken symbolic link (its target does not exist)",
+    "special/fifo.dcm": "not a regular file (a FIFO)",
+    "names/bad\\xffname.dcm": "file name is not valid UTF-8",
+}
+
+
+def add_unreadable_entries(root: Path, good: Path | None = None) -> dict[str, str]:
+    """Add the entries of :data:`UNREADABLE` under ``root``; return that mapping.
+
+    A FIFO stands for a file nobody can read: chmod 000 does not stop root, and the tests
+    run as root in CI; opening a FIFO without a writer would block the run for ever.
+    ``good`` (a valid DICOM file) gives the non-UTF-8 name real DICOM bytes.
+    """
+    import os
+
+    (root / "links").mkdir(parents=True, exist_ok=True)
+    (root / "special").mkdir(parents=True, exist_ok=True)
+    (root / "names").mkdir(parents=True, exist_ok=True)
+    (root / "links/loop.dcm").symlink_to("loop.dcm")
+    (root / "links/dangling.dcm").symlink_to("no-such-file.dcm")
+    os.mkfifo(root / "special/fifo.dcm")
+    data = good.read_bytes() if good else to_bytes(image(ramp(8, 8, 0, 255, dtype="uint8")))
+    with open(os.fsencode(root / "names") + b"/bad\xffname.dcm", "wb") as stream:
+        stream.write(data)
+    # A link to a folder is not followed (so a cycle cannot loop the walk) nor listed.
+    (root / "links/cycle").symlink_to("..")
+    return dict(UNREADABLE)
