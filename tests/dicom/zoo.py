@@ -130,3 +130,135 @@ def add_unreadable_entries(root: Path, good: Path | None = None) -> dict[str, st
     # A link to a folder is not followed (so a cycle cannot loop the walk) nor listed.
     (root / "links/cycle").symlink_to("..")
     return dict(UNREADABLE)
+
+
+def _encapsulated(pixels, stream: bytes, syntax: UID, **attributes: object):
+    ds = image(pixels, **attributes)
+    ds.PixelData = encapsulate([stream])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = syntax
+    return ds
+
+
+def _even(data: bytes) -> bytes:
+    return data + b"\x00" * (len(data) % 2)
+
+
+def hostile_pixel_files() -> dict[str, tuple[object, str]]:
+    """Files whose header is valid and whose pixel data are not: name -> (data set, reason).
+
+    The reason is a fragment of what ``rejected.csv`` must say. Compressed streams are
+    made by Pillow (JPEG) and pydicom's encoders (JPEG 2000 via pylibjpeg, RLE), then cut
+    or damaged here; the valid originals are in :func:`good_compressed_files`.
+    """
+    import numpy as np
+    from pydicom.uid import JPEG2000Lossless, RLELossless
+
+    pixels, jpeg, j2k, rle = _compressed_streams()
+    sos = jpeg.index(b"\xff\xda")
+    damaged = bytearray(jpeg)
+    middle = sos + (len(jpeg) - sos) // 2
+    damaged[middle : middle + 8] = b"\xff\xd3\xff\xd5\xff\xd1\xff\xd6"  # restart markers, shuffled
+    rle_damaged = bytearray(rle)
+    rle_damaged[64:80] = b"\x81" * 16  # run headers where literal bytes were: segments overrun
+    floats = image(pixels)
+    for keyword in ("PixelData", "BitsStored", "HighBit", "PixelRepresentation"):
+        delattr(floats, keyword)
+    floats.BitsAllocated = 32
+    floats.FloatPixelData = (pixels.astype(np.float32) / 255).tobytes()
+    return {
+        "jpeg_cut": (
+            _encapsulated(pixels, _even(jpeg[: sos + (len(jpeg) - sos) // 2]), JPEGBaseline8Bit),
+            "JPEG data cut short: no end-of-image marker",
+        ),
+        "jpeg_damaged": (
+            _encapsulated(pixels, bytes(damaged), JPEGBaseline8Bit),
+            "corrupt JPEG data: restart markers out of sequence",
+        ),
+        "jpeg_rows_more": (
+            _encapsulated(pixels, jpeg, JPEGBaseline8Bit, Rows=80),
+            "(0028,0010) Rows / (0028,0011) Columns disagree with the JPEG frame header",
+        ),
+        "jpeg_columns_fewer": (
+            _encapsulated(pixels, jpeg, JPEGBaseline8Bit, Columns=32),
+            "(0028,0010) Rows / (0028,0011) Columns disagree with the JPEG frame header",
+        ),
+        "j2k_cut": (
+            _encapsulated(pixels, _even(j2k[: len(j2k) // 2]), JPEG2000Lossless),
+            "JPEG 2000 data cut short",
+        ),
+        "j2k_rows_fewer": (
+            _encapsulated(pixels, j2k, JPEG2000Lossless, Rows=32),
+            "(0028,0010) Rows / (0028,0011) Columns disagree with the JPEG 2000 image header",
+        ),
+        "rle_cut": (
+            _encapsulated(pixels, _even(rle[: len(rle) // 2]), RLELossless),
+            "cannot decode frame 0",
+        ),
+        "rle_damaged": (
+            _encapsulated(pixels, bytes(rle_damaged), RLELossless),
+            "the decoder warned that the data are damaged or disagree with the header",
+        ),
+        "rle_rows_fewer": (
+            _encapsulated(pixels, rle, RLELossless, Rows=32),
+            "the decoder warned that the data are damaged or disagree with the header",
+        ),
+        "native_rows_more": (
+            image(pixels, Rows=80),
+            "Pixel Data shorter than Rows",
+        ),
+        "native_rows_fewer": (
+            image(pixels, Rows=32),
+            "(0028,0010) Rows / (0028,0011) Columns disagree with the pixel data",
+        ),
+        "float_rows_fewer": (
+            _float_variant(floats, Rows=32),
+            "(0028,0010) Rows / (0028,0011) Columns disagree with the pixel data",
+        ),
+    }
+
+
+def good_compressed_files() -> dict[str, object]:
+    """The valid originals of :func:`hostile_pixel_files`, and float data without Bits
+    Stored (which Float Pixel Data never has, PS3.3 C.7.6.24): all must convert."""
+    import numpy as np
+    from pydicom.uid import JPEG2000Lossless, RLELossless
+
+    pixels, jpeg, j2k, rle = _compressed_streams()
+    floats = image(pixels)
+    for keyword in ("PixelData", "BitsStored", "HighBit", "PixelRepresentation"):
+        delattr(floats, keyword)
+    floats.BitsAllocated = 32
+    floats.FloatPixelData = (pixels.astype(np.float32) / 255).tobytes()
+    return {
+        "jpeg_ok": _encapsulated(pixels, jpeg, JPEGBaseline8Bit),
+        "j2k_ok": _encapsulated(pixels, j2k, JPEG2000Lossless),
+        "rle_ok": _encapsulated(pixels, rle, RLELossless),
+        "float_ok": floats,
+    }
+
+
+def _float_variant(ds, **attributes: object):
+    import copy
+
+    twin = copy.deepcopy(ds)
+    for keyword, value in attributes.items():
+        setattr(twin, keyword, value)
+    return twin
+
+
+def _compressed_streams():
+    """64x64 8-bit noise (so no codec can shrink it to nothing) and its three encodings."""
+    import numpy as np
+    from pydicom.encaps import generate_frames
+    from pydicom.uid import JPEG2000Lossless, RLELossless
+
+    pixels = np.random.default_rng(16).integers(0, 256, (64, 64)).astype("uint8")
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+    streams = []
+    for syntax, plugin in ((JPEG2000Lossless, "pylibjpeg"), (RLELossless, "")):
+        ds = image(pixels)
+        ds.compress(syntax, encoding_plugin=plugin, generate_instance_uid=False)
+        streams.append(next(generate_frames(ds.PixelData, number_of_frames=1)))
+    return pixels, buffer.getvalue(), *streams

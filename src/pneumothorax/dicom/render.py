@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ from pydicom.pixels import (
     apply_voi_lut,
     get_decoder,
 )
-from pydicom.uid import UID, ImplicitVRLittleEndian
+from pydicom.uid import UID, ImplicitVRLittleEndian, RLELossless
 
 from pneumothorax.dicom.errors import DicomFileError
 from pneumothorax.dicom.fast_decode import check_fast_decodes, fast_path_applies, render_fast
@@ -155,15 +156,26 @@ def decode_frame(ds: Dataset, index: int = 0) -> tuple[np.ndarray, str]:
         raise DicomFileError(path, f"no decoder for {syntax_name(uid)}") from err
     if not decoder.is_available:
         raise DicomFileError(path, f"no installed decoder plugin for {syntax_name(uid)}")
-    plugins = _plugin_order(decoder) if uid.is_compressed else ("",)
+    plugins = _plugin_order(decoder, uid) if uid.is_compressed else ("",)
     reasons = []
     for plugin in plugins:
         try:
-            with quiet_pydicom():
+            with quiet_pydicom(), warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
                 arr, _ = decoder.as_array(ds, index=index, decoding_plugin=plugin, as_rgb=True)
-            return arr, plugin or NATIVE_DECODER
         except Exception as err:  # a corrupt stream fails differently in every plugin
             reasons.append(_plugin_reason(plugin or NATIVE_DECODER, err))
+            continue
+        if caught:
+            # pydicom warns when it pads, cuts or reinterprets what a decoder returned: the
+            # image may be partial. Not retried with another plugin, which might not check.
+            # The warning's text may quote header values: the reason does not repeat it.
+            raise DicomFileError(
+                path,
+                f"cannot decode frame {index} ({plugin or NATIVE_DECODER}: the decoder warned "
+                "that the data are damaged or disagree with the header)",
+            )
+        return arr, plugin or NATIVE_DECODER
     raise DicomFileError(path, f"cannot decode frame {index} ({'; '.join(reasons)})")
 
 
@@ -225,7 +237,7 @@ def describe_voi(ds: Dataset, values: np.ndarray | None = None) -> str:
     if ds.get("VOILUTSequence"):
         return "VOI LUT Sequence"
     if _keeps_stored_range(ds):
-        return f"stored range 0..{2 ** int(ds.BitsStored) - 1}"
+        return f"stored range 0..{2 ** _bits_stored(ds) - 1}"
     if values is None:
         return "data range"
     return f"data range {_num(float(values.min()))}..{_num(float(values.max()))}"
@@ -480,10 +492,21 @@ def _has_voi(ds: Dataset) -> bool:
     return _has_window(ds) or bool(ds.get("VOILUTSequence"))
 
 
+def _bits_stored(ds: Dataset) -> int:
+    # (0028,0101) Bits Stored, else Bits Allocated (as validate.check_image reads it).
+    return int(ds.get("BitsStored") or ds.get("BitsAllocated") or 8)
+
+
+def _is_float(ds: Dataset) -> bool:
+    # Float Pixel Data has no Bits Stored (PS3.3 C.7.6.24): its values are not a stored range.
+    return "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
+
+
 def _keeps_stored_range(ds: Dataset) -> bool:
     rescaled = "RescaleSlope" in ds or "RescaleIntercept" in ds or ds.get("ModalityLUTSequence")
     return (
-        int(ds.get("BitsStored", 8)) <= 8
+        not _is_float(ds)
+        and _bits_stored(ds) <= 8
         and not rescaled
         and not int(ds.get("PixelRepresentation", 0))
     )
@@ -498,7 +521,7 @@ def _display_range(ds: Dataset, values: np.ndarray) -> tuple[float, float]:
         bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
         return 0.0, float(2**bits - 1)
     if _keeps_stored_range(ds):
-        return 0.0, float(2 ** int(ds.get("BitsStored", 8)) - 1)
+        return 0.0, float(2 ** _bits_stored(ds) - 1)
     return float(values.min()), float(values.max())
 
 
@@ -508,10 +531,10 @@ def _window_output_range(ds: Dataset) -> tuple[float, float]:
     if ds.get("ModalityLUTSequence"):
         y_min, y_max = 0.0, float(2 ** int(ds.ModalityLUTSequence[0].LUTDescriptor[2]) - 1)
     elif int(ds.get("PixelRepresentation", 0)) == 0:
-        y_min, y_max = 0.0, float(2 ** int(ds.BitsStored) - 1)
+        y_min, y_max = 0.0, float(2 ** _bits_stored(ds) - 1)
     else:
-        y_min = -float(2 ** (int(ds.BitsStored) - 1))
-        y_max = float(2 ** (int(ds.BitsStored) - 1) - 1)
+        y_min = -float(2 ** (_bits_stored(ds) - 1))
+        y_max = float(2 ** (_bits_stored(ds) - 1) - 1)
     slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
     if slope is not None and intercept is not None and not ds.get("ModalityLUTSequence"):
         y_min = y_min * float(slope) + float(intercept)
@@ -530,11 +553,15 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def _plugin_order(decoder: Any) -> tuple[str, ...]:
+def _plugin_order(decoder: Any, uid: UID) -> tuple[str, ...]:
     # pydicom tries plugins in registration order (pylibjpeg before pillow, ...), which its
     # public `available_plugins` sorts away; follow pydicom so pixels match `pixel_array`.
-    registered = tuple(getattr(decoder, "_available", {}) or ())
-    return registered or decoder.available_plugins
+    registered = tuple(getattr(decoder, "_available", {}) or ()) or decoder.available_plugins
+    if uid == RLELossless and "pydicom" in registered:
+        # pydicom's own RLE decoder warns when a segment decodes longer or shorter than
+        # Rows x Columns needs; pylibjpeg-rle pads or cuts it silently (a partial image).
+        return ("pydicom", *(plugin for plugin in registered if plugin != "pydicom"))
+    return registered
 
 
 def _plugin_reason(plugin: str, err: BaseException) -> str:

@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
 from pydicom.pixels import get_decoder
 from pydicom.uid import UID
 
+from pneumothorax.dicom.codestream import J2K_SYNTAXES, JPEG_SYNTAXES, codestream_problem
 from pneumothorax.dicom.errors import DicomFileError
 from pneumothorax.dicom.render import MONOCHROME, syntax_name, transfer_syntax
 
@@ -69,8 +71,30 @@ def check_image(ds: Dataset) -> None:
         raise DicomFileError(path, f"no decoder for {syntax_name(uid)}") from err
     if not decoder.is_available:
         raise DicomFileError(path, f"no installed decoder plugin for {syntax_name(uid)}")
-    if not uid.is_compressed and "PixelData" in ds:
+    if not uid.is_compressed:
         _check_native_length(ds, path, values)
+    elif uid.is_compressed and "PixelData" in ds:
+        _check_codestreams(ds, path, uid, values)
+
+
+def _check_codestreams(ds: Dataset, path: str, uid: UID, values: dict[str, Any]) -> None:
+    """Every frame's codestream whole and of the header's size (see :mod:`.codestream`)."""
+    if uid not in JPEG_SYNTAXES and uid not in J2K_SYNTAXES:
+        return
+    try:
+        frames = list(generate_frames(ds.PixelData, number_of_frames=values["frames"]))
+    except Exception as err:  # pydicom raises several types for a broken item structure
+        raise DicomFileError(path, "corrupt encapsulated (7FE0,0010) Pixel Data") from err
+    if len(frames) < values["frames"]:
+        raise DicomFileError(
+            path,
+            "fewer frames in (7FE0,0010) Pixel Data than (0028,0008) Number of Frames says",
+        )
+    for index, frame in enumerate(frames):
+        problem = codestream_problem(frame, uid, values["rows"], values["columns"])
+        if problem:
+            where = f"frame {index}: " if len(frames) > 1 else ""
+            raise DicomFileError(path, f"{where}{problem}")
 
 
 def _pixel_module(ds: Dataset, path: str) -> dict[str, Any]:
@@ -149,9 +173,20 @@ def _check_native_length(ds: Dataset, path: str, values: dict[str, Any]) -> None
         if values["bits_allocated"] == 1
         else pixels * values["bits_allocated"] // 8
     )
-    if len(ds.PixelData) < needed:
+    keyword = next(keyword for keyword in _PIXEL_DATA_KEYWORDS if keyword in ds)
+    actual = len(ds[keyword].value)
+    if actual < needed:
         raise DicomFileError(
             path,
             "(7FE0,0010) Pixel Data shorter than Rows×Columns×SamplesPerPixel×BitsAllocated/8"  # noqa: RUF001
             "×frames requires (file cut short?)",  # noqa: RUF001
+        )
+    # One byte more is the padding of an odd length (PS3.5 8.1.1); anything beyond means
+    # (0028,0010) Rows / (0028,0011) Columns do not describe the pixels: decoding would
+    # show a part of them, or them cut and wrapped, as if whole.
+    if actual > needed + (needed % 2):
+        raise DicomFileError(
+            path,
+            "Pixel Data longer than Rows×Columns×SamplesPerPixel×BitsAllocated/8×frames "  # noqa: RUF001
+            "requires: (0028,0010) Rows / (0028,0011) Columns disagree with the pixel data",
         )
