@@ -190,7 +190,7 @@ def test_generations_are_recorded_per_kind_code_and_params(tmp_path: Path) -> No
     cache.close()
 
 
-def test_a_cache_from_before_generations_may_hold_any_of_them(tmp_path: Path) -> None:
+def test_a_cache_in_an_older_layout_has_its_results_dropped_not_misread(tmp_path: Path) -> None:
     import sqlite3
 
     from pneumothorax.incremental import generation_key
@@ -198,9 +198,87 @@ def test_a_cache_from_before_generations_may_hold_any_of_them(tmp_path: Path) ->
     (tmp_path / "cache").mkdir()
     db = sqlite3.connect(tmp_path / "cache" / "cache.sqlite")
     db.execute("CREATE TABLE results (key TEXT PRIMARY KEY, value BLOB)")
-    db.execute("INSERT INTO results VALUES ('k', x'00')")
+    db.execute("INSERT INTO results VALUES ('k', x'00')")  # no checksum: unusable
     db.commit()
     db.close()
     cache = ResultCache(tmp_path / "cache")
-    assert cache.has_generation(generation_key("raw", "c", {}))
+    assert not cache.has_generation(generation_key("raw", "c", {}))
+    assert cache.get("k") is None
     cache.close()
+
+
+def _damage_garbage_header(db: Path) -> None:
+    db.write_bytes(b"this is not an sqlite file" * 200)
+
+
+def _damage_truncate(db: Path) -> None:
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) // 3])
+
+
+def _damage_pages(db: Path) -> None:
+    data = bytearray(db.read_bytes())
+    page = 4096
+    for start in range(2 * page, len(data), 3 * page):  # every third page from the third on
+        data[start : start + page] = bytes(range(256)) * (page // 256)
+    db.write_bytes(bytes(data))
+
+
+def _damage_values(db: Path) -> None:
+    import sqlite3
+
+    connection = sqlite3.connect(db)
+    rows = connection.execute("SELECT key, value FROM results ORDER BY key").fetchall()
+    for index, (key, value) in enumerate(rows):
+        if index % 2 == 0:
+            value = bytes(value)
+            flipped = value[:-1] + bytes([value[-1] ^ 0xFF])  # checksum no longer matches
+            connection.execute("UPDATE results SET value = ? WHERE key = ?", (flipped, key))
+    connection.commit()
+    connection.close()
+
+
+@pytest.mark.parametrize(
+    "damage", [_damage_garbage_header, _damage_truncate, _damage_pages, _damage_values]
+)
+def test_a_damaged_cache_gives_one_warning_and_the_results_of_a_clean_run(
+    tmp_path: Path, damage, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from pneumothorax.incremental import map_cached
+
+    files = []
+    for index in range(60):
+        path = tmp_path / "raw" / f"f{index:02d}"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(bytes([index]) * 5000)  # several sqlite pages of results in all
+        files.append(path)
+    expected = [(p.name, p.read_bytes()) for p in files]  # what the per-file work returns
+
+    def run() -> list[tuple[str, bytes]]:
+        cache = ResultCache(tmp_path / "cache")
+        results = map_cached(
+            _identity, [(p.name, _Loader(p).load) for p in files], mapper=map, cache=cache,
+            kind="raw", code="c", params={}, encode=bytes, decode=bytes,
+        )  # fmt: skip
+        out = sorted((r.id, r.value) for r in results)
+        cache.close()
+        return out
+
+    assert run() == expected
+    cache_file = tmp_path / "cache" / "cache.sqlite"
+    damage(cache_file)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="pneumothorax.incremental"):
+        assert run() == expected
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert "incremental cache" in warnings[0].getMessage()
+    if damage is not _damage_values:  # the whole file was unusable: kept aside for a look
+        assert (tmp_path / "cache" / "cache.sqlite.corrupt").is_file()
+    # The rebuilt cache serves the next run, silently.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="pneumothorax.incremental"):
+        assert run() == expected
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -30,6 +30,7 @@ repository's even from a ``dvc exp run --temp`` copy). Deleting it only costs ti
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -128,47 +129,115 @@ def _file_state(stat: os.stat_result) -> tuple[int, int, int]:
     return stat.st_size, stat.st_mtime_ns, stat.st_ino
 
 
+#: Layout of the sqlite file; another number (older caches: 0) drops the stored results.
+_SCHEMA_VERSION = 2
+#: A stored value: this tag, the SHA-256 of the payload, the payload. A value that does
+#: not check out (a damaged page that sqlite does not notice) is a miss, never an output.
+_VALUE_TAG = b"PNX2"
+_DIGEST_BYTES = 32
+#: sqlite's primary result codes for a damaged file: SQLITE_CORRUPT, SQLITE_NOTADB.
+_CORRUPT_CODES = (11, 26)
+
+
+class CacheCorruptError(RuntimeError):
+    """The cache file is damaged (raised inside :class:`ResultCache`, never out of it)."""
+
+
 class ResultCache:
-    """Input digests by file state, and results by key, in one sqlite file."""
+    """Input digests by file state, and results by key, in one sqlite file.
+
+    A damaged file (not a database, cut short, damaged pages) is moved aside to
+    ``cache.sqlite.corrupt`` and replaced by an empty cache, with one warning; a stored
+    value that fails its checksum is dropped and recomputed. Either way the run goes on,
+    and its outputs are those of a run without a cache: the cache only saves time.
+    """
 
     def __init__(self, directory: str | Path) -> None:
         """Open (creating if needed) the cache in ``directory``."""
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.directory / "cache.sqlite", timeout=60)
+        self.path = self.directory / "cache.sqlite"
+        self._warned = False
+        self._pending = 0
+        try:
+            self._open()
+        except sqlite3.DatabaseError as error:
+            self._recover(error)
+
+    def _open(self) -> None:
+        self._db = sqlite3.connect(self.path, timeout=60)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version != _SCHEMA_VERSION:
+            # Results stored in another layout (no checksums) are dropped, not misread.
+            self._db.execute("DROP TABLE IF EXISTS results")
+            self._db.execute("DROP TABLE IF EXISTS generations")
+            self._db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS file_state (path TEXT PRIMARY KEY, size INTEGER,"
             " mtime_ns INTEGER, inode INTEGER, sha256 TEXT)"
         )
         self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value BLOB)")
-        # A cache written before generations were recorded has results but no rows here:
-        # it may hold any generation, so nothing is skipped for it.
-        self._legacy = self._table_empty("generations") and not self._table_empty("results")
         self._db.execute("CREATE TABLE IF NOT EXISTS generations (key TEXT PRIMARY KEY)")
+        self._db.commit()
+
+    def _recover(self, error: sqlite3.DatabaseError) -> None:
+        """Move a damaged cache file aside and start an empty one (one warning per cache)."""
+        if not _is_corruption(error):
+            raise error
+        with contextlib.suppress(Exception):
+            self._db.close()
+        aside = self.path.with_name(self.path.name + ".corrupt")
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{self.path}{suffix}")
+            if source.exists():
+                os.replace(source, f"{aside}{suffix}")
+        self._warn(
+            f"incremental cache {self.path} is damaged ({_first_line(error)}): moved aside to"
+            f" {aside.name} and rebuilt; this run recomputes what it held"
+        )
         self._pending = 0
+        self._open()
+
+    def _warn(self, message: str) -> None:
+        if not self._warned:
+            self._warned = True
+            logger.warning("%s", message)
+
+    def _run(self, sql: str, args: Sequence[Any] = (), many: str = "one") -> Any:
+        """Execute ``sql``; on a damaged file, rebuild the cache and run it on the new one."""
+        for attempt in (1, 2):
+            try:
+                cursor = self._db.execute(sql, args)
+                if many == "one":
+                    return cursor.fetchone()
+                if many == "all":
+                    return cursor.fetchall()
+                return None
+            except sqlite3.DatabaseError as error:
+                if attempt == 2 or not _is_corruption(error):
+                    raise
+                self._recover(error)
+        return None
 
     def has_generation(self, generation: str) -> bool:
         """Whether results were ever stored under ``generation`` (see :func:`generation_key`)."""
-        if self._legacy:
-            return True
-        row = self._db.execute("SELECT 1 FROM generations WHERE key = ?", (generation,))
-        return row.fetchone() is not None
+        return self._run("SELECT 1 FROM generations WHERE key = ?", (generation,)) is not None
 
     def add_generation(self, generation: str) -> None:
         """Record that results are stored under ``generation``."""
-        self._db.execute("INSERT OR IGNORE INTO generations VALUES (?)", (generation,))
+        self._run("INSERT OR IGNORE INTO generations VALUES (?)", (generation,), many="none")
         self._tick()
 
     def known_digest(self, path: str, stat: os.stat_result) -> str | None:
         """The digest recorded for ``path`` if its size, mtime and inode are unchanged."""
-        row = self._db.execute(
+        row = self._run(
             "SELECT sha256 FROM file_state"
             " WHERE path = ? AND size = ? AND mtime_ns = ? AND inode = ?",
             (path, *_file_state(stat)),
-        ).fetchone()
-        return row[0] if row else None
+        )
+        return row[0] if row and isinstance(row[0], str) else None
 
     def known_digests(
         self, folder: str, files: Sequence[tuple[str, os.stat_result]]
@@ -184,59 +253,102 @@ class ResultCache:
         end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         known = {
             path: (size, mtime_ns, inode, digest)
-            for path, size, mtime_ns, inode, digest in self._db.execute(
+            for path, size, mtime_ns, inode, digest in self._run(
                 "SELECT path, size, mtime_ns, inode, sha256 FROM file_state"
                 " WHERE path >= ? AND path < ?",
                 (prefix, end),
+                many="all",
             )
         }
         digests: list[str | None] = []
         for path, stat in files:
             record = known.get(path)
             known_state = record is not None and record[:3] == _file_state(stat)
-            digests.append(record[3] if known_state else None)
+            digests.append(record[3] if known_state and isinstance(record[3], str) else None)
         return digests
 
     def remember_digest(self, path: str, stat: os.stat_result, digest: str) -> None:
         """Record that ``path`` in state ``stat`` has content ``digest``."""
-        self._db.execute(
+        self._run(
             "INSERT OR REPLACE INTO file_state VALUES (?, ?, ?, ?, ?)",
             (path, *_file_state(stat), digest),
+            many="none",
         )
         self._tick()
 
     def has(self, key: str) -> bool:
         """Whether a result is stored under ``key``."""
-        return (
-            self._db.execute("SELECT 1 FROM results WHERE key = ?", (key,)).fetchone() is not None
-        )
+        return self._run("SELECT 1 FROM results WHERE key = ?", (key,)) is not None
 
     def get(self, key: str) -> bytes | None:
-        """The result stored under ``key``, if any."""
-        row = self._db.execute("SELECT value FROM results WHERE key = ?", (key,)).fetchone()
-        return bytes(row[0]) if row else None
+        """The result stored under ``key``, if any and intact (a damaged one is dropped)."""
+        row = self._run("SELECT value FROM results WHERE key = ?", (key,))
+        if row is None:
+            return None
+        payload = _unseal(row[0])
+        if payload is None:
+            self.discard(key, "a stored value fails its checksum")
+        return payload
 
     def put(self, key: str, value: bytes) -> None:
         """Store ``value`` under ``key``."""
-        self._db.execute("INSERT OR REPLACE INTO results VALUES (?, ?)", (key, value))
+        self._run("INSERT OR REPLACE INTO results VALUES (?, ?)", (key, _seal(value)), many="none")
+        self._tick()
+
+    def discard(self, key: str, why: str) -> None:
+        """Drop a damaged result (one warning per cache), so it is recomputed and stored anew."""
+        self._warn(f"incremental cache {self.path}: {why}; recomputing the damaged entries")
+        self._run("DELETE FROM results WHERE key = ?", (key,), many="none")
         self._tick()
 
     def close(self) -> None:
         """Commit and close."""
-        self._db.commit()
+        try:
+            self._db.commit()
+        except sqlite3.DatabaseError as error:
+            if not _is_corruption(error):
+                raise
+            self._recover(error)
         self._db.close()
-
-    def _table_empty(self, table: str) -> bool:
-        exists = self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-        ).fetchone()
-        return not exists or self._db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None
 
     def _tick(self) -> None:
         self._pending += 1
         if self._pending >= _COMMIT_EVERY:
-            self._db.commit()
             self._pending = 0
+            try:
+                self._db.commit()
+            except sqlite3.DatabaseError as error:
+                if not _is_corruption(error):
+                    raise
+                self._recover(error)
+
+
+def _is_corruption(error: sqlite3.DatabaseError) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _CORRUPT_CODES
+    text = str(error).lower()
+    return "not a database" in text or "malformed" in text
+
+
+def _seal(value: bytes) -> bytes:
+    return _VALUE_TAG + hashlib.sha256(value).digest() + value
+
+
+def _unseal(stored: Any) -> bytes | None:
+    if not isinstance(stored, bytes | memoryview):
+        return None
+    stored = bytes(stored)
+    head = len(_VALUE_TAG) + _DIGEST_BYTES
+    if stored[: len(_VALUE_TAG)] != _VALUE_TAG or len(stored) < head:
+        return None
+    payload = stored[head:]
+    return payload if hashlib.sha256(payload).digest() == stored[len(_VALUE_TAG) : head] else None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def cache_directory(configured: str | None) -> Path:
@@ -318,10 +430,11 @@ def map_cached(
     logger.debug("%s: %d cached, %d to compute", kind, len(hits), len(misses))
     for entry, key in hits:
         value = cache.get(key)
-        if value is None:  # removed meanwhile (cache deleted by hand): recompute below
-            misses.append(_Input(entry.id, entry.load))
+        decoded = _decoded(cache, key, value, decode) if value is not None else _MISSING
+        if decoded is _MISSING:  # removed meanwhile, or damaged: recompute below
+            misses.append(_Input(entry.id, entry.load, entry.digest, entry.path, entry.stat))
             continue
-        yield FileResult(entry.id, decode(value))
+        yield FileResult(entry.id, decoded)
     work = ((entry.id, entry.load, entry.digest, entry.path) for entry in misses)
     for entry, (digest, result) in zip(
         misses, mapper(partial(_with_digest, fn), work), strict=True
@@ -334,6 +447,18 @@ def map_cached(
                 seen = True
             cache.put(cache_key(kind, code, params, digest), encode(result.value))
         yield result
+
+
+_MISSING = object()
+
+
+def _decoded(cache: ResultCache, key: str, value: bytes, decode: Callable[[bytes], Any]) -> Any:
+    """``decode(value)``, or :data:`_MISSING` (the entry dropped) when it cannot be decoded."""
+    try:
+        return decode(value)
+    except Exception:  # a value its checksum passed but this code cannot read
+        cache.discard(key, "a stored value cannot be decoded")
+        return _MISSING
 
 
 @dataclass(slots=True)
