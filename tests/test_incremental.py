@@ -231,8 +231,8 @@ def _damage_values(db: Path) -> None:
     rows = connection.execute("SELECT key, value FROM results ORDER BY key").fetchall()
     for index, (key, value) in enumerate(rows):
         if index % 2 == 0:
-            value = bytes(value)
-            flipped = value[:-1] + bytes([value[-1] ^ 0xFF])  # checksum no longer matches
+            stored = bytes(value)
+            flipped = stored[:-1] + bytes([stored[-1] ^ 0xFF])  # checksum no longer matches
             connection.execute("UPDATE results SET value = ? WHERE key = ?", (flipped, key))
     connection.commit()
     connection.close()

@@ -25,7 +25,7 @@ BAD = {
     "bad/invalid_value": "invalid header value: (0028,0101) Bits Stored is not between 1 and",
     "bad/rt_plan": "no (7FE0,0010) Pixel Data",
     "bad/no_decoder": "no decoder for transfer syntax MPEG2",
-    "bad/corrupt_jpeg": "cannot decode frame 0",
+    "bad/corrupt_jpeg": "JPEG data cut short inside a segment",
     "bad/samples_mismatch": "(0028,0002) SamplesPerPixel does not match "
     "(0028,0004) PhotometricInterpretation",
 }
