@@ -230,3 +230,54 @@ def test_a_dask_level_the_user_set_wins(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv(DASK_LOG_LEVEL_ENV, "error")
     monkeypatch.setattr(logging.getLogger("distributed"), "level", logging.INFO)
     assert _dask_log_level() == logging.ERROR
+
+
+def _pids_of_workers(_value: int) -> int:
+    time.sleep(0.05)
+    return os.getpid()
+
+
+_KILLED_PARENT = """
+import os, sys, threading, time
+from tests.test_executors import _pids_of_workers
+from pneumothorax.executors import map_ordered
+if sys.argv[1] == "forkserver":  # a second thread makes map_ordered use the fork server
+    threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
+seen = set()
+for pid in map_ordered(_pids_of_workers, range(100000), backend="processes", workers=2):
+    if pid not in seen:
+        seen.add(pid)
+        print(pid, flush=True)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stream:
+            return stream.read().rpartition(")")[2].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
+@pytest.mark.parametrize("start_method", ["fork", "forkserver"])
+def test_workers_end_when_their_parent_is_killed(start_method: str) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_PARENT, start_method],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    workers = {int(parent.stdout.readline()), int(parent.stdout.readline())}
+    assert parent.pid not in workers and all(_running(pid) for pid in workers)
+    os.kill(parent.pid, signal.SIGKILL)  # no cleanup of any kind can run in the parent
+    parent.wait()
+    # Generous: the point is that they end at all (before this fix they waited for ever).
+    deadline = time.monotonic() + 30
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in workers if _running(pid)], "workers outlived their parent"

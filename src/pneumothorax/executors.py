@@ -12,6 +12,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -93,7 +94,9 @@ def map_ordered(
         return
     if backend != "processes":
         raise ValueError(f"unknown executor backend {backend!r}")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=_mp_context(), initializer=exit_with_parent
+    ) as pool:
         batches = _bounded(
             pool.submit,
             partial(_apply_batch, fn),
@@ -102,6 +105,49 @@ def map_ordered(
         )
         for results in batches:
             yield from results
+
+
+#: Seconds between a worker's checks that its parent still runs.
+PARENT_POLL_SECONDS = 0.25
+
+
+def exit_with_parent() -> None:
+    """Pool initializer: end this worker as soon as the process that started the pool is gone.
+
+    A ``kill -9`` of ``kedro run`` gives its pool no chance to stop the workers, and
+    ``concurrent.futures`` workers wait for tasks for ever: without this they would
+    outlive the run, holding memory and the cores. A daemon thread watches two signs:
+
+    - ``fork`` workers are children of the run's process: when it dies they are adopted
+      by another, and :func:`os.getppid` changes;
+    - ``forkserver`` workers are children of the fork server, which does not exit while
+      they live (they hold its "clients alive" pipe); but each holds the read end of a
+      pipe only the run's process writes to (multiprocessing's parent sentinel), which
+      reads as closed once that process is gone.
+
+    Polling, not Linux's ``PR_SET_PDEATHSIG``: that signal follows the death of the
+    *thread* that forked (and, for the fork server's workers, of the fork server), and
+    exists on Linux only.
+    """
+    parent = multiprocessing.parent_process()
+    sentinel = parent.sentinel if parent is not None else None
+    threading.Thread(
+        target=_watch_parent, args=(os.getppid(), sentinel), name="parent-watch", daemon=True
+    ).start()
+
+
+def _watch_parent(ppid: int, sentinel: int | None) -> None:
+    from multiprocessing.connection import wait
+
+    while True:
+        if sentinel is not None:
+            gone = bool(wait([sentinel], timeout=PARENT_POLL_SECONDS))
+        else:
+            time.sleep(PARENT_POLL_SECONDS)
+            gone = False
+        if gone or os.getppid() != ppid:
+            # os._exit, not sys.exit: no cleanup may wait on the dead parent's queues.
+            os._exit(1)
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
