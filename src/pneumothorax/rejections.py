@@ -76,9 +76,16 @@ def log_summary(stage: str, converted: int, rejected: int) -> None:
     """Count the stage's files: a warning line if any was rejected, else only at debug level.
 
     Where the rejected files are listed is logged by the hook that saves the list
-    (:class:`pneumothorax.hooks.ProjectHooks`), which knows its path.
+    (:class:`pneumothorax.hooks.ProjectHooks`), which knows its path. A stage that
+    rejected every file says so: its outputs are empty, not missing.
     """
-    if rejected:
+    if rejected and not converted:
+        logger.warning(
+            "%s: all %d file(s) rejected, none converted: the outputs are empty",
+            stage,
+            rejected,
+        )
+    elif rejected:
         logger.warning("%s: %d file(s) rejected, %d converted", stage, rejected, converted)
     else:
         logger.debug("%s: %d file(s) converted, none rejected", stage, converted)
