@@ -21,9 +21,11 @@ class ProjectConfigLoader(OmegaConfigLoader):
     the same file instead of a copy under ``conf/`` that could drift. A symlink would do
     the same on a plain checkout, but ``dvc exp run --temp`` materialises workspaces
     without symlinks, and Windows checkouts often do too; hence this small subclass.
-    ``conf/<env>/parameters*.yml`` may still add keys (e.g. local overrides of a
-    non-DVC setting), but may not redefine one from ``params.yaml``. Runtime parameters
-    (``kedro run --params``) still win over both, as in any Kedro project.
+    ``conf/<env>/parameters*.yml`` may still add a group that ``params.yaml`` leaves out
+    (every top-level key must be one the project knows: the start-up check,
+    :func:`pneumothorax.params.validate_params`, refuses others), but may not redefine
+    one from it. Runtime parameters (``kedro run --params``) still win over both, as in
+    any Kedro project.
 
     Other config files read a parameter with the ``${params:<dotted.key>}`` resolver, e.g.
     the catalog's raw folder ``path: ${params:raw.folder}``: one key in ``params.yaml``

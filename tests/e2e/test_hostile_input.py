@@ -267,7 +267,10 @@ def test_kill_9_of_kedro_run_takes_its_workers_and_the_rerun_cleans_up(
     deadline = time.monotonic() + 30
     while _group(run.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _group(run.pid) == [], "workers outlived the killed run"
+    outlived = _group(run.pid)
+    if outlived:  # do not leave them running after the test
+        os.killpg(run.pid, signal.SIGKILL)
+    assert outlived == [], "workers outlived the killed run"
 
     # What the killed run would leave between a write and its rename, under its pid.
     stale = [
