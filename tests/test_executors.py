@@ -243,8 +243,9 @@ from tests.test_executors import _pids_of_workers
 from pneumothorax.executors import map_ordered
 if sys.argv[1] == "forkserver":  # a second thread makes map_ordered use the fork server
     threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
+backend = "dask" if sys.argv[1] == "dask" else "processes"
 seen = set()
-for pid in map_ordered(_pids_of_workers, range(100000), backend="processes", workers=2):
+for pid in map_ordered(_pids_of_workers, range(100000), backend=backend, workers=2):
     if pid not in seen:
         seen.add(pid)
         print(pid, flush=True)
@@ -260,8 +261,9 @@ def _running(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
-@pytest.mark.parametrize("start_method", ["fork", "forkserver"])
+@pytest.mark.parametrize("start_method", ["fork", "forkserver", "dask"])
 def test_workers_end_when_their_parent_is_killed(start_method: str) -> None:
+    """A local Dask cluster's workers are Dask's: checked here that they end too."""
     import signal
     import subprocess
     import sys

@@ -332,6 +332,8 @@ def _check_folder(name: str, value: str) -> None:
             f"params.yaml: {name} must be a folder, but {value!r} {what} a file"
             f"{'' if what == 'is' else f' ({path})'}"
         )
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ParamsError(f"params.yaml: {name}: no permission to write in {path!r}")
 
 
 def _flag(name: str, value: Any) -> bool:
