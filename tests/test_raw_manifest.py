@@ -142,6 +142,7 @@ def test_unreadable_entries_get_a_row_without_digest_and_never_stop_it(
         "links/dangling.dcm": "links/dangling.dcm,,",
         "special/fifo.dcm": "special/fifo.dcm,,",
         "names/bad\\xffname.dcm": f"names/bad\\xffname.dcm,{odd_size},",
+        "names/bad\\xfefolder/inside.dcm": f"names/bad\\xfefolder/inside.dcm,{odd_size},",
     }
     assert rows == [good[0], *sorted(good[1:] + list(expected_bad.values()))]
     for name, reason in problems.items():

@@ -105,8 +105,9 @@ def walk_entries(root: str) -> Iterator[RawEntry]:
                         problem = f"not a regular file (a {_kind(stat.st_mode)})"
                 except OSError as error:
                     stat, problem = None, _link_problem(error)
-                if problem is None and not _is_utf8(entry.name):
-                    problem = "file name is not valid UTF-8"
+                if problem is None and not _is_utf8(entry.path):
+                    where = "file" if not _is_utf8(entry.name) else "folder"
+                    problem = f"{where} name is not valid UTF-8"
                 yield RawEntry(entry.path, stat, problem)
 
 

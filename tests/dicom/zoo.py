@@ -106,6 +106,7 @@ UNREADABLE = {
     "links/dangling.dcm": "broken symbolic link (its target does not exist)",
     "special/fifo.dcm": "not a regular file (a FIFO)",
     "names/bad\\xffname.dcm": "file name is not valid UTF-8",
+    "names/bad\\xfefolder/inside.dcm": "folder name is not valid UTF-8",
 }
 
 
@@ -126,6 +127,9 @@ def add_unreadable_entries(root: Path, good: Path | None = None) -> dict[str, st
     os.mkfifo(root / "special/fifo.dcm")
     data = good.read_bytes() if good else to_bytes(image(ramp(8, 8, 0, 255, dtype="uint8")))
     with open(os.fsencode(root / "names") + b"/bad\xffname.dcm", "wb") as stream:
+        stream.write(data)
+    os.mkdir(os.fsencode(root / "names") + b"/bad\xfefolder")
+    with open(os.fsencode(root / "names") + b"/bad\xfefolder/inside.dcm", "wb") as stream:
         stream.write(data)
     # A link to a folder is not followed (so a cycle cannot loop the walk) nor listed.
     (root / "links/cycle").symlink_to("..")
