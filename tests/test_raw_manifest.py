@@ -156,6 +156,9 @@ def test_a_file_unreadable_for_its_user_is_listed(tmp_path: Path) -> None:
     files = _tree(raw)
     (raw / "secret.dcm").write_bytes(b"secret")
     (raw / "secret.dcm").chmod(0)
+    (raw / "locked").mkdir()
+    (raw / "locked" / "hidden-by-its-folder.dcm").write_bytes(b"x")
+    (raw / "locked").chmod(0)
     out = tmp_path / "m.csv"
     command = [sys.executable, "-m", "pneumothorax.raw_manifest", str(raw), str(out)]
     result = subprocess.run(
@@ -167,8 +170,11 @@ def test_a_file_unreadable_for_its_user_is_listed(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "raw manifest: secret.dcm: cannot read the file (Permission denied)" in result.stderr
     assert "Traceback" not in result.stderr
+    (raw / "locked").chmod(0o755)  # let tmp_path's cleanup in
+    assert "raw manifest: locked: cannot read the folder (Permission denied)" in result.stderr
     rows = out.read_text().splitlines()
     assert "secret.dcm,6," in rows
+    assert "locked,," in rows
     assert set(_expected(files).decode().splitlines()) < set(rows)
 
 

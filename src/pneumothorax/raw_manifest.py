@@ -81,13 +81,27 @@ def walk_entries(root: str) -> Iterator[RawEntry]:
 
     Regular files, and symbolic links to them, are candidates. So are entries the
     pipeline must reject without opening them: broken symbolic links, symbolic link
-    loops, FIFOs, sockets and devices, and names that are not valid UTF-8 (ids and
-    outputs are UTF-8 text). Links to folders are not followed, so a link cycle cannot
-    loop the walk.
+    loops, FIFOs, sockets and devices, names that are not valid UTF-8 (ids and outputs
+    are UTF-8 text), and folders that cannot be listed. Links to folders are not
+    followed, so a link cycle cannot loop the walk.
+
+    Raises:
+        OSError: ``root`` itself cannot be listed.
     """
-    pending = [os.path.abspath(root)]
+    top = os.path.abspath(root)
+    pending = [top]
     while pending:
-        with os.scandir(pending.pop()) as entries:
+        folder = pending.pop()
+        try:
+            listing = os.scandir(folder)
+        except OSError as error:
+            if folder == top:
+                raise
+            # A folder no one may list: one candidate, rejected with the reason, so the
+            # files it hides are not silently missing from the run.
+            yield RawEntry(folder, None, f"cannot read the folder ({error.strerror})")
+            continue
+        with listing as entries:
             for entry in entries:
                 if entry.name.startswith("."):
                     continue
