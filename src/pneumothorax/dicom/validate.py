@@ -97,8 +97,16 @@ def _check_codestreams(ds: Dataset, path: str, uid: UID, values: dict[str, Any])
             raise DicomFileError(path, f"{where}{problem}")
 
 
+#: Not part of the Floating Point Image Pixel module (PS3.3 C.7.6.24): float data have no
+#: Pixel Representation (nor Bits Stored), so they are not required of them.
+_INTEGER_ONLY = ("PixelRepresentation",)
+
+
 def _pixel_module(ds: Dataset, path: str) -> dict[str, Any]:
+    floating = "PixelData" not in ds  # Float or Double Float Pixel Data
     for keyword, name in _REQUIRED:
+        if floating and keyword in _INTEGER_ONLY:
+            continue
         if ds.get(keyword) in (None, ""):
             raise DicomFileError(path, f"missing {name}")
     values = {
