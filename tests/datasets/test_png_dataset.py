@@ -106,3 +106,19 @@ def test_exists_and_describe(tmp_path: Path) -> None:
     assert dataset.exists()
     assert dataset._describe()["protocol"] == "file"
     assert str(dataset._describe()["filepath"]).endswith("x.png")
+
+
+def test_save_removes_what_a_killed_save_of_the_same_file_left(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from pneumothorax.datasets.png_dataset import PngDataset
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".sheet.png.{dead.pid}.{'0' * 32}.tmp"
+    stale.write_bytes(b"\x89PNG half")
+    other = tmp_path / f".other.png.{dead.pid}.{'1' * 32}.tmp"  # another file's: left
+    other.write_bytes(b"x")
+    PngDataset(filepath=str(tmp_path / "sheet.png")).save(Image.new("L", (2, 2)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["sheet.png", other.name])

@@ -63,8 +63,12 @@ class PngDataset(CopyableFileDataset, AbstractDataset[bytes | Image.Image, Image
         return self.read()
 
     def save(self, data: bytes | Image.Image) -> None:
-        """Write ``data`` (PNG bytes or a PIL image) to the file atomically."""
-        self.write(data)
+        """Write ``data`` (PNG bytes or a PIL image) to the file atomically.
+
+        The temporaries a killed run left for this file go first (the folder datasets,
+        which write thousands of files through :meth:`write`, sweep once per folder).
+        """
+        self.write(data, sweep=True)
 
     def read(self) -> Image.Image:
         """:meth:`load` without Kedro's wrapper (``PngFolderDataset`` calls it per file)."""
@@ -74,8 +78,11 @@ class PngDataset(CopyableFileDataset, AbstractDataset[bytes | Image.Image, Image
             image.load()
             return image
 
-    def write(self, data: bytes | Image.Image) -> None:
+    def write(self, data: bytes | Image.Image, *, sweep: bool = False) -> None:
         """:meth:`save` without Kedro's wrapper (``PngFolderDataset`` calls it per file).
+
+        ``sweep``: first remove this file's stale temporaries (see
+        :func:`~pneumothorax.datasets.atomic_write.write_atomically`).
 
         Raises:
             DatasetError: ``data`` is not a PNG image.
@@ -88,7 +95,7 @@ class PngDataset(CopyableFileDataset, AbstractDataset[bytes | Image.Image, Image
             raise DatasetError(f"{self._filepath}: data to save is not a PNG image")
         path = get_filepath_str(self._filepath, self._protocol)
         if self._protocol == "file":
-            write_atomically(path, bytes(data))
+            write_atomically(path, bytes(data), sweep=sweep)
         else:
             self._fs.pipe_file(path, bytes(data))
 
