@@ -118,6 +118,31 @@ def test_a_damaged_cache_warns_once_and_changes_no_output(hostile) -> None:
     assert _outputs(project) == before
 
 
+def test_a_file_its_user_cannot_read_is_listed_in_every_stage(hostile) -> None:
+    """chmod 000, with `dvc repro` run as a user it stops (root without DAC override)."""
+    from tests.unprivileged import as_a_normal_user
+
+    project, _expected, _output = hostile
+    secret = project.path / RAW / "secret.dcm"
+    shutil.copy(project.path / RAW / "pixels" / "jpeg_ok.dcm", secret)
+    secret.chmod(0)
+    try:
+        result = project.run(*as_a_normal_user(), "dvc", "repro", check=False)
+    finally:
+        secret.unlink()
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "raw manifest: secret.dcm: cannot read the file (Permission denied)" in output
+    assert "Traceback" not in output
+    reason = "cannot read the file (Permission denied)"
+    for table in ("rejected.csv", "img_train_log.csv"):
+        rows = {row["id"]: row for row in _rows(project.path / OUT / table)}
+        assert rows["secret"]["reason"].endswith(reason), rows["secret"]
+    manifest = (project.path / OUT / "raw_manifest.csv").read_text().splitlines()
+    size = (project.path / RAW / "pixels" / "jpeg_ok.dcm").stat().st_size
+    assert f"secret.dcm,{size}," in manifest  # listed, no digest
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
