@@ -98,7 +98,7 @@ class DICOMDataset(CopyableFileDataset, AbstractDataset[None, pydicom.FileDatase
         except DicomFileError as err:
             raise DatasetError(str(err)) from err
         except OSError as err:  # permission denied, a folder, an I/O error: not a header fault
-            _raise(path, f"cannot read the file ({err.strerror or _first_line(err)})")
+            _raise(path, f"cannot read the file ({err.strerror or type(err).__name__})")
         except Exception as err:  # pydicom raises many types for malformed headers
             _raise(path, f"cannot parse DICOM header ({describe_exception(err)})")
         # pydicom reads a stream cut short without raising: it warns, or returns no elements.
