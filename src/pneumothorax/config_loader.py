@@ -9,7 +9,7 @@ import yaml
 from kedro.config import MissingConfigException, OmegaConfigLoader
 from omegaconf import OmegaConf
 
-from pneumothorax.params import ParamsError
+from pneumothorax.config_errors import ParamsError
 
 PARAMS_FILE = "params.yaml"
 

@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from pneumothorax.config_errors import ParamsError
+
 if TYPE_CHECKING:  # render pulls in numpy, Pillow and pydicom (~1 s): only nodes need them
     from pneumothorax.dicom.render import RenderSpec
 
@@ -25,10 +27,6 @@ TOP_LEVEL_FLAGS = ("strict",)
 #: path resamples in 32-bit floats, 256 MiB per image at 8,192 x 8,192, per worker. Checked
 #: at start-up: 100,000 used to be accepted and every file then failed with MemoryError.
 MAX_IMAGE_SIZE = 8192
-
-
-class ParamsError(ValueError):
-    """A value in ``params.yaml`` is missing, misspelt or out of range."""
 
 
 @dataclass(frozen=True)

@@ -182,7 +182,7 @@ def test_raw_folder_user_errors_are_one_line(hostile, tmp_path: Path) -> None:
     raw.rename(parked)
     try:
         for setup, message in (
-            (lambda: None, "does not exist or is not a folder"),
+            (lambda: None, "does not exist"),
             (lambda: (raw / ".hidden").mkdir(parents=True), "holds no files"),
         ):
             setup()
