@@ -148,7 +148,7 @@ def test_a_file_its_user_cannot_read_is_listed_in_every_stage(hostile) -> None:
     [
         ({"strict: false": "strict: false\nimgae:\n  size: 64"}, "unknown top-level key(s) imgae"),
         ({"size: 256": "size: 100000"}, "image.size must be at most 8192 pixels a side"),
-        ({"cache_dir: null": "cache_dir: params.yaml"}, "incremental.cache_dir must be a folder"),
+        ({"cache_dir: ''": "cache_dir: params.yaml"}, "incremental.cache_dir must be a folder"),
         ({"bit_depth: 8": "bit_depth: 12"}, "image.bit_depth must be 8 or 16"),
         ({"strict: false": "strict: [false"}, "params.yaml: not valid YAML"),
     ],
