@@ -63,3 +63,18 @@ def test_the_public_key_is_refused_for_other_data(tmp_path: Path) -> None:
 
 def test_a_missing_folder_is_not_the_sample(tmp_path: Path) -> None:
     assert not is_bundled_sample(tmp_path / "nope")
+
+
+def test_the_sample_key_is_checked_against_the_ids_actually_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pneumothorax.bundled_sample import check_key_for_files
+
+    # The pin: SHA-256 of "a\nb\n", computed here by hand, not by the code under test.
+    monkeypatch.setattr(bundled_sample, "SAMPLE_IDS_SHA256", hashlib.sha256(b"a\nb\n").hexdigest())
+    check_key_for_files(SAMPLE_KEY, ["b", "a"])  # the sample's ids, any order
+    check_key_for_files(SAMPLE_KEY, ["s1/x/b", "s2/y/a"])  # `ids: path` names the same files
+    check_key_for_files("a-secret-key", ["c"])  # other keys are not this check's business
+    for ids in (["a"], ["a", "b", "c"], ["a", "renamed"]):
+        with pytest.raises(DeidKeyError, match="not the bundled sample"):
+            check_key_for_files(SAMPLE_KEY, ids)

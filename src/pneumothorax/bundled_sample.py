@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from itertools import islice
 from pathlib import Path
 
@@ -31,6 +32,9 @@ SAMPLE_DVC_MD5 = "a869c7447ac83d8b72a79ac7aae0c0f8.dir"
 #: SHA-256 of the bundled sample's raw manifest (``python -m pneumothorax.raw_manifest``).
 #: tests/e2e/test_bundled_sample.py regenerates the sample and checks it.
 SAMPLE_MANIFEST_SHA256 = "641ef9b7243b84d959f5d6e8a667fecb621d8f824952bf7735140ed68f16c31a"
+#: SHA-256 of the bundled sample's file names without ``.dcm`` (its partition ids), sorted,
+#: one a line. tests/e2e/test_bundled_sample.py regenerates the sample and checks it.
+SAMPLE_IDS_SHA256 = "8200ed43e219b499ea68d5acfca1577413b1687b7d6a5977927556a63afcf81c"
 
 
 def is_bundled_sample(folder: str | Path) -> bool:
@@ -66,3 +70,35 @@ def pseudonymisation_key(folder: str | Path, configured: str | None) -> str | No
             "needs the team's secret key"
         )
     return configured
+
+
+def sample_ids_digest(ids: Iterable[str]) -> str:
+    """SHA-256 of the file names (last component of each id), sorted, one a line."""
+    names = sorted(str(one).rsplit("/", 1)[-1] for one in ids)
+    return hashlib.sha256("".join(f"{name}\n" for name in names).encode()).hexdigest()
+
+
+def check_key_for_files(key: str, ids: Iterable[str]) -> None:
+    """Refuse the public sample key for files that are not the bundled sample's.
+
+    The key is chosen from the raw folder of ``params.yaml`` (:func:`pseudonymisation_key`),
+    but the files pseudonymised are those the catalog's raw dataset lists, which a catalog
+    edit (``path: s3://...``) or a ``conf/local`` override can point elsewhere: checked
+    again here on what is actually read, so real data never gets the public key.
+
+    Args:
+        key: The key about to be used.
+        ids: The partition ids of the files it will pseudonymise.
+
+    Raises:
+        DeidKeyError: ``key`` is the public sample key and ``ids`` are not the sample's.
+    """
+    if key != SAMPLE_KEY:
+        return
+    if sample_ids_digest(ids) != SAMPLE_IDS_SHA256:
+        # Neither ids nor paths in the message: file names can be UIDs of real patients.
+        raise DeidKeyError(
+            "the public sample key was chosen (raw.folder in params.yaml holds the bundled "
+            "sample), but the files being read are not the bundled sample: point the "
+            "catalog's raw dataset at raw.folder, and give real data the team's secret key"
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -44,6 +45,12 @@ def test_the_generated_sample_is_recognised_as_the_bundled_sample(tmp_path: Path
         "generator: set it to the SHA-256 of `python -m pneumothorax.raw_manifest` on a "
         "regenerated sample, together with the new .dvc file"
     )
+    from pneumothorax.bundled_sample import SAMPLE_IDS_SHA256
+
+    names = sorted(p.name.removesuffix(".dcm") for p in (tmp_path / "sample").rglob("*.dcm"))
+    assert hashlib.sha256("".join(f"{n}\n" for n in names).encode()).hexdigest() == (
+        SAMPLE_IDS_SHA256
+    ), "SAMPLE_IDS_SHA256 in src/pneumothorax/bundled_sample.py: set it to this digest"
     one = next((tmp_path / "sample").rglob("*.dcm"))
     data = one.read_bytes()
     one.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))  # one bit pattern changed

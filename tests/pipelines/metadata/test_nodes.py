@@ -157,6 +157,18 @@ def test_deid_without_a_key_is_a_clear_error(zoo: Path) -> None:
         _extract(_folder(zoo), {"deid": True}, False, SEQUENTIAL, "", NO_CACHE)
 
 
+def test_the_public_sample_key_is_refused_for_files_that_are_not_the_sample(zoo: Path) -> None:
+    # The key is chosen from raw.folder; the catalog's raw dataset may read elsewhere.
+    from pneumothorax.bundled_sample import SAMPLE_KEY
+
+    with pytest.raises(DeidKeyError, match="not the bundled sample") as raised:
+        _extract(_folder(zoo), {"deid": True}, False, SEQUENTIAL, SAMPLE_KEY, NO_CACHE)
+    assert not any(name in str(raised.value) for name in _folder(zoo))  # no id echoed
+    # Without de-identification no key is used, so nothing to refuse.
+    table, _, _ = _extract(_folder(zoo), NO_DEID, False, SEQUENTIAL, SAMPLE_KEY, NO_CACHE)
+    assert len(table) == len(GOOD)
+
+
 def test_deid_removes_planted_identifiers_and_pseudonyms_are_keyed(tmp_path: Path) -> None:
     root = build_zoo(tmp_path / "raw")
     planted = plant_phi(root)

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from pydicom.dataset import Dataset
 
+from pneumothorax.bundled_sample import check_key_for_files
 from pneumothorax.compact_rows import CompactRows
 from pneumothorax.dicom.deid import make_deidentifier
 from pneumothorax.dicom.metadata import (
@@ -95,10 +96,13 @@ def extract_metadata(
     Raises:
         BadInputError: ``strict`` and a file is unusable, or the log is not that of
             these files (the images stage has not run on them).
-        DeidKeyError: De-identification is on and there is no key.
+        DeidKeyError: De-identification is on and there is no key, or the key is the
+            public sample key and these files are not the bundled sample.
     """
     settings = MetadataParams.from_mapping(metadata)
     stop = strict_flag(strict)
+    if settings.deid:
+        check_key_for_files(deid_key, dicom_headers)
     options = MetadataOptions(
         private_tags=settings.private_tags,
         deidentifier=make_deidentifier(deid_key, settings.date_shift) if settings.deid else None,
