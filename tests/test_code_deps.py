@@ -66,6 +66,20 @@ def _covered(path: Path, deps: list[str]) -> bool:
 
 
 @pytest.mark.parametrize("stage", ["images", "metadata", "reporting"])
+def test_every_dataset_of_the_stage_has_a_catalog_entry_the_closure_can_read(stage: str) -> None:
+    # A dataset matched by a factory pattern ("{name}_csv") or left to Kedro's default
+    # MemoryDataset has no entry here, and _stage_modules would skip its type silently.
+    configure_project("pneumothorax")
+    catalog = _catalog()
+    unread = [
+        name
+        for name in pipelines[stage].datasets()
+        if not name.startswith("params:") and name != "parameters" and name not in catalog
+    ]
+    assert unread == [], f"give these an explicit conf/base/catalog.yml entry: {unread}"
+
+
+@pytest.mark.parametrize("stage", ["images", "metadata", "reporting"])
 def test_dvc_deps_cover_every_file_the_stage_imports(stage: str) -> None:
     deps = _stages()[stage]["deps"]
     missing = sorted(
