@@ -15,6 +15,7 @@ from pneumothorax.raw_layer import missing_folder_reason, raw_folder
     [
         ("data/01_raw/dicom-images-train", "data/01_raw/dicom-images-train"),
         ("data/01_raw/my-xrays/", "data/01_raw/my-xrays"),
+        ("data/01_raw/my x-rays (2024)", "data/01_raw/my x-rays (2024)"),  # quoted in dvc.yaml
     ],
 )
 def test_raw_folder_param_valid(folder: str, expected: str) -> None:
@@ -37,6 +38,13 @@ def test_raw_folder_param_outside_the_raw_layer_fails(folder: object) -> None:
         ParamsError, match=r"raw\.folder must be a folder directly under data/01_raw/"
     ):
         RawParams.from_mapping({"folder": folder})
+
+
+@pytest.mark.parametrize("name", ["a$HOME", 'a"b', "a`id`", "a\\b", "a\nb"])
+def test_raw_folder_param_with_characters_a_quoted_shell_word_interprets_fails(name: str) -> None:
+    # dvc.yaml runs: python -m pneumothorax.raw_manifest "${raw.folder}" ... (POSIX sh).
+    with pytest.raises(ParamsError, match=r"raw_manifest stage would interpret: rename"):
+        RawParams.from_mapping({"folder": f"data/01_raw/{name}"})
 
 
 def test_unknown_raw_key_fails() -> None:

@@ -135,6 +135,8 @@ class MetadataParams:
 
 #: Where raw folders live: DVC tracks each one with a ``<folder>.dvc`` file beside it.
 RAW_ROOT = "data/01_raw"
+#: Characters a POSIX shell still interprets inside double quotes, plus line breaks.
+_SHELL_ACTIVE_IN_QUOTES = '"$`\\\n\r'
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,14 @@ class RawParams:
             raise ParamsError(
                 f"params.yaml: raw.folder must be a folder directly under {RAW_ROOT}/ "
                 f"(e.g. {RAW_ROOT}/my-xrays), got {folder!r}"
+            )
+        # dvc.yaml pastes the folder into a shell command inside double quotes, where these
+        # characters still act (and a line break ends the command).
+        unsafe = sorted(set(parts[2]) & set(_SHELL_ACTIVE_IN_QUOTES))
+        if unsafe:
+            raise ParamsError(
+                f"params.yaml: raw.folder {folder!r} has {' '.join(map(repr, unsafe))}, which "
+                "the shell running dvc.yaml's raw_manifest stage would interpret: rename the folder"
             )
         return cls(folder="/".join(parts))
 
