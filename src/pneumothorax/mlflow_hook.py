@@ -96,13 +96,6 @@ class ProjectMlflowHook(MlflowHook):
         settings = TrackingParams.from_mapping(self._params.get("tracking"))
         safe_tracking.configure(required=settings.required)
         safe_tracking.apply_http_defaults()
-        moved = relocate_store(self._project_path)
-        if moved:
-            logger.info(
-                "MLflow store: %d artifact location(s) pointed at this project's folder "
-                "(it was copied or moved)",
-                moved,
-            )
         uri = tracking_uri(self._project_path)
         reason = safe_tracking.unreachable_reason(uri)
         if reason:
@@ -118,6 +111,16 @@ class ProjectMlflowHook(MlflowHook):
                 uri,
                 reason,
                 tracking_uri(self._project_path),
+            )
+        # After the fallback above: the local store it falls back to may have moved too.
+        moved = safe_tracking.guarded(
+            "pointing the local store at this folder", relocate_store, self._project_path
+        )
+        if moved:
+            logger.info(
+                "MLflow store: %d artifact location(s) pointed at this project's folder "
+                "(it was copied or moved)",
+                moved,
             )
         try:
             super().after_context_created(context)

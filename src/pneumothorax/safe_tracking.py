@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 
 import requests
 from mlflow.exceptions import MlflowException
+from sqlalchemy.exc import SQLAlchemyError
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +24,8 @@ TRACKING_ERRORS: tuple[type[BaseException], ...] = (
     MlflowException,
     requests.RequestException,
     OSError,
+    sqlite3.Error,  # the project's own mlflow.db read directly (tracking.relocate_store)
+    SQLAlchemyError,  # MLflow's sqlite store lets some through (a corrupt mlflow.db)
 )
 
 #: Seconds to wait for ``<server>/health`` before a run starts.
