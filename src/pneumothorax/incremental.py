@@ -9,6 +9,8 @@ a file's result is taken from the cache when its key is known:
 
     key = sha256(kind, code version, params, sha256 of the input file's bytes)
 
+where params include how the inputs are read (the catalog's ``load_args``: :func:`reading_options`).
+
 The code version hashes the source of the node's module and of its partitions' dataset
 module, with everything of the package they import (their import closure, derived, never
 listed by hand), and the versions of the libraries that shape the bytes (pydicom, Pillow,
@@ -95,6 +97,26 @@ def code_roots(module: str, loads: Mapping[str, Callable[[], Any]]) -> list[str]
         type(load.__self__).__module__ for load in loads.values() if hasattr(load, "__self__")
     }
     return sorted({module, *datasets})
+
+
+def reading_options(loads: Mapping[str, Callable[[], Any]]) -> list[str]:
+    """How the partitions are read (dataset type and options such as ``load_args``), once each.
+
+    Part of a node's cache-key params: ``catalog.yml`` options of the input dataset (e.g.
+    ``dcmread``'s ``specific_tags``) change what a load returns, and catalog.yml is a stage
+    dep, so a change must also miss the cache. Taken from each dataset's ``_describe()``
+    (Kedro's own account of a dataset's settings), without ``filepath``, which differs per
+    file and whose bytes the key holds already.
+    """
+    found = set()
+    for load in loads.values():
+        dataset = getattr(load, "__self__", None)
+        describe = getattr(dataset, "_describe", None)
+        if describe is None:
+            continue
+        options = {k: v for k, v in describe().items() if k != "filepath"}
+        found.add(json.dumps([type(dataset).__qualname__, options], sort_keys=True, default=str))
+    return sorted(found)
 
 
 def code_version(modules: Iterable[str]) -> str:

@@ -169,6 +169,23 @@ def test_the_public_sample_key_is_refused_for_files_that_are_not_the_sample(zoo:
     assert len(table) == len(GOOD)
 
 
+def test_reading_options_of_the_catalog_miss_the_cache(zoo: Path, tmp_path: Path) -> None:
+    # catalog.yml's load_args change what a load returns; a cached run must equal a fresh one.
+    cache = {"enabled": True, "cache_dir": str(tmp_path / "cache")}
+    full = _folder(zoo)
+    log = _images_log(full)
+    first, _, _ = extract_metadata(full, log, NO_DEID, False, SEQUENTIAL, "", cache)
+    narrow = DicomFolderDataset(
+        path=str(zoo),
+        dataset={"type": DICOMDataset, "load_args": {"specific_tags": ["Modality"]}},
+        ids="path",
+    ).load()
+    cached, _, _ = extract_metadata(narrow, log, NO_DEID, False, SEQUENTIAL, "", cache)
+    fresh, _, _ = extract_metadata(narrow, log, NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
+    assert len(fresh.columns) < len(first.columns)  # the option does change the rows
+    pd.testing.assert_frame_equal(cached, fresh)
+
+
 def test_deid_removes_planted_identifiers_and_pseudonyms_are_keyed(tmp_path: Path) -> None:
     root = build_zoo(tmp_path / "raw")
     planted = plant_phi(root)

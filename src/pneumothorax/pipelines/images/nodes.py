@@ -21,6 +21,7 @@ from pneumothorax.incremental import (
     code_roots,
     code_version,
     map_cached,
+    reading_options,
 )
 from pneumothorax.params import ExecutorParams, ImageParams, IncrementalParams, strict_flag
 from pneumothorax.progress import progress
@@ -99,7 +100,7 @@ def render_images(
         cache=cache,
         kind="png",
         code=code_version(code_roots(__name__, dicom_images)),
-        params=spec.__dict__,
+        params={**spec.__dict__, "reading": reading_options(dicom_images)},
         # A local cache of our own results (never shared or downloaded): pickle is safe here.
         encode=pickle.dumps,
         decode=pickle.loads,

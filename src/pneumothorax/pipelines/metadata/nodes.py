@@ -32,6 +32,7 @@ from pneumothorax.incremental import (
     code_roots,
     code_version,
     map_cached,
+    reading_options,
 )
 from pneumothorax.params import ExecutorParams, IncrementalParams, MetadataParams, strict_flag
 from pneumothorax.progress import progress
@@ -141,7 +142,7 @@ def extract_metadata(
         cache=cache,
         kind="metadata-row",
         code=code_version(code_roots(__name__, dicom_headers)),
-        params=_row_params(settings, deid_key),
+        params={**_row_params(settings, deid_key), "reading": reading_options(dicom_headers)},
         encode=_encode_row,
         decode=json.loads,
     )
