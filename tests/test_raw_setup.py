@@ -62,3 +62,11 @@ def test_the_default_folder_gets_the_generated_sample_in_the_cache(repo: Path) -
     assert done.startswith(f"generated the bundled synthetic sample: 2 files in {DEFAULT}")
     assert len(list((repo / DEFAULT).rglob("*.dcm"))) == 2
     assert _cached_files(repo) == 3
+
+
+def test_a_tracked_folder_that_cannot_be_pulled_says_why_the_pull_failed(repo: Path) -> None:
+    tracker = repo / "data" / "01_raw" / "mine.dvc"
+    tracker.write_text("outs:\n- md5: 0123456789abcdef0123456789abcdef.dir\n  path: mine\n")
+    # No remote is set up: saying only "`dvc pull` restores it" would send the user in a circle.
+    with pytest.raises(RuntimeError, match=r"not fetched yet.*`dvc pull` failed here \(.+\)"):
+        place("data/01_raw/mine", count=3, default_folder=DEFAULT)

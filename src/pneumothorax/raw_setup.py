@@ -46,7 +46,11 @@ def place(folder: str, *, count: int, default_folder: str) -> str:
         if pulled is not None and pulled.returncode == 0:
             return f"raw data pulled from the DVC remote: {folder}"
         if folder != default_folder:
-            raise RuntimeError(missing_folder_reason(folder))
+            reason = missing_folder_reason(folder)
+            if pulled is not None:  # it was just tried: say why it failed
+                failed = _first_line(pulled.stderr or pulled.stdout)
+                reason += f"; `dvc pull` failed here ({failed})"
+            raise RuntimeError(reason)
         if tracker.is_file() and _tracked_md5(tracker) != SAMPLE_DVC_MD5:
             # Generating the sample here would make `dvc add` overwrite the team's pointer.
             reason = _first_line(pulled.stderr or pulled.stdout) if pulled else "no remote"
