@@ -352,3 +352,100 @@ def _flag(name: str, value: Any) -> bool:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+# ---- Labels, split and the baseline model (docs/labels-and-model.md) -----------------------
+
+
+@dataclass(frozen=True)
+class LabelsParams:
+    """The ``labels`` group: where SIIM's ``train-rle.csv`` is."""
+
+    path: str = "data/01_raw/train-rle.csv"
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any] | None) -> LabelsParams:
+        """Validate the ``labels`` group of ``params.yaml``.
+
+        Raises:
+            ParamsError: Unknown key, or ``path`` not a non-empty string.
+        """
+        raw = raw or {}
+        _reject_unknown("labels", raw, cls)
+        path = raw.get("path", cls.path)
+        if not isinstance(path, str) or not path:
+            raise ParamsError(f"params.yaml: labels.path must be a file path, got {path!r}")
+        return cls(path=path)
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    """The ``split`` group: the patient-level train/validation split."""
+
+    valid_fraction: float = 0.3
+    seed: int = 0
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any] | None) -> SplitParams:
+        """Validate the ``split`` group of ``params.yaml``.
+
+        Raises:
+            ParamsError: Unknown key, a fraction outside (0, 0.5], or a negative seed.
+        """
+        raw = raw or {}
+        _reject_unknown("split", raw, cls)
+        fraction = raw.get("valid_fraction", cls.valid_fraction)
+        if not _is_number(fraction) or not 0 < fraction <= 0.5:
+            raise ParamsError(
+                f"params.yaml: split.valid_fraction must be in (0, 0.5], got {fraction!r}"
+            )
+        seed = raw.get("seed", cls.seed)
+        if not _is_int(seed) or seed < 0:
+            raise ParamsError(f"params.yaml: split.seed must be an integer >= 0, got {seed!r}")
+        return cls(valid_fraction=float(fraction), seed=seed)
+
+    @property
+    def folds(self) -> int:
+        """Folds to cut the patients into; the first is the validation part."""
+        return max(2, round(1 / self.valid_fraction))
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """The ``model`` group: the baseline classifier."""
+
+    cells: int = 8
+    c: float = 0.1
+    threshold: float = 0.5
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any] | None) -> ModelParams:
+        """Validate the ``model`` group of ``params.yaml``.
+
+        Raises:
+            ParamsError: Unknown key or a value out of range.
+        """
+        raw = raw or {}
+        _reject_unknown("model", raw, cls)
+        cells = raw.get("cells", cls.cells)
+        if not _is_int(cells) or cells < 1:
+            raise ParamsError(f"params.yaml: model.cells must be a positive integer, got {cells!r}")
+        c = raw.get("c", cls.c)
+        if not _is_number(c) or c <= 0:
+            raise ParamsError(f"params.yaml: model.c must be a number > 0, got {c!r}")
+        threshold = raw.get("threshold", cls.threshold)
+        if not _is_number(threshold) or not 0 < threshold < 1:
+            raise ParamsError(f"params.yaml: model.threshold must be in (0, 1), got {threshold!r}")
+        return cls(cells=cells, c=float(c), threshold=float(threshold))
+
+
+# Checked by validate_params with the other groups (absent groups take the defaults).
+VALIDATORS.update(
+    labels=LabelsParams.from_mapping,
+    split=SplitParams.from_mapping,
+    model=ModelParams.from_mapping,
+)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

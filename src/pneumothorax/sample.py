@@ -26,6 +26,8 @@ from pydicom.uid import (
     SecondaryCaptureImageStorage,
 )
 
+from pneumothorax.labels import rle
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["generate_sample", "main"]
@@ -44,6 +46,23 @@ _JPEG_QUALITY = 90
 # Number of {-1, 0, 1} terms summed per grain pixel (sd = sqrt(2/3 * n)).
 _GRAIN_TERMS = 4
 _STUDY_EPOCH = dt.date(2019, 1, 1)
+
+#: The label file's name, as in SIIM-ACR; the generator writes it next to the raw folder.
+LABELS_NAME = "train-rle.csv"
+#: SIIM's header: the second column name starts with a space (values follow ", ").
+LABELS_HEADER = "ImageId, EncodedPixels"
+# About a third of SIIM's training images show a pneumothorax (2,379 of 10,675 rows
+# are positive in stage 1; the sample is richer so a small one still has positives).
+_POSITIVE_FRACTION = 1 / 3
+# Chance that a positive image has a second region (in the other lung): a second row.
+_SECOND_REGION_FRACTION = 0.25
+# Crescent thickness and lowest extent, in units of the image side (0.01 = ~10 px at
+# 1024): thin ones vanish when the image is shrunk to 64 px, thick ones do not.
+_THICKNESS = (0.003, 0.02)
+_LOWEST = (-0.3, 0.15)
+
+#: Body position and size of one radiograph: (shift_x, shift_y, scale).
+_Pose = tuple[float, float, float]
 
 
 @dataclass(frozen=True)
@@ -70,11 +89,15 @@ def generate_sample(
     jpeg_fraction: float = 0.75,
     *,
     skip_existing: bool = False,
+    labels: str | Path | None = None,
 ) -> list[Path]:
     """Write ``count`` synthetic chest-radiograph DICOM files.
 
     Files are laid out like the SIIM-ACR dataset as
-    ``<out_dir>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm``.
+    ``<out_dir>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm``, and their
+    labels are written like SIIM's ``train-rle.csv``: about a third of the images carry
+    one or two synthetic pneumothoraces (a dark crescent along a lung's apex and lateral
+    edge with a bright pleural line, some thin), each a row of run-length-encoded pixels.
     The output is a pure function of the arguments: the same arguments give
     byte-identical files, and file ``i`` does not depend on ``count``.
 
@@ -88,6 +111,7 @@ def generate_sample(
         skip_existing: Leave a file that already exists at its path as it is, without
             building it again (its path comes from the header alone, which is cheap): for
             growing a large sample written earlier with the same arguments.
+        labels: Where to write the labels; default ``train-rle.csv`` next to ``out_dir``.
 
     Returns:
         The paths of the generated files, sorted.
@@ -106,14 +130,20 @@ def generate_sample(
 
     root = Path(out_dir)
     paths = []
+    label_rows: list[str] = []
     written = 0
     for index in range(count):
         if skip_existing and (path := _path_of(root, index, seed)).exists():
             paths.append(path)
+            label_rows += _labels_of(index, seed, size)
             continue
-        path, changed = _generate_one(root, index, seed, size, jpeg_fraction)
+        path, changed, rows = _generate_one(root, index, seed, size, jpeg_fraction)
         paths.append(path)
+        label_rows += rows
         written += changed
+    labels_path = Path(labels) if labels is not None else root.parent / LABELS_NAME
+    labels_path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(labels_path, "".join([LABELS_HEADER + "\n", *label_rows]).encode("ascii"))
     logger.info(
         "Generated %d synthetic DICOM files in %s (%d rewritten, %d unchanged)",
         count,
@@ -129,6 +159,19 @@ def _path_of(root: Path, index: int, seed: int) -> Path:
     return _path_for(root, _draw_header(np.random.default_rng([seed, index]), seed, index))
 
 
+def _labels_of(index: int, seed: int, size: int) -> list[str]:
+    """File ``index``'s label rows without building its pixels, drawn as in _generate_one."""
+    rng = np.random.default_rng([seed, index])
+    header = _draw_header(rng, seed, index)
+    return _label_rows(header, _draw_lesions(seed, index, size, _draw_pose(rng)))
+
+
+def _label_rows(header: _Header, regions: list[np.ndarray]) -> list[str]:
+    """SIIM's rows for one image: one per region, or one ``-1`` row."""
+    encoded = [rle.encode(region) for region in regions] or [rle.NEGATIVE]
+    return [f"{header.sop_uid}, {value}\n" for value in encoded]
+
+
 def _path_for(root: Path, header: _Header) -> Path:
     """The SIIM layout: ``<study>/<series>/<sop>.dcm``."""
     return root / header.study_uid / header.series_uid / f"{header.sop_uid}.dcm"
@@ -136,19 +179,21 @@ def _path_for(root: Path, header: _Header) -> Path:
 
 def _generate_one(
     root: Path, index: int, seed: int, size: int, jpeg_fraction: float
-) -> tuple[Path, bool]:
-    """Build file ``index`` and write it; return its path and whether it changed."""
+) -> tuple[Path, bool, list[str]]:
+    """Build file ``index`` and write it; return its path, whether it changed, its labels."""
     # Seeding per file (not one stream for the run) makes file i independent
     # of count; PCG64 streams are stable across platforms and numpy versions.
     rng = np.random.default_rng([seed, index])
     header = _draw_header(rng, seed, index)
-    pixels = _synthesise_image(rng, size)
+    pose = _draw_pose(rng)
+    regions = _draw_lesions(seed, index, size, pose)
+    pixels = _synthesise_image(rng, size, pose, regions)
     dataset = _build_dataset(header, pixels, _is_jpeg(index, jpeg_fraction))
 
     buffer = io.BytesIO()
     dataset.save_as(buffer, enforce_file_format=True)
     path = _path_for(root, header)
-    return path, _write_atomic(path, buffer.getvalue())
+    return path, _write_atomic(path, buffer.getvalue()), _label_rows(header, regions)
 
 
 def _uid(*parts: object) -> UID:
@@ -337,7 +382,9 @@ def _band(distance: np.ndarray, half_width: float) -> np.ndarray:
     return 1.0 - _smoothstep(np.abs(distance) / half_width)
 
 
-def _synthesise_image(rng: np.random.Generator, size: int) -> np.ndarray:
+def _synthesise_image(
+    rng: np.random.Generator, size: int, pose: _Pose, regions: list[np.ndarray]
+) -> np.ndarray:
     """Draw one anatomy-like chest radiograph as a ``size`` x ``size`` uint8 array.
 
     Only +, -, *, /, sqrt and clipping are used in floating point, all of which
@@ -346,10 +393,13 @@ def _synthesise_image(rng: np.random.Generator, size: int) -> np.ndarray:
     CPUs, which could change a rounded pixel and so the committed DVC hash.
     """
     low = min(size, _MAX_SYNTH_SIZE)
-    picture = Image.fromarray(_draw_anatomy(rng, low), mode="L")
+    picture = Image.fromarray(_draw_anatomy(rng, low, pose), mode="L")
     if low != size:
         # Pillow's 8-bit resampler is fixed-point, so it is bit-reproducible.
         picture = picture.resize((size, size), Image.Resampling.BICUBIC)
+    if regions:
+        # Drawn at full resolution, after the upsampling, so thin ones stay thin.
+        picture = Image.fromarray(_draw_pneumothorax(np.asarray(picture), regions), mode="L")
 
     # Fine grain at full resolution from a shared tile, windowed per file;
     # ImageChops does the saturating add in one C pass.
@@ -358,18 +408,83 @@ def _synthesise_image(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.asarray(ImageChops.add(picture, grain, scale=1.0, offset=-128))
 
 
-def _draw_anatomy(rng: np.random.Generator, low: int) -> np.ndarray:
+def _draw_pose(rng: np.random.Generator) -> _Pose:
+    """Draw the per-file patient position and habitus that all structures share."""
+    # float() keeps the scalars "weak" so arithmetic stays in float32 under NEP 50.
+    shift_x = float(rng.uniform(-0.03, 0.03))
+    shift_y = float(rng.uniform(-0.025, 0.025))
+    scale = float(rng.uniform(0.93, 1.06))
+    return shift_x, shift_y, scale
+
+
+def _draw_lesions(seed: int, index: int, size: int, pose: _Pose) -> list[np.ndarray]:
+    """Draw file ``index``'s pneumothorax regions as ``size`` x ``size`` boolean masks.
+
+    A stream of its own (not the file's), so the images without one keep their bytes.
+    """
+    rng = np.random.default_rng([seed, index, 1])
+    if rng.random() >= _POSITIVE_FRACTION:
+        return []
+    first_side = -1.0 if rng.random() < 0.5 else 1.0
+    sides = [first_side]
+    if rng.random() < _SECOND_REGION_FRACTION:
+        sides.append(-first_side)
+    regions = []
+    for side in sides:
+        thickness = float(rng.uniform(*_THICKNESS))
+        lowest = float(rng.uniform(*_LOWEST))
+        regions.append(_crescent(size, pose, side, thickness, lowest))
+    return regions
+
+
+def _crescent(size: int, pose: _Pose, side: float, thickness: float, lowest: float) -> np.ndarray:
+    """A crescent inside one lung along its apex and lateral edge, down to ``lowest``.
+
+    The region inside the lung field but outside the same field moved medially and down
+    and shrunk by ``thickness``: thickest at the lateral wall, thinning towards its ends.
+    """
+    shift_x, shift_y, scale = pose
+    coords = (np.arange(size, dtype=np.float32) + 0.5) / size
+    u = (coords[np.newaxis, :] - 0.5 - shift_x) / scale
+    v = (coords[:, np.newaxis] - 0.5 - shift_y) / scale
+    # The lung ellipse of _lung_fields (centre, taper), seen from its own centre.
+    taper = np.clip(0.8 + 0.5 * (v + 0.05), 0.55, 1.1)
+    du, dv = u - 0.2 * side, v + 0.02
+    outer = (du / (0.15 * taper)) ** 2 + (dv / 0.34) ** 2
+    inner_u = (du + side * 1.5 * thickness) / (0.15 * taper - 1.5 * thickness)
+    inner_v = (dv - thickness) / (0.34 - thickness)
+    inner = inner_u**2 + inner_v**2
+    return (outer < 1.0) & (inner > 1.0) & (v < lowest)
+
+
+def _draw_pneumothorax(picture: np.ndarray, regions: list[np.ndarray]) -> np.ndarray:
+    """Darken each region (air, no lung markings) and brighten its medial border.
+
+    Integer arithmetic only, so the pixels are the same on every CPU.
+    """
+    pixels = picture.astype(np.int16)
+    for region in regions:
+        # The collapsed lung's visceral pleura: the pixels just medial of the region.
+        line = np.zeros_like(region)
+        line[:, 1:] |= region[:, :-1]
+        line[:, :-1] |= region[:, 1:]
+        line[1:, :] |= region[:-1, :]
+        line &= ~region
+        pixels[region] = pixels[region] * 5 // 8
+        pixels[line] += 40
+    return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
+def _draw_anatomy(rng: np.random.Generator, low: int, pose: _Pose) -> np.ndarray:
     """Draw the smooth anatomy of one radiograph as a ``low`` x ``low`` uint8 array."""
     # float32 halves memory traffic; it is as exactly rounded as float64.
     coords = (np.arange(low, dtype=np.float32) + 0.5) / low
     x = coords[np.newaxis, :]
     y = coords[:, np.newaxis]
 
-    # Per-file variation of patient position, habitus and exposure. float()
+    # Per-file variation of habitus and exposure (position: _draw_pose). float()
     # keeps the scalars "weak" so arithmetic stays in float32 under NEP 50.
-    shift_x = float(rng.uniform(-0.03, 0.03))
-    shift_y = float(rng.uniform(-0.025, 0.025))
-    scale = float(rng.uniform(0.93, 1.06))
+    shift_x, shift_y, scale = pose
     heart_scale = float(rng.uniform(0.85, 1.2))
     rib_phase = float(rng.uniform(0.0, 1.0))
     rib_spacing = float(rng.uniform(0.085, 0.1))
@@ -489,6 +604,12 @@ def main(argv: list[str] | None = None) -> int:
         default=0.75,
         help="fraction of files stored as JPEG Baseline",
     )
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help=f"where to write the labels (default: {LABELS_NAME} next to --out)",
+    )
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -499,6 +620,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             size=args.size,
             jpeg_fraction=args.jpeg_fraction,
+            labels=args.labels,
         )
     except ValueError as error:
         parser.error(str(error))

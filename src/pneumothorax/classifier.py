@@ -1,0 +1,103 @@
+"""The baseline pneumothorax classifier: cell statistics of the full-size image, then a
+logistic regression (scikit-learn; no Kedro here).
+
+Each image is cut into ``cells`` x ``cells`` cells; per cell the mean and the maximum of
+the grey level and of the edge strength (the larger absolute difference to the right or
+lower neighbour pixel). Differences between neighbour pixels see detail at the PNG's
+own resolution: a thin pleural line that a 256 px image still shows is averaged away at
+64 px, which is what makes the image size change the model's quality.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score, roc_auc_score, roc_curve
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+
+class CellFeatures(TransformerMixin, BaseEstimator):
+    """scikit-learn transformer: images ``(n, height, width)`` in [0, 1] to cell statistics.
+
+    Args:
+        cells: Cells per side; the features are ``4 * cells**2`` per image.
+    """
+
+    def __init__(self, cells: int = 8) -> None:
+        self.cells = cells
+
+    def fit(self, images: np.ndarray, labels: Sequence[int] | None = None) -> CellFeatures:
+        """Nothing to learn; returns self."""
+        return self
+
+    def transform(self, images: np.ndarray) -> np.ndarray:
+        """The ``(n, 4 * cells**2)`` feature matrix.
+
+        Raises:
+            ValueError: Not a stack of 2-D images, or fewer pixels per side than cells + 1.
+        """
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim != 3:
+            raise ValueError(f"expected images of shape (n, height, width), got {images.shape}")
+        n, height, width = images.shape
+        if min(height, width) <= self.cells:
+            raise ValueError(f"images of {width}x{height} px are too small for {self.cells} cells")
+        edges = np.maximum(
+            np.abs(np.diff(images, axis=2))[:, :-1, :], np.abs(np.diff(images, axis=1))[:, :, :-1]
+        )
+        features = []
+        for plane in (images[:, :-1, :-1], edges):
+            # Whole cells only: the last few rows/columns are dropped.
+            rows, cols = (height - 1) // self.cells, (width - 1) // self.cells
+            blocks = plane[:, : rows * self.cells, : cols * self.cells].reshape(
+                n, self.cells, rows, self.cells, cols
+            )
+            features += [blocks.mean(axis=(2, 4)), blocks.max(axis=(2, 4))]
+        return np.concatenate([f.reshape(n, -1) for f in features], axis=1)
+
+
+def build_classifier(cells: int, c: float) -> Pipeline:
+    """The untrained model: cell features, standardised, into a logistic regression."""
+    return Pipeline(
+        [
+            ("features", CellFeatures(cells=cells)),
+            ("scale", StandardScaler()),
+            ("logistic", LogisticRegression(C=c, max_iter=5000)),
+        ]
+    )
+
+
+def evaluate(
+    labels: Sequence[int], scores: Sequence[float], threshold: float
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """AUC, F1 and counts of a validation set, and its ROC curve.
+
+    Args:
+        labels: 1 for pneumothorax, 0 for none.
+        scores: The predicted probabilities of pneumothorax.
+        threshold: Probability from which an image is called positive (for F1).
+
+    Returns:
+        ``({"auc", "f1", "positives", "negatives"}, {"fpr", "tpr", "threshold"})``.
+
+    Raises:
+        ValueError: The validation set lacks positives or negatives (no AUC).
+    """
+    labels = np.asarray(labels, dtype=int)
+    scores = np.asarray(scores, dtype=float)
+    if labels.min(initial=1) == labels.max(initial=0):
+        raise ValueError(
+            "the validation set needs images with and without pneumothorax to compute an AUC"
+        )
+    fpr, tpr, thresholds = roc_curve(labels, scores)
+    metrics = {
+        "auc": float(roc_auc_score(labels, scores)),
+        "f1": float(f1_score(labels, scores >= threshold, zero_division=0)),
+        "positives": float(labels.sum()),
+        "negatives": float((1 - labels).sum()),
+    }
+    return metrics, {"fpr": fpr, "tpr": tpr, "threshold": thresholds}

@@ -1,0 +1,106 @@
+"""Run-length encoding of masks exactly as SIIM-ACR's ``train-rle.csv`` spells it.
+
+SIIM's format is its own (the competition's ``mask_functions.py``), not COCO's or
+Kaggle's usual absolute one, so no library reads it: pixels are numbered column-major
+(down the first column, then the next), from 0; a mask is ``start length start length
+...`` where the first start is the index of the first pixel of the first run and every
+later start is the gap after the end of the previous run; ``-1`` is an empty mask. An
+image with several regions has several rows, one string each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+#: The value of ``EncodedPixels`` for an image without pneumothorax.
+NEGATIVE = "-1"
+
+
+class RleError(ValueError):
+    """An ``EncodedPixels`` value that is not a valid SIIM run-length encoding."""
+
+
+def parse_runs(encoded: str) -> list[tuple[int, int]]:
+    """Parse one ``EncodedPixels`` value into ``(relative start, length)`` pairs.
+
+    Args:
+        encoded: ``"-1"`` or space-separated non-negative integers, an even number of them.
+
+    Returns:
+        The pairs in file order; ``[]`` for ``"-1"``.
+
+    Raises:
+        RleError: Not integers, an odd count, a negative start or a length below 1.
+    """
+    text = encoded.strip()
+    if text == NEGATIVE:
+        return []
+    values = text.split()
+    if not values:
+        raise RleError("empty EncodedPixels (use -1 for no pneumothorax)")
+    if not all(value.isdigit() for value in values):
+        raise RleError("EncodedPixels holds something other than non-negative integers")
+    if len(values) % 2:
+        raise RleError(f"odd number of values ({len(values)}): runs are (start, length) pairs")
+    numbers = [int(value) for value in values]
+    pairs = list(zip(numbers[0::2], numbers[1::2], strict=True))
+    if any(length < 1 for _, length in pairs):
+        raise RleError("a run of length 0")
+    return pairs
+
+
+def decode(encoded: str | Iterable[str], shape: tuple[int, int]) -> np.ndarray:
+    """Decode one value, or the union of several rows of one image, to a boolean mask.
+
+    Args:
+        encoded: One ``EncodedPixels`` value, or all of an image's values.
+        shape: ``(rows, columns)`` of the original image.
+
+    Returns:
+        A ``bool`` array of ``shape``; True inside the regions.
+
+    Raises:
+        RleError: A malformed value, or a run that ends past the last pixel.
+    """
+    rows, columns = shape
+    flat = np.zeros(rows * columns, dtype=bool)
+    for value in [encoded] if isinstance(encoded, str) else encoded:
+        position = 0
+        for start, length in parse_runs(value):
+            position += start
+            end = position + length
+            if end > flat.size:
+                raise RleError(
+                    f"a run ends at pixel {end}, past the {rows}x{columns} image "
+                    f"({flat.size} pixels)"
+                )
+            flat[position:end] = True
+            position = end
+    # Column-major numbering: the flat index is column * rows + row.
+    return flat.reshape((columns, rows)).T
+
+
+def encode(mask: np.ndarray) -> str:
+    """Encode a 2-D mask (non-zero = inside) as one SIIM ``EncodedPixels`` value.
+
+    Args:
+        mask: ``(rows, columns)`` array.
+
+    Returns:
+        ``"start length ..."`` with relative starts, or ``"-1"`` for an empty mask.
+
+    Raises:
+        RleError: ``mask`` is not 2-D.
+    """
+    if mask.ndim != 2:
+        raise RleError(f"a mask must be 2-D, got shape {mask.shape}")
+    flat = np.asarray(mask, dtype=bool).ravel(order="F")
+    # Run boundaries: where the padded sequence switches between 0 and 1.
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], flat, [False])).astype(np.int8)))
+    if edges.size == 0:
+        return NEGATIVE
+    starts, ends = edges[0::2], edges[1::2]
+    gaps = starts - np.concatenate(([0], ends[:-1]))
+    return " ".join(f"{gap} {length}" for gap, length in zip(gaps, ends - starts, strict=True))

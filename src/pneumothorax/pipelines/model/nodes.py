@@ -1,0 +1,117 @@
+"""Nodes of the model pipeline: the baseline classifier on the PNG layer at ``image.size``."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from sklearn.pipeline import Pipeline
+
+from pneumothorax.classifier import build_classifier, evaluate
+from pneumothorax.params import ModelParams
+from pneumothorax.run_metrics import MetricsDict
+
+logger = logging.getLogger(__name__)
+
+#: PNG without a "Software" chunk: the same curve always gives the same bytes.
+_PNG_METADATA = {"Software": None}
+
+
+def train_classifier(
+    img_train: Mapping[str, Callable[[], Image.Image]],
+    split: pd.DataFrame,
+    model: dict[str, Any],
+) -> Pipeline:
+    """Fit the classifier on the ``train`` images of the split, at the PNGs' own size.
+
+    Args:
+        img_train: ``{id: load}`` of the converted PNGs.
+        split: ``id, pneumothorax, split`` per labelled image.
+        model: The ``model`` params.
+
+    Returns:
+        The fitted scikit-learn pipeline (features, scaling, logistic regression).
+    """
+    params = ModelParams.from_mapping(model)
+    train = split[split["split"] == "train"]
+    classifier = build_classifier(params.cells, params.c)
+    classifier.fit(_stack(img_train, train["id"]), train["pneumothorax"].to_numpy(dtype=int))
+    return classifier
+
+
+def evaluate_classifier(
+    classifier: Pipeline,
+    img_train: Mapping[str, Callable[[], Image.Image]],
+    split: pd.DataFrame,
+    model: dict[str, Any],
+) -> tuple[MetricsDict, pd.DataFrame, bytes]:
+    """Score the ``valid`` images: AUC and F1, the ROC curve as points and as a picture.
+
+    Args:
+        classifier: The fitted model.
+        img_train: ``{id: load}`` of the converted PNGs.
+        split: ``id, pneumothorax, split`` per labelled image.
+        model: The ``model`` params (``threshold`` for F1).
+
+    Returns:
+        The metrics, the ROC points (``fpr, tpr, threshold``) and the ROC curve as PNG bytes.
+    """
+    params = ModelParams.from_mapping(model)
+    valid = split[split["split"] == "valid"]
+    scores = classifier.predict_proba(_stack(img_train, valid["id"]))[:, 1]
+    values, curve = evaluate(valid["pneumothorax"].to_numpy(dtype=int), scores, params.threshold)
+    logger.info("model: validation AUC %.3f, F1 %.3f", values["auc"], values["f1"])
+    metrics = {name: {"value": round(value, 6), "step": 0} for name, value in values.items()}
+    points = pd.DataFrame(
+        {
+            "fpr": np.round(curve["fpr"], 6),
+            "tpr": np.round(curve["tpr"], 6),
+            # roc_curve's first threshold is +inf ("nothing positive"): 1 reads better.
+            "threshold": np.round(np.minimum(curve["threshold"], 1.0), 6),
+        }
+    )
+    return metrics, points, _plot_roc(points, values["auc"])
+
+
+def _stack(img_train: Mapping[str, Callable[[], Image.Image]], ids: pd.Series) -> np.ndarray:
+    """The images of ``ids`` as one ``(n, height, width)`` float32 array in [0, 1].
+
+    Raises:
+        KeyError: An id of the split has no PNG (the split is older than the images).
+    """
+    missing = [image_id for image_id in ids if image_id not in img_train]
+    if missing:
+        raise KeyError(
+            f"model: {len(missing)} labelled image(s) have no PNG in img_train, e.g. "
+            f"{missing[0]}; rerun the images stage (image.frames must be 'first')"
+        )
+    arrays = []
+    for image_id in ids:
+        with img_train[image_id]() as image:
+            grey = image if image.mode in ("L", "I;16") else image.convert("L")
+            array = np.asarray(grey, dtype=np.float32)
+            arrays.append(array / (65535.0 if grey.mode == "I;16" else 255.0))
+    return np.stack(arrays) if arrays else np.zeros((0, 1, 1), dtype=np.float32)
+
+
+def _plot_roc(points: pd.DataFrame, auc: float) -> bytes:
+    # Imported here: Kedro builds every pipeline at start-up, and matplotlib costs ~0.3 s.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4, 4))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    axes.plot(points["fpr"], points["tpr"], drawstyle="steps-post", label=f"AUC {auc:.3f}")
+    axes.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    axes.set(xlabel="False positive rate", ylabel="True positive rate", title="Validation ROC")
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, metadata=_PNG_METADATA)
+    return buffer.getvalue()

@@ -1,0 +1,32 @@
+"""The model pipeline: a baseline pneumothorax classifier, its validation metrics and ROC."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from pneumothorax.pipelines.model.nodes import evaluate_classifier, train_classifier
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Create the model pipeline."""
+    return pipeline(
+        [
+            node(
+                func=train_classifier,
+                inputs={"img_train": "img_train", "split": "split", "model": "params:model"},
+                outputs="classifier",
+                name="train_classifier",
+            ),
+            node(
+                func=evaluate_classifier,
+                inputs={
+                    "classifier": "classifier",
+                    "img_train": "img_train",
+                    "split": "split",
+                    "model": "params:model",
+                },
+                outputs=["model_metrics", "roc_points", "roc_curve"],
+                name="evaluate_classifier",
+            ),
+        ]
+    )

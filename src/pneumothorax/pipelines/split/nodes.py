@@ -1,0 +1,66 @@
+"""Nodes of the split pipeline: patients to train and validation parts, stratified by label."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold
+
+from pneumothorax.params import SplitParams
+
+logger = logging.getLogger(__name__)
+
+#: Columns of split.csv (no patient column: the grouping stays inside this node).
+SPLIT_COLUMNS = ("id", "pneumothorax", "split")
+
+
+def split_patients(
+    labels: pd.DataFrame, train_metadata: pd.DataFrame, split: dict[str, Any]
+) -> pd.DataFrame:
+    """Assign each labelled image to ``train`` or ``valid``, all of a patient's images together.
+
+    scikit-learn's ``StratifiedGroupKFold`` cuts the patients into ``round(1 /
+    valid_fraction)`` folds with about the same share of positives each; the first fold
+    is the validation part. Patients are told apart by (0010,0020) Patient ID as the
+    metadata table holds it (a pseudonym with ``metadata.deid``); an image without one
+    counts as its own patient.
+
+    Args:
+        labels: Per-image labels (``id``, ``pneumothorax``).
+        train_metadata: The metadata table (``id``, ``PatientID``).
+        split: The ``split`` params (``valid_fraction``, ``seed``).
+
+    Returns:
+        ``id, pneumothorax, split`` sorted by id.
+
+    Raises:
+        ValueError: Fewer patients than folds.
+    """
+    params = SplitParams.from_mapping(split)
+    table = labels[["id", "pneumothorax"]].sort_values("id", ignore_index=True)
+    patient_of = (
+        dict(zip(train_metadata["id"], train_metadata["PatientID"], strict=True))
+        if "PatientID" in train_metadata
+        else {}
+    )
+    groups = [
+        str(patient) if isinstance(patient, str) and patient else f"image:{image_id}"
+        for image_id in table["id"]
+        for patient in [patient_of.get(image_id)]
+    ]
+    if len(set(groups)) < params.folds:
+        raise ValueError(
+            f"split: {len(set(groups))} patient(s) cannot be cut into {params.folds} folds "
+            "(lower split.valid_fraction's inverse or add images)"
+        )
+    folds = StratifiedGroupKFold(n_splits=params.folds, shuffle=True, random_state=params.seed)
+    _, valid = next(folds.split(np.zeros(len(table)), table["pneumothorax"], groups))
+    table["split"] = "train"
+    table.loc[valid, "split"] = "valid"
+    counts = table.groupby("split")["pneumothorax"].agg(["size", "sum"])
+    for name, row in counts.iterrows():
+        logger.info("split: %s: %d images (%d positive)", name, row["size"], row["sum"])
+    return table[list(SPLIT_COLUMNS)]
