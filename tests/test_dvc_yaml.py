@@ -66,3 +66,31 @@ def test_the_raw_folder_is_one_param_read_by_dvc_and_the_catalog() -> None:
     assert "${params:raw.folder}" in catalog
     assert _stages()["raw_manifest"]["params"] == ["raw.folder"]
     assert "dicom-images-train" not in catalog
+
+
+# ---- labels, masks, split and model (docs/labels-and-model.md) ------------------------------
+
+
+def _params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_the_labels_stage_depends_on_the_label_file_params_yaml_names() -> None:
+    assert _params()["labels"]["path"] in _stages()["labels"]["deps"]
+
+
+def test_image_size_reruns_masks_and_model_only_through_their_own_deps() -> None:
+    stages = _stages()
+    # Masks are drawn at image.size (dotted keys: DVC's run cache drops "size" dict keys).
+    assert {"image.size", "image.keep_aspect"} <= set(stages["masks"]["params"])
+    # The model reads the PNGs, not the params: img_train's hash carries the size.
+    assert "data/02_intermediate/img_train" in stages["model"]["deps"]
+    for name in ("labels", "split", "model"):
+        assert not any(str(p).startswith("image") for p in stages[name].get("params", []))
+
+
+def test_each_new_stage_lists_every_key_of_its_params_group() -> None:
+    params, stages = _params(), _stages()
+    for stage, group in (("labels", "labels"), ("split", "split"), ("model", "model")):
+        listed = {p for p in stages[stage]["params"] if str(p).startswith(f"{group}.")}
+        assert listed == {f"{group}.{key}" for key in params[group]}, stage

@@ -198,3 +198,33 @@ def test_cache_dir_must_be_a_folder(tmp_path: Path) -> None:
     # A folder, or one that can be made: fine.
     assert IncrementalParams.from_mapping({"cache_dir": str(tmp_path / "new" / "c")}).enabled
     assert IncrementalParams.from_mapping({"cache_dir": str(tmp_path)}).cache_dir == str(tmp_path)
+
+
+# ---- labels, split and model groups ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"labels": {"path": ""}}, r"labels\.path must be a file path"),
+        ({"labels": {"file": "x.csv"}}, r"unknown key\(s\) labels\.file"),
+        ({"split": {"valid_fraction": 0.8}}, r"split\.valid_fraction must be in \(0, 0\.5\]"),
+        ({"split": {"valid_fraction": True}}, r"split\.valid_fraction"),
+        ({"split": {"seed": -1}}, r"split\.seed must be an integer >= 0"),
+        ({"model": {"cells": 0}}, r"model\.cells must be a positive integer"),
+        ({"model": {"c": 0}}, r"model\.c must be a number > 0"),
+        ({"model": {"threshold": 1}}, r"model\.threshold must be in \(0, 1\)"),
+        ({"model": {"kind": "cnn"}}, r"unknown key\(s\) model\.kind"),
+    ],
+)
+def test_labels_split_and_model_params_invalid(params: dict, message: str) -> None:
+    with pytest.raises(ParamsError, match=message):
+        validate_params({"image": {}, **params})
+
+
+def test_split_folds_follow_the_validation_fraction() -> None:
+    from pneumothorax.params import SplitParams
+
+    assert SplitParams.from_mapping({"valid_fraction": 0.3}).folds == 3
+    assert SplitParams.from_mapping({"valid_fraction": 0.2}).folds == 5
+    assert SplitParams.from_mapping({"valid_fraction": 0.5}).folds == 2

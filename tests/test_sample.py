@@ -200,3 +200,89 @@ def test_jpeg_fraction_extremes(tmp_path: Path, fraction: float) -> None:
     expected = JPEG_BASELINE if fraction == 1.0 else EXPLICIT_LE
     syntaxes = {pydicom.dcmread(p).file_meta.TransferSyntaxUID for p in paths}
     assert syntaxes == {expected}
+
+
+# ---- Labels: SIIM's train-rle.csv next to the raw folder -----------------------------------
+
+
+def _label_rows(path: Path) -> list[tuple[str, str]]:
+    lines = path.read_text(encoding="ascii").splitlines()
+    assert lines[0] == "ImageId, EncodedPixels"  # SIIM's header, leading space and all
+    return [tuple(line.split(", ")) for line in lines[1:]]  # type: ignore[misc]
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    root = tmp_path_factory.mktemp("labelled")
+    return root, generate_sample(root / "raw", count=30, seed=0, size=64)
+
+
+def test_labels_are_written_like_siims_next_to_the_raw_folder(
+    labelled: tuple[Path, list[Path]],
+) -> None:
+    root, paths = labelled
+    rows = _label_rows(root / "train-rle.csv")
+    assert b"\r" not in (root / "train-rle.csv").read_bytes()
+    # Every image has a row, and ImageId is the SOP Instance UID (the file name).
+    assert {image_id for image_id, _ in rows} == {p.stem for p in paths}
+    positives = {image_id for image_id, value in rows if value != "-1"}
+    assert len(positives) == 10  # every third file
+    # Some images have two regions, as SIIM writes them: two rows.
+    per_image = {image_id: sum(i == image_id for i, _ in rows) for image_id in positives}
+    assert 2 in per_image.values()
+    assert all(
+        value == "-1" for image_id, value in rows if image_id not in positives
+    )  # and a negative has exactly one -1 row
+    assert len(rows) == 30 + sum(n - 1 for n in per_image.values())
+
+
+def test_labelled_regions_are_drawn_into_the_pixels(
+    labelled: tuple[Path, list[Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pneumothorax import sample as sample_module
+    from pneumothorax.labels.rle import decode
+
+    root, paths = labelled
+    runs: dict[str, list[str]] = {}
+    for image_id, value in _label_rows(root / "train-rle.csv"):
+        if value != "-1":
+            runs.setdefault(image_id, []).append(value)
+    # The same files without any pneumothorax drawn, to compare pixel by pixel.
+    monkeypatch.setattr(sample_module, "_draw_lesions", lambda *args: [])
+    plain_paths = generate_sample(tmp_path / "plain", count=30, seed=0, size=64, jpeg_fraction=0)
+    plain = {p.stem: pydicom.dcmread(p).pixel_array.astype(int) for p in plain_paths}
+    checked = 0
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        if path.stem not in runs or ds.file_meta.TransferSyntaxUID != EXPLICIT_LE:
+            continue
+        mask = decode(runs[path.stem], (ds.Rows, ds.Columns))
+        assert mask.any()
+        drawn = ds.pixel_array.astype(int)
+        before = plain[path.stem]
+        # Air in the pleural space: 5/8 of the grey level (before the grain is added).
+        assert drawn[mask].mean() < 0.75 * before[mask].mean()
+        # Away from the region and its one-pixel pleural line, nothing changed.
+        near = mask | np.roll(mask, 1, 0) | np.roll(mask, -1, 0)
+        near |= np.roll(near, 1, 1) | np.roll(near, -1, 1)
+        np.testing.assert_array_equal(drawn[~near], before[~near])
+        checked += 1
+    assert checked >= 2
+
+
+def test_labels_do_not_depend_on_count_or_skip_existing(tmp_path: Path) -> None:
+    generate_sample(tmp_path / "a" / "raw", count=6, seed=1, size=64)
+    generate_sample(tmp_path / "b" / "raw", count=9, seed=1, size=64)
+    generate_sample(tmp_path / "b" / "raw", count=9, seed=1, size=64, skip_existing=True)
+    six = _label_rows(tmp_path / "a" / "train-rle.csv")
+    nine = _label_rows(tmp_path / "b" / "train-rle.csv")
+    assert nine[: len(six)] == six
+    assert len({image_id for image_id, _ in nine}) == 9
+
+
+def test_cli_writes_labels_where_asked(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere" / "labels.csv"
+    assert main(["--out", str(tmp_path / "raw"), "--count", "3", "--size", "64",
+                 "--labels", str(target)]) == 0  # fmt: skip
+    assert len(_label_rows(target)) == 3
+    assert not (tmp_path / "train-rle.csv").exists()

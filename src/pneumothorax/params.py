@@ -415,7 +415,7 @@ class ModelParams:
     """The ``model`` group: the baseline classifier."""
 
     cells: int = 8
-    c: float = 0.1
+    c: float = 1.0
     threshold: float = 0.5
 
     @classmethod

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from pneumothorax.labels.rle import NEGATIVE, RleError, decode
 
@@ -109,37 +108,6 @@ def check_labels(
         runs=pd.DataFrame(runs, columns=list(RUN_COLUMNS)),
         rejected=sorted(rejected, key=lambda entry: (entry["id"], entry["path"])),
     )
-
-
-def mask_image(
-    runs: list[str], shape: tuple[int, int], size: tuple[int, int], keep_aspect: bool = False
-) -> Image.Image:
-    """One image's mask at ``size``: mode L, 255 inside a region, 0 elsewhere.
-
-    Resized nearest-neighbour (values stay 0 and 255), with the images' geometry:
-    stretched, or with ``keep_aspect`` fitted and centred like
-    :func:`pneumothorax.dicom.render.resize` (a test checks they agree).
-
-    Args:
-        runs: The image's ``EncodedPixels`` values (``["-1"]`` for a negative).
-        shape: ``(rows, columns)`` of the original image.
-        size: ``(width, height)`` of the converted images.
-        keep_aspect: ``image.keep_aspect``.
-    """
-    mask = Image.fromarray(decode(runs, shape).astype(np.uint8) * 255, mode="L")
-    width, height = size
-    target = (width, height)
-    if keep_aspect:
-        rows, columns = shape
-        scale = min(width / columns, height / rows)
-        target = (max(1, round(columns * scale)), max(1, round(rows * scale)))
-    if mask.size != target:
-        mask = mask.resize(target, Image.Resampling.NEAREST)
-    if target == (width, height):
-        return mask
-    canvas = Image.new("L", (width, height), 0)
-    canvas.paste(mask, ((width - target[0]) // 2, (height - target[1]) // 2))
-    return canvas
 
 
 def _check_image(

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from pneumothorax.dicom.render import encode_png
-from pneumothorax.labels.table import mask_image
+from pneumothorax.labels.masks import mask_image
 from pneumothorax.params import ImageParams
 
 #: Masks are two-valued: the best zlib level costs little and keeps the folder small.
