@@ -32,13 +32,22 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]
     return build(tmp_path_factory.mktemp("golden"))
 
 
-def test_pins_cover_three_dicoms_their_pngs_and_the_csvs() -> None:
+def test_pins_cover_three_dicoms_their_labels_pngs_masks_and_the_csvs() -> None:
     pins = load_pins()
-    assert len(pins["inputs"]) == 3
+    assert sum(name.endswith(".dcm") for name in pins["inputs"]) == 3
+    assert "train-rle.csv" in pins["inputs"]
     outputs = pins["outputs"]
-    assert sum(name.endswith(".png") for name in outputs) == 3
+    assert sum(name.startswith("img_train/") for name in outputs) == 3
+    assert sum(name.startswith("masks/") for name in outputs) == 3
     csvs = sorted(name for name in outputs if name.endswith(".csv"))
-    assert csvs == ["img_train_log.csv", "rejected.csv", "train.csv"]
+    assert csvs == [
+        "img_train_log.csv",
+        "label_runs.csv",
+        "labels.csv",
+        "labels_rejected.csv",
+        "rejected.csv",
+        "train.csv",
+    ]
 
 
 def test_the_golden_sample_is_the_one_pinned(built: dict) -> None:
