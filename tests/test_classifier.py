@@ -42,9 +42,11 @@ def test_evaluate_against_hand_computed_auc_and_f1() -> None:
     assert curve["fpr"][0] == 0 and curve["tpr"][-1] == 1
 
 
-def test_evaluate_needs_both_classes() -> None:
-    with pytest.raises(ValueError, match="with and without pneumothorax"):
-        evaluate([1, 1], [0.2, 0.8], threshold=0.5)
+def test_without_both_classes_there_is_no_auc_but_still_an_f1() -> None:
+    metrics, curve = evaluate([1, 1], [0.2, 0.8], threshold=0.5)
+    # One of two positives found, no false positive: precision 1, recall 1/2, F1 2/3.
+    assert metrics == {"f1": pytest.approx(2 / 3), "positives": 2, "negatives": 0}
+    assert len(curve["fpr"]) == 0
 
 
 def test_the_classifier_separates_a_thin_line_at_full_resolution() -> None:

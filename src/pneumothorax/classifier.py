@@ -86,22 +86,20 @@ def evaluate(
         threshold: Probability from which an image is called positive (for F1).
 
     Returns:
-        ``({"auc", "f1", "positives", "negatives"}, {"fpr", "tpr", "threshold"})``.
-
-    Raises:
-        ValueError: The validation set lacks positives or negatives (no AUC).
+        ``({"auc", "f1", "positives", "negatives"}, {"fpr", "tpr", "threshold"})``; without
+        ``auc`` and with an empty curve when the set lacks positives or negatives (a tiny
+        sample), where neither is defined.
     """
     labels = np.asarray(labels, dtype=int)
     scores = np.asarray(scores, dtype=float)
-    if labels.min(initial=1) == labels.max(initial=0):
-        raise ValueError(
-            "the validation set needs images with and without pneumothorax to compute an AUC"
-        )
-    fpr, tpr, thresholds = roc_curve(labels, scores)
     metrics = {
-        "auc": float(roc_auc_score(labels, scores)),
         "f1": float(f1_score(labels, scores >= threshold, zero_division=0)),
         "positives": float(labels.sum()),
         "negatives": float((1 - labels).sum()),
     }
+    if metrics["positives"] == 0 or metrics["negatives"] == 0:
+        empty = np.zeros(0)
+        return metrics, {"fpr": empty, "tpr": empty, "threshold": empty}
+    fpr, tpr, thresholds = roc_curve(labels, scores)
+    metrics["auc"] = float(roc_auc_score(labels, scores))
     return metrics, {"fpr": fpr, "tpr": tpr, "threshold": thresholds}

@@ -14,6 +14,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 RAW = Path("data/01_raw/dicom-images-train")
+#: SIIM's label file; the sample generator writes it next to RAW.
+LABELS = Path("data/01_raw/train-rle.csv")
 
 
 @dataclass
@@ -103,14 +105,14 @@ def copy_project(destination: Path, *, exclude: Sequence[str] = ()) -> Path:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     """The project in a fresh git repo, with a small generated sample added to DVC."""
     root = tmp_path_factory.mktemp("e2e")
-    path = copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc"))
+    path = copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc", f"{LABELS}.dvc"))
     proj = Project(path=path, env=cli_env())
     proj.run("git", "init", "-q", "-b", "main")
     proj.run(
         sys.executable, "-m", "pneumothorax.sample", "--out", str(RAW), "--count", "12",
         "--size", "256",
     )  # fmt: skip
-    proj.run("dvc", "add", "-q", str(RAW))
+    proj.run("dvc", "add", "-q", str(RAW), str(LABELS))
     proj.run("git", "add", "-A")
     proj.run("git", "commit", "-qm", "project with a small sample")
     return proj

@@ -11,7 +11,7 @@ import pydicom
 import pytest
 
 from tests.dicom.zoo import BAD, GOOD, build_zoo, plant_phi
-from tests.e2e.conftest import RAW, Project, cli_env, copy_project
+from tests.e2e.conftest import LABELS, RAW, Project, cli_env, copy_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -22,7 +22,7 @@ SAMPLE = 6
 @pytest.fixture(scope="module")
 def messy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, set[str], str]:
     root = tmp_path_factory.mktemp("messy")
-    path = copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc"))
+    path = copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc", f"{LABELS}.dvc"))
     project = Project(path=path, env=cli_env())
     project.run("git", "init", "-q", "-b", "main")
     project.run(
@@ -37,7 +37,7 @@ def messy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, set[str], 
         for keyword in ("PatientName", "PatientID", "PatientBirthDate", "InstitutionName",
                         "ReferringPhysicianName", "AccessionNumber"):  # fmt: skip
             planted.add(str(ds[keyword].value))
-    project.run("dvc", "add", "-q", str(RAW))
+    project.run("dvc", "add", "-q", str(RAW), str(LABELS))
     project.run("git", "add", "-A")
     project.run("git", "commit", "-qm", "messy raw folder")
     result = project.run("dvc", "repro")

@@ -15,6 +15,7 @@ from tests.e2e.conftest import REPO, Project, cli_env
 pytestmark = pytest.mark.e2e
 
 DVC_FILE = REPO / "data" / "01_raw" / "dicom-images-train.dvc"
+LABELS_DVC_FILE = REPO / "data" / "01_raw" / "train-rle.csv.dvc"
 
 
 def test_generator_reproduces_the_committed_sample_hash(tmp_path: Path) -> None:
@@ -23,7 +24,7 @@ def test_generator_reproduces_the_committed_sample_hash(tmp_path: Path) -> None:
     project.run("git", "init", "-q")
     project.run("dvc", "init", "-q")
     project.run(sys.executable, "-m", "pneumothorax.sample", "--out", "sample")  # the defaults
-    project.run("dvc", "add", "-q", "sample")
+    project.run("dvc", "add", "-q", "sample", "train-rle.csv")
     regenerated = yaml.safe_load((tmp_path / "sample.dvc").read_text())["outs"][0]
     assert regenerated["md5"] == SAMPLE_DVC_MD5  # what `make sample` may replace
     assert (regenerated["md5"], regenerated["nfiles"]) == (committed["md5"], committed["nfiles"]), (
@@ -31,6 +32,11 @@ def test_generator_reproduces_the_committed_sample_hash(tmp_path: Path) -> None:
         "If a dependency update (pydicom, Pillow/libjpeg, numpy) changed the bytes on purpose, "
         "regenerate the sample (rm -rf data/01_raw/dicom-images-train && make sample), "
         "`dvc add` it, `dvc repro`, and commit the new .dvc file and dvc.lock together."
+    )
+    labels = yaml.safe_load((tmp_path / "train-rle.csv.dvc").read_text())["outs"][0]["md5"]
+    assert labels == yaml.safe_load(LABELS_DVC_FILE.read_text())["outs"][0]["md5"], (
+        "The sample generator no longer writes the labels data/01_raw/train-rle.csv.dvc pins: "
+        "regenerate them with the sample (make sample) and `dvc add` both."
     )
 
 

@@ -59,7 +59,10 @@ MAX_TERMINAL_LINES = 40
 
 def test_repro_builds_the_intermediate_layer(project: Project) -> None:
     result = project.run("dvc", "repro")
-    assert _ran(result.stdout) == {"raw_manifest", "metadata", "images", "reporting"}
+    assert _ran(result.stdout) == {
+        *("raw_manifest", "metadata", "images", "reporting"),
+        *("labels", "masks", "split", "model"),
+    }
     _assert_quiet(result.stdout + result.stderr)
 
     ids = _dicom_ids(project)
@@ -133,8 +136,9 @@ def test_image_size_change_reruns_only_the_images_stage(project: Project) -> Non
     params.write_text(original.replace("size: 256", "size: [160, 128]", 1))
     try:
         result = project.run("dvc", "repro")
-        assert _ran(result.stdout) == {"raw_manifest", "images", "reporting"}
-        assert "Stage 'metadata' didn't change, skipping" in result.stdout
+        assert _ran(result.stdout) == {"raw_manifest", "images", "reporting", "masks", "model"}
+        for stage in ("metadata", "labels", "split"):
+            assert f"Stage '{stage}' didn't change, skipping" in result.stdout
         assert set(_png_sizes(project).values()) == {(160, 128)}
     finally:
         params.write_text(original)
@@ -165,7 +169,9 @@ def test_exp_run_with_a_new_image_size_is_listed_and_tracked(
 ) -> None:
     size = 128 if not mode else 96
     result = project.run("dvc", "exp", "run", *mode, "-S", f"image.size={size}")
-    assert _ran(result.stdout) == {"raw_manifest", "images", "reporting"}, result.stdout
+    assert _ran(result.stdout) == {*("raw_manifest", "images", "reporting", "masks", "model")}, (
+        result.stdout
+    )
 
     shown = json.loads(project.run("dvc", "exp", "show", "--json").stdout)
     sizes = {

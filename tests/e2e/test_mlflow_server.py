@@ -20,7 +20,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.e2e.conftest import RAW, Project, cli_env, copy_project
+from tests.e2e.conftest import LABELS, RAW, Project, cli_env, copy_project
 from tests.e2e.mlflow_server import (
     CHROMIUM,
     WINDOW,
@@ -64,7 +64,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 def _new_project(root: Path, env: dict[str, str], count: int = 12) -> Project:
     """The project in a fresh git repo with a generated sample; per-file work sequential
     (12 files: process start-up would cost more than it saves)."""
-    project = Project(path=copy_project(root, exclude=("dvc.lock", f"{RAW}.dvc")), env=env)
+    exclude = ("dvc.lock", f"{RAW}.dvc", f"{LABELS}.dvc")
+    project = Project(path=copy_project(root, exclude=exclude), env=env)
     params = project.path / "params.yaml"
     params.write_text(params.read_text().replace("backend: processes", "backend: sequential"))
     project.run("git", "init", "-q", "-b", "main")
@@ -72,7 +73,7 @@ def _new_project(root: Path, env: dict[str, str], count: int = 12) -> Project:
         sys.executable, "-m", "pneumothorax.sample", "--out", str(RAW), "--count", str(count),
         "--size", "256",
     )  # fmt: skip
-    project.run("dvc", "add", "-q", str(RAW))
+    project.run("dvc", "add", "-q", str(RAW), str(LABELS))
     project.run("git", "add", "-A")
     project.run("git", "commit", "-qm", "project with a small sample")
     return project
@@ -123,8 +124,12 @@ def test_one_dvc_repro_is_one_mlflow_entry_with_a_child_per_stage(
     children = server.runs(f"tags.`mlflow.parentRunId` = '{entry['info']['run_id']}'")
     assert sorted(_tags(c)["mlflow.runName"] for c in children) == [
         "images",
+        "labels",
+        "masks",
         "metadata",
+        "model",
         "reporting",
+        "split",
     ]
     assert entry["info"]["status"] == "FINISHED"
     # every param flattened, the metrics of the stages, the provenance tags
@@ -196,7 +201,11 @@ def test_each_experiment_is_one_entry_named_by_dvc_exp_run_n(
         assert tags["mlflow.source.git.commit"] == head
         assert "dvc.data/01_raw/dicom-images-train.md5" in tags
         children = server.runs(f"tags.`mlflow.parentRunId` = '{entry['info']['run_id']}'")
-        assert sorted(_tags(c)["mlflow.runName"] for c in children) == ["images", "reporting"]
+        assert sorted(_tags(c)["mlflow.runName"] for c in children) == [
+            *("images", "masks", "model", "reporting")
+        ]
+        # The baseline model's validation metrics, for the compare view.
+        assert {"model.auc", "model.f1"} <= set(metrics)
         artifacts = server.artifacts(entry["info"]["run_id"], "reporting")
         assert "reporting/contact_sheet.png" in artifacts
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import RAW, Project, cli_env, copy_project
+from tests.e2e.conftest import LABELS, RAW, Project, cli_env, copy_project
 
 pytestmark = [
     pytest.mark.e2e,
@@ -53,7 +53,8 @@ def _counts(output: str, kind: str) -> tuple[int, int]:
 
 
 def _new_project(root: Path, count: int, size: int = 256) -> Project:
-    project = Project(path=copy_project(root, exclude=("dvc.lock", f"{RAW}.dvc")), env=cli_env())
+    exclude = ("dvc.lock", f"{RAW}.dvc", f"{LABELS}.dvc")
+    project = Project(path=copy_project(root, exclude=exclude), env=cli_env())
     project.run("git", "init", "-q", "-b", "main")
     project.run(
         sys.executable, "-m", "pneumothorax.sample", "--out", str(RAW), "--count", str(count),
@@ -107,7 +108,7 @@ def test_adding_files_reconverts_only_them_and_equals_a_full_rebuild(tmp_path: P
     project = _new_project(tmp_path / "project", count=12)
     # The cache's counts ("png: 12 cached, 1 to compute") are details: the verbose switch.
     project.env["KEDRO_LOGGING_CONFIG"] = "conf/logging-verbose.yml"
-    project.run("dvc", "add", "-q", str(RAW))
+    project.run("dvc", "add", "-q", str(RAW), str(LABELS))
     first = project.run("dvc", "repro")
     out = first.stdout + first.stderr
     assert _counts(out, "png") == (0, 12) and _counts(out, "metadata-row") == (0, 12)
@@ -117,7 +118,7 @@ def test_adding_files_reconverts_only_them_and_equals_a_full_rebuild(tmp_path: P
         sys.executable, "-m", "pneumothorax.sample", "--out", str(RAW), "--count", "13",
         "--size", "256",
     )  # fmt: skip
-    project.run("dvc", "add", "-q", str(RAW))
+    project.run("dvc", "add", "-q", str(RAW), str(LABELS))
     second = project.run("dvc", "repro")
     out = second.stdout + second.stderr
     assert _counts(out, "png") == (12, 1)

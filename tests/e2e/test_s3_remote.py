@@ -27,7 +27,10 @@ pytestmark = [
 ]
 
 BUCKET = "pneumothorax-team"
-LAYERS = ("data/01_raw", "data/02_intermediate", "data/08_reporting")
+LAYERS = (
+    *("data/01_raw", "data/02_intermediate", "data/03_primary", "data/05_model_input"),
+    *("data/06_models", "data/08_reporting"),
+)
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +116,8 @@ def _keys(s3: S3Server, prefix: str) -> set[str]:
 
 def _expected_objects(project: Project) -> int:
     """One object per distinct file content, plus one listing (.dir) per tracked folder."""
-    return len(set(_layers(project).values())) + 2  # raw folder + img_train folder
+    # The raw, img_train, masks and classifier folders.
+    return len(set(_layers(project).values())) + 4
 
 
 def _ran(output: str) -> set[str]:

@@ -65,7 +65,15 @@ def evaluate_classifier(
     valid = split[split["split"] == "valid"]
     scores = classifier.predict_proba(_stack(img_train, valid["id"]))[:, 1]
     values, curve = evaluate(valid["pneumothorax"].to_numpy(dtype=int), scores, params.threshold)
-    logger.info("model: validation AUC %.3f, F1 %.3f", values["auc"], values["f1"])
+    if "auc" in values:
+        logger.info("model: validation AUC %.3f, F1 %.3f", values["auc"], values["f1"])
+    else:
+        logger.warning(
+            "model: the validation part has %d positive and %d negative image(s): no AUC "
+            "or ROC curve (too few labelled images)",
+            values["positives"],
+            values["negatives"],
+        )
     metrics = {name: {"value": round(value, 6), "step": 0} for name, value in values.items()}
     points = pd.DataFrame(
         {
@@ -75,7 +83,7 @@ def evaluate_classifier(
             "threshold": np.round(np.minimum(curve["threshold"], 1.0), 6),
         }
     )
-    return metrics, points, _plot_roc(points, values["auc"])
+    return metrics, points, _plot_roc(points, values.get("auc"))
 
 
 def _stack(img_train: Mapping[str, Callable[[], Image.Image]], ids: pd.Series) -> np.ndarray:
@@ -99,7 +107,7 @@ def _stack(img_train: Mapping[str, Callable[[], Image.Image]], ids: pd.Series) -
     return np.stack(arrays) if arrays else np.zeros((0, 1, 1), dtype=np.float32)
 
 
-def _plot_roc(points: pd.DataFrame, auc: float) -> bytes:
+def _plot_roc(points: pd.DataFrame, auc: float | None) -> bytes:
     # Imported here: Kedro builds every pipeline at start-up, and matplotlib costs ~0.3 s.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -107,7 +115,8 @@ def _plot_roc(points: pd.DataFrame, auc: float) -> bytes:
     figure = Figure(figsize=(4, 4))
     FigureCanvasAgg(figure)
     axes = figure.subplots()
-    axes.plot(points["fpr"], points["tpr"], drawstyle="steps-post", label=f"AUC {auc:.3f}")
+    label = f"AUC {auc:.3f}" if auc is not None else "no AUC: one class only"
+    axes.plot(points["fpr"], points["tpr"], drawstyle="steps-post", label=label)
     axes.plot([0, 1], [0, 1], linestyle=":", color="grey")
     axes.set(xlabel="False positive rate", ylabel="True positive rate", title="Validation ROC")
     axes.legend(loc="lower right")
