@@ -15,7 +15,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.e2e.conftest import RAW, Project
+from tests.e2e.conftest import LABELS, RAW, Project
 
 pytestmark = [
     pytest.mark.e2e,
@@ -147,6 +147,77 @@ def test_image_size_change_reruns_only_the_images_stage(project: Project) -> Non
     assert _ran(result.stdout) == {"raw_manifest"}
     assert set(_png_sizes(project).values()) == {(256, 256)}
     assert project.run("git", "status", "--porcelain").stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "stages"),
+    [
+        # 3 folds -> 2: another validation part, so the model reruns too.
+        ("  valid_fraction: 0.3", "  valid_fraction: 0.5", {"split", "model"}),
+        ("  c: 1.0 ", "  c: 0.5 ", {"model"}),
+    ],
+    ids=["split.valid_fraction", "model.c"],
+)
+def test_split_or_model_params_rerun_only_what_reads_them(
+    project: Project, old: str, new: str, stages: set[str]
+) -> None:
+    params = project.path / "params.yaml"
+    original = params.read_text()
+    assert original.count(old) == 1
+    params.write_text(original.replace(old, new))
+    try:
+        result = project.run("dvc", "repro")
+        assert _ran(result.stdout) == {"raw_manifest", *stages}, result.stdout
+    finally:
+        params.write_text(original)
+    assert _ran(project.run("dvc", "repro").stdout) == {"raw_manifest"}
+    assert project.run("git", "status", "--porcelain").stdout == ""
+
+
+def test_a_label_file_change_reruns_labels_masks_split_and_model(project: Project) -> None:
+    labels = project.path / LABELS
+    original = labels.read_bytes()
+    lines = original.decode("ascii").splitlines(keepends=True)
+    dropped = lines[1].split(",")[0]  # the first image loses its only label row
+    labels.write_text("".join([lines[0], *lines[2:]]), encoding="ascii")
+    try:
+        result = project.run("dvc", "repro")
+        assert _ran(result.stdout) == {"raw_manifest", "labels", "masks", "split", "model"}
+        for stage in ("images", "metadata", "reporting"):
+            assert f"Stage '{stage}' didn't change, skipping" in result.stdout
+        # Not fatal: the image is listed, its mask is gone, the others are there.
+        with (project.path / "data/03_primary/labels_rejected.csv").open() as stream:
+            rejected = list(csv.DictReader(stream))
+        assert rejected == [
+            {"id": dropped, "path": LABELS.as_posix(), "reason": "the image has no label row"}
+        ]
+        masks = {p.stem for p in (project.path / "data/03_primary/masks").glob("*.png")}
+        assert masks == set(_dicom_ids(project)) - {dropped}
+    finally:
+        labels.write_bytes(original)
+    assert _ran(project.run("dvc", "repro").stdout) == {"raw_manifest"}
+    assert project.run("git", "status", "--porcelain").stdout == ""
+
+
+def test_the_model_stage_writes_dvc_metrics_plots_and_an_mlflow_model(project: Project) -> None:
+    metrics = json.loads((project.path / "data/08_reporting/model_metrics.json").read_text())
+    assert set(metrics) >= {"f1", "positives", "negatives"}
+    # Measured on the validation part only.
+    assert 0 < metrics["positives"] + metrics["negatives"] < len(_dicom_ids(project))
+    shown = json.loads(project.run("dvc", "metrics", "show", "--json").stdout)
+    assert "data/08_reporting/model_metrics.json" in json.dumps(shown)
+    plots = project.run("dvc", "plots", "show", "--json").stdout
+    assert "Validation ROC" in plots
+    assert (project.path / "data/06_models/classifier/MLmodel").is_file()
+
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project.path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("pneumothorax")
+    models = client.search_logged_models([experiment.experiment_id])
+    assert "classifier" in {m.name for m in models}
+    runs = client.search_runs([experiment.experiment_id], "metrics.`model.f1` >= 0")
+    assert runs, "no MLflow run with the model's F1"
 
 
 def test_push_then_pull_into_a_fresh_clone_is_byte_identical(project: Project) -> None:
