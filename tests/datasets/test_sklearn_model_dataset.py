@@ -1,0 +1,49 @@
+"""SklearnModelDataset: an MLflow model folder on disk, the same model logged on the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from kedro.io.core import DatasetError
+
+from pneumothorax.classifier import build_classifier
+from pneumothorax.datasets.sklearn_model_dataset import SklearnModelDataset
+
+
+def _fitted():
+    rng = np.random.default_rng(0)
+    images = rng.random((12, 16, 16)).astype(np.float32)
+    labels = np.arange(12) % 2
+    images[labels == 1, 4:12, 5] += 1.0
+    return build_classifier(cells=2, c=1.0).fit(images, labels), images
+
+
+def test_save_writes_an_mlflow_model_that_loads_back(tmp_path: Path) -> None:
+    model, images = _fitted()
+    dataset = SklearnModelDataset(filepath=str(tmp_path / "models" / "classifier"))
+    assert not dataset.exists()
+    dataset.save(model)
+    assert dataset.exists()
+    assert (tmp_path / "models" / "classifier" / "MLmodel").is_file()
+    # No staging folder left beside it.
+    assert [p.name for p in (tmp_path / "models").iterdir()] == ["classifier"]
+    np.testing.assert_array_equal(dataset.load().predict_proba(images), model.predict_proba(images))
+    dataset.save(model)  # overwrites
+    assert dataset.exists()
+
+
+def test_save_logs_the_model_on_the_active_run(tmp_path: Path) -> None:
+    model, _ = _fitted()
+    with mlflow.start_run() as run:
+        SklearnModelDataset(filepath=str(tmp_path / "classifier"), name="classifier").save(model)
+    logged = mlflow.MlflowClient().search_logged_models([run.info.experiment_id])
+    assert [m.name for m in logged] == ["classifier"]
+    assert logged[0].source_run_id == run.info.run_id
+
+
+def test_a_remote_path_is_refused() -> None:
+    with pytest.raises(DatasetError, match="needs a local folder"):
+        SklearnModelDataset(filepath="s3://bucket/classifier")
