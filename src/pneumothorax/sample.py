@@ -96,7 +96,7 @@ def generate_sample(
 
     Files are laid out like the SIIM-ACR dataset as
     ``<out_dir>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm``, and their
-    labels are written like SIIM's ``train-rle.csv``: about a third of the images carry
+    labels are written like SIIM's ``train-rle.csv``: every third image carries
     one or two synthetic pneumothoraces (a dark crescent along a lung's apex and lateral
     edge with a bright pleural line, some thin), each a row of run-length-encoded pixels.
     The output is a pure function of the arguments: the same arguments give

@@ -17,6 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning")
 
 OUT = Path("data/02_intermediate")
 SAMPLE = 6
+DERIVED_LAYERS = ("03_primary", "05_model_input", "06_models", "08_reporting")
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +99,11 @@ def test_no_identifier_reaches_any_output_log_or_mlflow(messy) -> None:
     project, planted, output = messy
     assert len(planted) > 10
     texts = {"dvc repro output": output}
-    for path in (project.path / OUT).rglob("*"):
-        if path.is_file():
-            texts[str(path)] = path.read_bytes().decode("latin-1")
+    # Every layer the pipeline writes: intermediate, labels and masks, split, model, reports.
+    for layer in (OUT, *(Path("data") / name for name in DERIVED_LAYERS)):
+        for path in (project.path / layer).rglob("*"):
+            if path.is_file():
+                texts[str(path)] = path.read_bytes().decode("latin-1")
     for log in (project.path / "logs").rglob("*"):
         if log.is_file():
             texts[str(log)] = log.read_text(errors="replace")
