@@ -40,6 +40,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 RAW = Path("data/01_raw/dicom-images-train")
+LABELS = Path("data/01_raw/train-rle.csv")
 OUT = Path("data/02_intermediate/img_train")
 SIZE = (256, 256)
 #: metadata.deid is on by default and needs a key; a fixed one keeps runs comparable.
@@ -56,7 +57,9 @@ def generate(root: Path, count: int) -> list[Path]:
     from pneumothorax.sample import generate_sample
 
     pool = root.parent / "pool"
-    files = generate_sample(pool, count=count, size=1024, skip_existing=True)
+    files = generate_sample(
+        pool, count=count, size=1024, skip_existing=True, labels=labels_for(root)
+    )
     wanted = {path.relative_to(pool) for path in files}
     for old in list(root.rglob("*.dcm")) if root.exists() else []:
         if old.relative_to(root) not in wanted:
@@ -69,6 +72,11 @@ def generate(root: Path, count: int) -> list[Path]:
             os.link(pool / rel, target)
         linked.append(target)
     return linked
+
+
+def labels_for(root: Path) -> Path:
+    """Where :func:`generate` writes the train-rle.csv of the files in ``root``."""
+    return root.with_name(f"{root.name}.train-rle.csv")
 
 
 def _remove(path: Path, root: Path) -> None:
@@ -197,7 +205,7 @@ def make_project(root: Path, data: Path) -> Path:
         cwd=REPO, capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     for rel in tracked:
-        if rel in ("dvc.lock", f"{RAW}.dvc") or rel.startswith("benchmarks/"):
+        if rel in ("dvc.lock", f"{RAW}.dvc", f"{LABELS}.dvc") or rel.startswith("benchmarks/"):
             continue
         source, target = REPO / rel, root / rel
         if not source.exists():
@@ -210,11 +218,12 @@ def make_project(root: Path, data: Path) -> Path:
     raw = root / RAW
     raw.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(data, raw, copy_function=os.link)  # hard links: no copy of the data
+    shutil.copyfile(labels_for(data), root / LABELS)
     env = project_env(root)
     for cmd in (
         ["git", "init", "-q", "-b", "main"],
         ["dvc", "config", "cache.type", "hardlink,copy"],
-        ["dvc", "add", "-q", str(RAW)],
+        ["dvc", "add", "-q", str(RAW), str(LABELS)],
         ["git", "add", "-A"],
         ["git", "commit", "-qm", "benchmark project"],
     ):
@@ -369,7 +378,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0912, PLR0915 - a li
             target = project / RAW / path.relative_to(data)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.link(path, target)
-        subprocess.run(["dvc", "add", "-q", str(RAW)], cwd=project, env=env, check=True)
+        shutil.copyfile(labels_for(data), project / LABELS)
+        subprocess.run(
+            ["dvc", "add", "-q", str(RAW), str(LABELS)], cwd=project, env=env, check=True
+        )
         record(f"incremental dvc repro (+{extra} files)", *measure(["dvc", "repro"], project, env),
                n + extra)  # fmt: skip
         for path in added:  # the scaling table below reuses ``data`` at exactly n files
@@ -406,6 +418,10 @@ def _tiny_data(work: Path, data: Path) -> Path:
         target = tiny / first.relative_to(data)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.link(first, target)
+        # Its label rows, from the labels of ``data``.
+        header, *rows = labels_for(data).read_text(encoding="ascii").splitlines(keepends=True)
+        own = [row for row in rows if row.startswith(f"{first.stem},")]
+        labels_for(tiny).write_text("".join([header, *own]), encoding="ascii")
     return tiny
 
 

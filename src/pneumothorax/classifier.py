@@ -93,7 +93,7 @@ def evaluate(
     labels = np.asarray(labels, dtype=int)
     scores = np.asarray(scores, dtype=float)
     metrics = {
-        "f1": float(f1_score(labels, scores >= threshold, zero_division=0)),
+        "f1": float(f1_score(labels, scores >= threshold, zero_division=0)) if labels.size else 0.0,
         "positives": float(labels.sum()),
         "negatives": float((1 - labels).sum()),
     }

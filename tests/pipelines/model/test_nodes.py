@@ -50,3 +50,28 @@ def test_the_same_images_shrunk_lose_the_line_and_the_auc() -> None:
     auc_full = evaluate_classifier(train_classifier(*full, MODEL), *full, MODEL)[0]["auc"]
     auc_small = evaluate_classifier(train_classifier(*small, MODEL), *small, MODEL)[0]["auc"]
     assert auc_small["value"] < auc_full["value"]
+
+
+def test_a_handful_of_images_gives_a_constant_model_and_no_auc() -> None:
+    loads, split = _images(64)
+    tiny = split[split["id"].isin(["id01", "id02", "id04"])].assign(split="train")
+    model = train_classifier(loads, tiny, MODEL)  # one class only: no logistic regression
+    metrics, points, picture = evaluate_classifier(model, loads, tiny, MODEL)
+    assert {name: entry["value"] for name, entry in metrics.items()} == {
+        "f1": 0.0,
+        "positives": 0,
+        "negatives": 0,
+    }
+    assert points.empty
+    assert picture.startswith(b"\x89PNG")
+
+
+def test_features_are_computed_a_chunk_at_a_time(monkeypatch) -> None:
+    from pneumothorax.pipelines.model import nodes
+
+    loads, split = _images(64)
+    whole = evaluate_classifier(train_classifier(loads, split, MODEL), loads, split, MODEL)
+    monkeypatch.setattr(nodes, "_CHUNK", 4)
+    chunked = evaluate_classifier(train_classifier(loads, split, MODEL), loads, split, MODEL)
+    assert chunked[0] == whole[0]
+    assert chunked[1].equals(whole[1])

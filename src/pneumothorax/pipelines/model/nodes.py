@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from PIL import Image
+from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 
 from pneumothorax.classifier import build_classifier, evaluate
@@ -20,6 +21,9 @@ logger = logging.getLogger(__name__)
 
 #: PNG without a "Software" chunk: the same curve always gives the same bytes.
 _PNG_METADATA = {"Software": None}
+#: Images turned into features at a time: SIIM's 10,675 images at 256 px would take 2.8 GB
+#: as one float32 stack; a chunk of 256 takes 67 MB, and the features 1 KB per image.
+_CHUNK = 256
 
 
 def train_classifier(
@@ -39,8 +43,19 @@ def train_classifier(
     """
     params = ModelParams.from_mapping(model)
     train = split[split["split"] == "train"]
+    labels = train["pneumothorax"].to_numpy(dtype=int)
     classifier = build_classifier(params.cells, params.c)
-    classifier.fit(_stack(img_train, train["id"]), train["pneumothorax"].to_numpy(dtype=int))
+    if len(set(labels)) < 2:
+        # A logistic regression needs both classes; a handful of images may not have them.
+        logger.warning(
+            "model: the training part has %d image(s) of one class only: the model predicts "
+            "the share of positives (too few labelled images)",
+            len(labels),
+        )
+        classifier.set_params(logistic=DummyClassifier(strategy="prior"))
+    # The features step is stateless: fit the rest on features computed a chunk at a time
+    # (the steps are shared, so the whole pipeline is then fitted).
+    classifier[1:].fit(_features(classifier, img_train, train["id"]), labels)
     return classifier
 
 
@@ -63,7 +78,11 @@ def evaluate_classifier(
     """
     params = ModelParams.from_mapping(model)
     valid = split[split["split"] == "valid"]
-    scores = classifier.predict_proba(_stack(img_train, valid["id"]))[:, 1]
+    features = _features(classifier, img_train, valid["id"])
+    scores = np.zeros(len(features))
+    classes = list(classifier[-1].classes_)
+    if len(features) and 1 in classes:  # a constant model may know "no pneumothorax" only
+        scores = classifier[1:].predict_proba(features)[:, classes.index(1)]
     values, curve = evaluate(valid["pneumothorax"].to_numpy(dtype=int), scores, params.threshold)
     if "auc" in values:
         logger.info("model: validation AUC %.3f, F1 %.3f", values["auc"], values["f1"])
@@ -86,7 +105,19 @@ def evaluate_classifier(
     return metrics, points, _plot_roc(points, values.get("auc"))
 
 
-def _stack(img_train: Mapping[str, Callable[[], Image.Image]], ids: pd.Series) -> np.ndarray:
+def _features(
+    classifier: Pipeline, img_train: Mapping[str, Callable[[], Image.Image]], ids: pd.Series
+) -> np.ndarray:
+    """The features step's output for ``ids``, images loaded :data:`_CHUNK` at a time."""
+    ids = list(ids)
+    parts = [
+        classifier[0].transform(_stack(img_train, ids[start : start + _CHUNK]))
+        for start in range(0, len(ids), _CHUNK)
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+
+
+def _stack(img_train: Mapping[str, Callable[[], Image.Image]], ids: list[str]) -> np.ndarray:
     """The images of ``ids`` as one ``(n, height, width)`` float32 array in [0, 1].
 
     Raises:

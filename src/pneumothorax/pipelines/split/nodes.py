@@ -36,8 +36,8 @@ def split_patients(
     Returns:
         ``id, pneumothorax, split`` sorted by id.
 
-    Raises:
-        ValueError: Fewer patients than folds.
+    With fewer patients than folds (a handful of images) every image is ``train``, with a
+    warning: the model then has no validation part.
     """
     params = SplitParams.from_mapping(split)
     table = labels[["id", "pneumothorax"]].sort_values("id", ignore_index=True)
@@ -51,14 +51,17 @@ def split_patients(
         for image_id in table["id"]
         for patient in [patient_of.get(image_id)]
     ]
+    table["split"] = "train"
     if len(set(groups)) < params.folds:
-        raise ValueError(
-            f"split: {len(set(groups))} patient(s) cannot be cut into {params.folds} folds "
-            "(lower split.valid_fraction's inverse or add images)"
+        logger.warning(
+            "split: %d patient(s) cannot be cut into %d folds: every image is for training, "
+            "none for validation (add images or raise split.valid_fraction)",
+            len(set(groups)),
+            params.folds,
         )
+        return table[list(SPLIT_COLUMNS)]
     folds = StratifiedGroupKFold(n_splits=params.folds, shuffle=True, random_state=params.seed)
     _, valid = next(folds.split(np.zeros(len(table)), table["pneumothorax"], groups))
-    table["split"] = "train"
     table.loc[valid, "split"] = "valid"
     counts = table.groupby("split")["pneumothorax"].agg(["size", "sum"])
     for name, row in counts.iterrows():
