@@ -41,3 +41,15 @@ def test_names_the_rejected_list_when_files_were_rejected(tmp_path: Path) -> Non
 
 def test_says_nothing_of_an_empty_rejected_list(tmp_path: Path) -> None:
     assert not any("rejected" in line for line in summarise(_project(tmp_path, rejected_rows=0)))
+
+
+def test_the_model_metrics_are_summarised(tmp_path: Path) -> None:
+    reporting = tmp_path / "data" / "08_reporting"
+    reporting.mkdir(parents=True)
+    (reporting / "model_metrics.json").write_text('{"auc": 0.92095, "f1": 0.7619}\n')
+    lines = summarise(tmp_path)
+    assert "  data/08_reporting/model_metrics.json  validation AUC 0.921, F1 0.762" in lines
+
+
+def test_no_model_metrics_no_line(tmp_path: Path) -> None:
+    assert not any("model_metrics" in line for line in summarise(tmp_path))

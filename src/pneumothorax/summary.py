@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from pneumothorax.tracking import tracking_uri
 TABLE = Path("data/02_intermediate/train.csv")
 REJECTED = Path("data/02_intermediate/rejected.csv")
 IMAGES = Path("data/02_intermediate/img_train")
+MODEL_METRICS = Path("data/08_reporting/model_metrics.json")
 
 
 def summarise(project_path: Path) -> list[str]:
@@ -37,6 +39,13 @@ def summarise(project_path: Path) -> list[str]:
     rejected = _data_rows(project_path / REJECTED)
     if rejected:
         lines.append(f"  {REJECTED}  {rejected} unusable file(s), each with the reason")
+    metrics_file = project_path / MODEL_METRICS
+    if metrics_file.is_file():
+        metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
+        scores = ", ".join(
+            f"{name.upper()} {metrics[name]:.3f}" for name in ("auc", "f1") if name in metrics
+        )
+        lines.append(f"  {MODEL_METRICS}  validation {scores or 'n/a'}")
     lines.append(f"MLflow store: {tracking_uri(project_path)}  (browse it: make ui)")
     return lines
 
