@@ -52,4 +52,4 @@ def test_the_model_metrics_are_summarised(tmp_path: Path) -> None:
 
 
 def test_no_model_metrics_no_line(tmp_path: Path) -> None:
-    assert not any("model_metrics" in line for line in summarise(tmp_path))
+    assert not any("08_reporting/model_metrics.json" in line for line in summarise(tmp_path))

@@ -21,7 +21,7 @@ from pydicom import config
 
 from tests.dicom.factory import to_bytes
 from tests.dicom.phi import Planted, occurs, plant
-from tests.e2e.conftest import RAW, Project, cli_env, copy_project, tracked_files
+from tests.e2e.conftest import LABELS, RAW, Project, cli_env, copy_project, tracked_files
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -36,7 +36,7 @@ NO_VALUE_AT_ALL = ("rejected.csv", "img_train_log.csv", "logs/", "terminal")
 @pytest.fixture(scope="module")
 def planted_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, list[Planted], str]:
     root = tmp_path_factory.mktemp("privacy")
-    path = copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc"))
+    path = copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc", f"{LABELS}.dvc"))
     project = Project(path=path, env=cli_env())
     project.run("git", "init", "-q", "-b", "main")
     project.run(
@@ -54,7 +54,7 @@ def planted_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, list
     rejected.PhotometricInterpretation = BAD_PHOTOMETRIC
     plants[-1].markers[BAD_PHOTOMETRIC] = "PhotometricInterpretation (rejected file)"
     _write(rejected, path / RAW / "hostile" / "photometric.dcm")
-    project.run("dvc", "add", "-q", str(RAW))
+    project.run("dvc", "add", "-q", str(RAW), str(LABELS))
     project.run("git", "add", "-A")
     project.run("git", "commit", "-qm", "raw folder with planted markers")
     result = project.run("dvc", "repro")

@@ -46,4 +46,15 @@ def test_images_without_a_patient_id_are_their_own_patients() -> None:
 def test_too_few_patients_all_train_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     split = split_patients(LABELS[:4], METADATA[:4], {"valid_fraction": 0.3, "seed": 0})
     assert list(split["split"]) == ["train"] * 4
-    assert "2 patient(s) cannot be cut into 3 folds" in caplog.text
+    assert "cannot cut 4 image(s) into 3 folds (2 patient(s) for 3 folds)" in caplog.text
+
+
+def test_classes_smaller_than_the_folds_all_train_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Two images, one of each class, two patients: scikit-learn refuses three folds.
+    labels = pd.DataFrame({"id": ["a", "b"], "pneumothorax": [0, 1]})
+    metadata = pd.DataFrame({"id": ["a", "b"], "PatientID": ["p", "q"]})
+    split = split_patients(labels, metadata, {"valid_fraction": 0.5, "seed": 0})
+    assert list(split["split"]) == ["train", "train"]
+    assert "cannot cut 2 image(s) into 2 folds" in caplog.text

@@ -36,8 +36,8 @@ def split_patients(
     Returns:
         ``id, pneumothorax, split`` sorted by id.
 
-    With fewer patients than folds (a handful of images) every image is ``train``, with a
-    warning: the model then has no validation part.
+    With fewer patients than folds, or each class smaller than the folds (a handful of
+    images), every image is ``train``, with a warning: the model has no validation part.
     """
     params = SplitParams.from_mapping(split)
     table = labels[["id", "pneumothorax"]].sort_values("id", ignore_index=True)
@@ -52,16 +52,20 @@ def split_patients(
         for patient in [patient_of.get(image_id)]
     ]
     table["split"] = "train"
-    if len(set(groups)) < params.folds:
+    folds = StratifiedGroupKFold(n_splits=params.folds, shuffle=True, random_state=params.seed)
+    try:
+        if len(set(groups)) < params.folds:
+            raise ValueError(f"{len(set(groups))} patient(s) for {params.folds} folds")
+        _, valid = next(folds.split(np.zeros(len(table)), table["pneumothorax"], groups))
+    except ValueError as err:  # scikit-learn's too few members of each class, or ours
         logger.warning(
-            "split: %d patient(s) cannot be cut into %d folds: every image is for training, "
+            "split: cannot cut %d image(s) into %d folds (%s): every image is for training, "
             "none for validation (add images or raise split.valid_fraction)",
-            len(set(groups)),
+            len(table),
             params.folds,
+            err,
         )
         return table[list(SPLIT_COLUMNS)]
-    folds = StratifiedGroupKFold(n_splits=params.folds, shuffle=True, random_state=params.seed)
-    _, valid = next(folds.split(np.zeros(len(table)), table["pneumothorax"], groups))
     table.loc[valid, "split"] = "valid"
     counts = table.groupby("split")["pneumothorax"].agg(["size", "sum"])
     for name, row in counts.iterrows():
