@@ -65,7 +65,9 @@ def _covered(path: Path, deps: list[str]) -> bool:
     return any(rel == dep or rel.startswith(dep.rstrip("/") + "/") for dep in deps)
 
 
-@pytest.mark.parametrize("stage", ["images", "metadata", "reporting"])
+@pytest.mark.parametrize(
+    "stage", ["images", "metadata", "reporting", "labels", "masks", "split", "model"]
+)
 def test_every_dataset_of_the_stage_has_a_catalog_entry_the_closure_can_read(stage: str) -> None:
     # A dataset matched by a factory pattern ("{name}_csv") or left to Kedro's default
     # MemoryDataset has no entry here, and _stage_modules would skip its type silently.
@@ -79,7 +81,9 @@ def test_every_dataset_of_the_stage_has_a_catalog_entry_the_closure_can_read(sta
     assert unread == [], f"give these an explicit conf/base/catalog.yml entry: {unread}"
 
 
-@pytest.mark.parametrize("stage", ["images", "metadata", "reporting"])
+@pytest.mark.parametrize(
+    "stage", ["images", "metadata", "reporting", "labels", "masks", "split", "model"]
+)
 def test_dvc_deps_cover_every_file_the_stage_imports(stage: str) -> None:
     deps = _stages()[stage]["deps"]
     modules = _stage_modules(stage)

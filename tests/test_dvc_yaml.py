@@ -27,7 +27,7 @@ def test_metadata_stage_does_not_depend_on_image_params() -> None:
 def test_every_dependency_path_exists() -> None:
     for name, stage in _stages().items():
         for dep in stage["deps"]:
-            if not dep.startswith("data/"):
+            if not dep.startswith(("data/", "${")):  # data, or a params.yaml path
                 assert (ROOT / dep).exists(), f"stage {name}: missing dep {dep}"
 
 
@@ -75,8 +75,12 @@ def _params() -> dict:
     return yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
-def test_the_labels_stage_depends_on_the_label_file_params_yaml_names() -> None:
-    assert _params()["labels"]["path"] in _stages()["labels"]["deps"]
+def test_the_label_file_is_one_param_read_by_dvc_and_the_catalog() -> None:
+    assert _params()["labels"]["path"] == "data/01_raw/train-rle.csv"
+    assert "${labels.path}" in _stages()["labels"]["deps"]
+    catalog = (ROOT / "conf" / "base" / "catalog.yml").read_text()
+    assert "filepath: ${params:labels.path}" in catalog
+    assert "data/01_raw/train-rle.csv" not in catalog
 
 
 def test_image_size_reruns_masks_and_model_only_through_their_own_deps() -> None:

@@ -70,3 +70,21 @@ def test_a_tracked_folder_that_cannot_be_pulled_says_why_the_pull_failed(repo: P
     # No remote is set up: saying only "`dvc pull` restores it" would send the user in a circle.
     with pytest.raises(RuntimeError, match=r"not fetched yet.*`dvc pull` failed here \(.+\)"):
         place("data/01_raw/mine", count=3, default_folder=DEFAULT)
+
+
+LABELS = "data/01_raw/train-rle.csv"
+
+
+def test_the_generated_labels_go_to_the_cache_too(repo: Path) -> None:
+    from pneumothorax.raw_setup import place_labels
+
+    place(DEFAULT, count=3, default_folder=DEFAULT)  # the generator writes train-rle.csv
+    assert place_labels(LABELS) == f"labels present: {LABELS} (in the DVC cache)"
+    assert (repo / f"{LABELS}.dvc").is_file()
+    assert _cached_files(repo) == 5  # three files, the folder's listing, the labels
+
+
+def test_missing_labels_are_reported_not_an_error(repo: Path) -> None:
+    from pneumothorax.raw_setup import place_labels
+
+    assert place_labels(LABELS).startswith(f"no labels at {LABELS}: put SIIM's train-rle.csv")

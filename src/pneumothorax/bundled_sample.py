@@ -28,10 +28,10 @@ SAMPLE_KEY = "pneumothorax-bundled-synthetic-sample-public-key"
 #: Files in the bundled sample (``make sample``'s default count).
 SAMPLE_FILES = 100
 #: DVC's hash of the bundled sample folder (data/01_raw/dicom-images-train.dvc).
-SAMPLE_DVC_MD5 = "a869c7447ac83d8b72a79ac7aae0c0f8.dir"
+SAMPLE_DVC_MD5 = "5770da256922f3514c5df3bc449da405.dir"
 #: SHA-256 of the bundled sample's raw manifest (``python -m pneumothorax.raw_manifest``).
 #: tests/e2e/test_bundled_sample.py regenerates the sample and checks it.
-SAMPLE_MANIFEST_SHA256 = "641ef9b7243b84d959f5d6e8a667fecb621d8f824952bf7735140ed68f16c31a"
+SAMPLE_MANIFEST_SHA256 = "69b11ef659ef89161aee05feb40b5b8c68d2d1c836bfe527eb07da889622273d"
 #: SHA-256 of the bundled sample's file names without ``.dcm`` (its partition ids), sorted,
 #: one a line. tests/e2e/test_bundled_sample.py regenerates the sample and checks it.
 SAMPLE_IDS_SHA256 = "8200ed43e219b499ea68d5acfca1577413b1687b7d6a5977927556a63afcf81c"

@@ -11,6 +11,10 @@ So ``dvc push`` sends the raw layer and a teammate's ``dvc pull`` restores it:
    pure function of its arguments, so the committed ``.dvc`` file matches) and ``dvc add``-ed.
 
 Any other missing folder is an error that says whether it is not fetched yet or misnamed.
+
+The label file (``labels.path``, SIIM's ``train-rle.csv``; the sample generator writes it
+beside the folder) is ``dvc add``-ed or pulled the same way; a missing one is reported, not
+an error (docs/labels-and-model.md).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from pneumothorax.bundled_sample import SAMPLE_DVC_MD5
-from pneumothorax.params import RawParams
+from pneumothorax.params import LabelsParams, RawParams
 from pneumothorax.raw_layer import dvc_file, missing_folder_reason, raw_folder
 
 
@@ -70,6 +74,29 @@ def place(folder: str, *, count: int, default_folder: str) -> str:
     return f"{done} (in the DVC cache: `dvc push` sends it)"
 
 
+def place_labels(path: str) -> str:
+    """Put the label file in place and in the DVC cache; return what was done (one line).
+
+    Raises:
+        RuntimeError: ``dvc add`` failed.
+    """
+    if not os.path.isfile(path):
+        tracker = dvc_file(path)
+        pulled = _dvc("pull", "--quiet", str(tracker)) if tracker.is_file() else None
+        if pulled is not None and pulled.returncode == 0:
+            return f"labels pulled from the DVC remote: {path}"
+        return f"no labels at {path}: put SIIM's train-rle.csv there (docs/labels-and-model.md)"
+    added = _dvc("add", "--quiet", path)
+    if added.returncode != 0:
+        raise RuntimeError(f"`dvc add {path}` failed: {added.stderr.strip() or added.stdout}")
+    return f"labels present: {path} (in the DVC cache)"
+
+
+def _labels_path(params_file: Path = Path("params.yaml")) -> str:
+    params = yaml.safe_load(params_file.read_text(encoding="utf-8")) or {}
+    return LabelsParams.from_mapping(params.get("labels")).path
+
+
 def _tracked_md5(tracker: Path) -> str | None:
     content = yaml.safe_load(tracker.read_text(encoding="utf-8")) or {}
     outs = content.get("outs") or [{}]
@@ -89,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         folder = raw_folder()
         sys.stdout.write(place(folder, count=args.count, default_folder=RawParams.folder) + "\n")
+        sys.stdout.write(place_labels(_labels_path()) + "\n")
     except (RuntimeError, ValueError) as error:
         sys.stderr.write(f"Error: {error}\n")
         return 1
