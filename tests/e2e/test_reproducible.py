@@ -17,7 +17,7 @@ import pydicom
 import pytest
 from pydicom import config
 
-from tests.e2e.conftest import RAW, Project, cli_env, copy_project
+from tests.e2e.conftest import LABELS, RAW, Project, cli_env, copy_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -116,14 +116,14 @@ def test_push_then_a_fresh_clone_pulls_the_raw_layer(origin, tmp_path: Path) -> 
 def small(tmp_path_factory: pytest.TempPathFactory) -> Project:
     """A project with 6 generated files, its own secret key, committed without a lock."""
     root = tmp_path_factory.mktemp("small")
-    path = copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc"))
+    path = copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc", f"{LABELS}.dvc"))
     project = Project(path=path, env=cli_env())
     project.run("git", "init", "-q", "-b", "main")
     project.run(
         sys.executable, "-m", "pneumothorax.sample", "--out", str(RAW), "--count", "6",
         "--size", "128",
     )  # fmt: skip
-    project.run("dvc", "add", "-q", str(RAW))
+    project.run("dvc", "add", "-q", str(RAW), str(LABELS))
     project.run("git", "add", "-A")
     project.run("git", "commit", "-qm", "small sample")
     return project
