@@ -47,3 +47,22 @@ def test_save_logs_the_model_on_the_active_run(tmp_path: Path) -> None:
 def test_a_remote_path_is_refused() -> None:
     with pytest.raises(DatasetError, match="needs a local folder"):
         SklearnModelDataset(filepath="s3://bucket/classifier")
+
+
+def test_the_same_model_saved_twice_gives_the_same_bytes(tmp_path: Path) -> None:
+    # DVC hashes the folder into dvc.lock: a fresh clone must reproduce it.
+    import hashlib
+    import time
+
+    model, images = _fitted()
+    digests = []
+    for name in ("first", "second"):
+        SklearnModelDataset(filepath=str(tmp_path / name)).save(model)
+        digests.append(
+            {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in (tmp_path / name).iterdir()}
+        )
+        time.sleep(1.1)  # a zip entry's time has a 2-second resolution; MLflow's, microseconds
+    assert digests[0] == digests[1]
+    assert "model.skops" in digests[0]
+    loaded = SklearnModelDataset(filepath=str(tmp_path / "second")).load()
+    np.testing.assert_array_equal(loaded.predict_proba(images), model.predict_proba(images))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
 
 from pneumothorax import safe_tracking
@@ -65,6 +69,7 @@ class SklearnModelDataset(AbstractDataset[Any, Any]):
         try:
             # save_model refuses an existing folder: write below the staging one.
             mlflow.sklearn.save_model(data, str(staging / "model"), **_model_args(data))
+            _make_reproducible(staging / "model")
             if self._path.exists():
                 shutil.rmtree(self._path)
             (staging / "model").rename(self._path)
@@ -77,6 +82,56 @@ class SklearnModelDataset(AbstractDataset[Any, Any]):
 
     def _exists(self) -> bool:
         return (self._path / "MLmodel").is_file()
+
+
+#: Zip entries' timestamp: the earliest a zip can hold.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def _make_reproducible(folder: Path) -> None:
+    """The same model gives the same bytes: DVC hashes the folder into ``dvc.lock``.
+
+    MLflow stamps ``MLmodel`` with the save time and a random ``model_uuid``; skops dates
+    its zip entries with the clock and numbers the objects of ``schema.json`` by their
+    memory address (``__id__``, which only links references within the file). So each run
+    would change ``dvc.lock`` and a fresh clone could never reproduce it, and no option of
+    either turns that off: the entries get a fixed date, the ids are renumbered in order of
+    appearance, and the stamp and uuid are derived from the model's bytes.
+    """
+    for archive in folder.glob("*.skops"):
+        with zipfile.ZipFile(archive) as source:
+            entries = [(info, source.read(info)) for info in source.infolist()]
+        with zipfile.ZipFile(archive, "w") as target:
+            for info, content in entries:
+                fixed = zipfile.ZipInfo(info.filename, date_time=_ZIP_EPOCH)
+                fixed.compress_type, fixed.external_attr = info.compress_type, info.external_attr
+                schema = info.filename == "schema.json"
+                target.writestr(fixed, _renumbered(content) if schema else content)
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.skops")):
+        digest.update(path.read_bytes())
+    mlmodel = folder / "MLmodel"
+    meta = yaml.safe_load(mlmodel.read_text(encoding="utf-8"))
+    meta["utc_time_created"] = "1970-01-01 00:00:00.000000"
+    meta["model_uuid"] = digest.hexdigest()[:32]
+    mlmodel.write_text(yaml.safe_dump(meta, default_flow_style=False), encoding="utf-8")
+
+
+def _renumbered(schema: bytes) -> bytes:
+    """skops' schema with every ``__id__`` replaced by its rank of first appearance."""
+    ranks: dict[Any, int] = {}
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                key: ranks.setdefault(value, len(ranks) + 1) if key == "__id__" else walk(value)
+                for key, value in node.items()
+            }
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    return json.dumps(walk(json.loads(schema)), indent=2).encode("utf-8")
 
 
 def _log_model(model: Any, name: str) -> None:
