@@ -92,21 +92,23 @@ def _make_reproducible(folder: Path) -> None:
     """The same model gives the same bytes: DVC hashes the folder into ``dvc.lock``.
 
     MLflow stamps ``MLmodel`` with the save time and a random ``model_uuid``; skops dates
-    its zip entries with the clock and numbers the objects of ``schema.json`` by their
-    memory address (``__id__``, which only links references within the file). So each run
-    would change ``dvc.lock`` and a fresh clone could never reproduce it, and no option of
-    either turns that off: the entries get a fixed date, the ids are renumbered in order of
-    appearance, and the stamp and uuid are derived from the model's bytes.
+    its zip entries with the clock, and names objects by their memory address: the
+    ``__id__`` of each node of ``schema.json`` (which only links references within it) and
+    the array files (``<address>.npy``, named by the nodes' ``file``). So each run would
+    change ``dvc.lock`` and a fresh clone could never reproduce it, and no option of either
+    turns that off: the entries get a fixed date, ids and array files are renumbered in
+    order of appearance, and the stamp and uuid are derived from the model's bytes.
     """
     for archive in folder.glob("*.skops"):
         with zipfile.ZipFile(archive) as source:
-            entries = [(info, source.read(info)) for info in source.infolist()]
+            entries = {info.filename: (info, source.read(info)) for info in source.infolist()}
+        schema, renamed = _renumbered(entries.pop("schema.json")[1])
         with zipfile.ZipFile(archive, "w") as target:
-            for info, content in entries:
-                fixed = zipfile.ZipInfo(info.filename, date_time=_ZIP_EPOCH)
+            target.writestr(zipfile.ZipInfo("schema.json", date_time=_ZIP_EPOCH), schema)
+            for name, (info, content) in sorted(entries.items(), key=lambda e: renamed[e[0]]):
+                fixed = zipfile.ZipInfo(renamed[name], date_time=_ZIP_EPOCH)
                 fixed.compress_type, fixed.external_attr = info.compress_type, info.external_attr
-                schema = info.filename == "schema.json"
-                target.writestr(fixed, _renumbered(content) if schema else content)
+                target.writestr(fixed, content)
     digest = hashlib.sha256()
     for path in sorted(folder.glob("*.skops")):
         digest.update(path.read_bytes())
@@ -117,21 +119,32 @@ def _make_reproducible(folder: Path) -> None:
     mlmodel.write_text(yaml.safe_dump(meta, default_flow_style=False), encoding="utf-8")
 
 
-def _renumbered(schema: bytes) -> bytes:
-    """skops' schema with every ``__id__`` replaced by its rank of first appearance."""
-    ranks: dict[Any, int] = {}
+def _renumbered(schema: bytes) -> tuple[bytes, dict[str, str]]:
+    """skops' schema with ids and array file names ranked by first appearance.
+
+    Returns:
+        The new schema, and ``{old file name: new}`` for the archive's other entries.
+    """
+    ids: dict[Any, int] = {}
+    files: dict[str, str] = {}
 
     def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {
-                key: ranks.setdefault(value, len(ranks) + 1) if key == "__id__" else walk(value)
-                for key, value in node.items()
-            }
         if isinstance(node, list):
             return [walk(item) for item in node]
-        return node
+        if not isinstance(node, dict):
+            return node
+        out = {}
+        for key, value in node.items():
+            if key == "__id__":
+                out[key] = ids.setdefault(value, len(ids) + 1)
+            elif key == "file" and isinstance(value, str):
+                out[key] = files.setdefault(value, f"{len(files) + 1}{Path(value).suffix}")
+            else:
+                out[key] = walk(value)
+        return out
 
-    return json.dumps(walk(json.loads(schema)), indent=2).encode("utf-8")
+    text = json.dumps(walk(json.loads(schema)), indent=2).encode("utf-8")
+    return text, files
 
 
 def _log_model(model: Any, name: str) -> None:
