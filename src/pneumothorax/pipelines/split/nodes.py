@@ -68,6 +68,10 @@ def split_patients(
         return table[list(SPLIT_COLUMNS)]
     table.loc[valid, "split"] = "valid"
     counts = table.groupby("split")["pneumothorax"].agg(["size", "sum"])
-    for name, row in counts.iterrows():
-        logger.info("split: %s: %d images (%d positive)", name, row["size"], row["sum"])
+    logger.info(
+        "split: %s",
+        ", ".join(
+            f"{name} {row['size']} ({row['sum']} positive)" for name, row in counts.iterrows()
+        ),
+    )
     return table[list(SPLIT_COLUMNS)]
