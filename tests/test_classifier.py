@@ -61,3 +61,21 @@ def test_the_classifier_separates_a_thin_line_at_full_resolution() -> None:
     model = build_classifier(cells=4, c=1.0).fit(images[:30], labels[:30])
     metrics, _ = evaluate(labels[30:], model.predict_proba(images[30:])[:, 1], 0.5)
     assert metrics["auc"] == 1.0
+
+
+def test_round_coefficients_keeps_eight_significant_digits() -> None:
+    # By hand: 0.123456789123 -> 0.12345679; -98765.4321987 -> -98765.432; 0 stays 0;
+    # 1.5e-7 (already short) is unchanged.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from pneumothorax.classifier import round_coefficients
+
+    logistic = LogisticRegression()
+    logistic.coef_ = np.array([[0.123456789123, -98765.4321987, 0.0, 1.5e-7]])
+    logistic.intercept_ = np.array([2.718281828459])
+    round_coefficients(Pipeline([("logistic", logistic)]))
+    np.testing.assert_allclose(
+        logistic.coef_, [[0.12345679, -98765.432, 0.0, 1.5e-7]], rtol=1e-12, atol=0
+    )
+    np.testing.assert_allclose(logistic.intercept_, [2.7182818], rtol=1e-12, atol=0)

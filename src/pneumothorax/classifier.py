@@ -57,7 +57,9 @@ class CellFeatures(TransformerMixin, BaseEstimator):
                 n, self.cells, rows, self.cells, cols
             )
             features += [blocks.mean(axis=(2, 4)), blocks.max(axis=(2, 4))]
-        return np.concatenate([f.reshape(n, -1) for f in features], axis=1)
+        # float64 for the fit: in float32 the optimiser stops ~1e-4 short of the optimum,
+        # at a point that depends on the CPU's BLAS kernel.
+        return np.concatenate([f.reshape(n, -1) for f in features], axis=1).astype(np.float64)
 
 
 def build_classifier(cells: int, c: float) -> Pipeline:
@@ -70,9 +72,39 @@ def build_classifier(cells: int, c: float) -> Pipeline:
         [
             ("features", CellFeatures(cells=cells)),
             ("scale", StandardScaler()),
-            ("logistic", LogisticRegression(C=c, class_weight="balanced", max_iter=5000)),
+            # A tight tolerance: the optimiser stops at the optimum itself, not wherever the
+            # BLAS kernel of this CPU led it (which moved coefficients by ~1e-5 between two
+            # machines, and so the model's bytes and dvc.lock).
+            (
+                "logistic",
+                LogisticRegression(C=c, class_weight="balanced", max_iter=20000, tol=1e-10),
+            ),
         ]
     )
+
+
+def round_coefficients(classifier: Pipeline, digits: int = 8) -> Pipeline:
+    """Round the fitted logistic regression's coefficients to ``digits`` significant digits.
+
+    Floating-point sums differ in their last bits between BLAS kernels (CPUs), so the same
+    data would give a model whose bytes differ on another machine; rounded, they agree (and
+    the scores computed from them), as DVC's hashes of the model folder and ROC must.
+
+    Returns:
+        ``classifier``, changed in place.
+    """
+    logistic = classifier[-1]
+    for name in ("coef_", "intercept_"):
+        if hasattr(logistic, name):
+            values = getattr(logistic, name)
+            setattr(logistic, name, _significant(values, digits).astype(values.dtype))
+    return classifier
+
+
+def _significant(values: np.ndarray, digits: int) -> np.ndarray:
+    # numpy rounds to decimal places only; scale each value to its own magnitude first.
+    magnitude = np.where(values == 0, 1.0, 10.0 ** np.floor(np.log10(np.abs(values) + 1e-300)))
+    return np.round(values / magnitude, digits - 1) * magnitude
 
 
 def evaluate(

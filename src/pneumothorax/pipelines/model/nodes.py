@@ -13,7 +13,7 @@ from PIL import Image
 from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 
-from pneumothorax.classifier import build_classifier, evaluate
+from pneumothorax.classifier import build_classifier, evaluate, round_coefficients
 from pneumothorax.params import ModelParams
 from pneumothorax.run_metrics import MetricsDict
 
@@ -56,7 +56,7 @@ def train_classifier(
     # The features step is stateless: fit the rest on features computed a chunk at a time
     # (the steps are shared, so the whole pipeline is then fitted).
     classifier[1:].fit(_features(classifier, img_train, train["id"]), labels)
-    return classifier
+    return round_coefficients(classifier)
 
 
 def evaluate_classifier(
