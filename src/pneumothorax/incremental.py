@@ -325,24 +325,22 @@ class ResultCache:
 
     def close(self) -> None:
         """Commit and close."""
-        try:
-            self._db.commit()
-        except sqlite3.DatabaseError as error:
-            if not _is_corruption(error):
-                raise
-            self._recover(error)
+        self._commit()
         self._db.close()
 
     def _tick(self) -> None:
         self._pending += 1
         if self._pending >= _COMMIT_EVERY:
             self._pending = 0
-            try:
-                self._db.commit()
-            except sqlite3.DatabaseError as error:
-                if not _is_corruption(error):
-                    raise
-                self._recover(error)
+            self._commit()
+
+    def _commit(self) -> None:
+        try:
+            self._db.commit()
+        except sqlite3.DatabaseError as error:
+            if not _is_corruption(error):
+                raise
+            self._recover(error)
 
 
 def _is_corruption(error: sqlite3.DatabaseError) -> bool:
