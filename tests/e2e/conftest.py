@@ -16,6 +16,10 @@ REPO = Path(__file__).resolve().parents[2]
 RAW = Path("data/01_raw/dicom-images-train")
 #: SIIM's label file; the sample generator writes it next to RAW.
 LABELS = Path("data/01_raw/train-rle.csv")
+#: The most a whole `dvc repro` of a small sample prints (DVC's own lines included): 40 for
+#: the four data stages, and DVC's 4 lines per stage plus a result line each for labels,
+#: masks, split and model.
+MAX_TERMINAL_LINES = 60
 
 
 @dataclass

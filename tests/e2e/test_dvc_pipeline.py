@@ -15,7 +15,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.e2e.conftest import LABELS, RAW, Project
+from tests.e2e.conftest import LABELS, MAX_TERMINAL_LINES, RAW, Project
 
 pytestmark = [
     pytest.mark.e2e,
@@ -51,12 +51,6 @@ def _md5s(root: Path) -> dict[str, str]:
 
 def _ran(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
-
-
-#: The README's promise for a whole `dvc repro` on the sample (DVC's own lines included):
-#: 40 for the four data stages, and DVC's 4 lines per stage plus a result line each for
-#: labels, masks, split and model.
-MAX_TERMINAL_LINES = 60
 
 
 def test_repro_builds_the_intermediate_layer(project: Project) -> None:

@@ -26,7 +26,7 @@ from tests.dicom.zoo import (
     good_compressed_files,
     hostile_pixel_files,
 )
-from tests.e2e.conftest import RAW, Project, cli_env, copy_project
+from tests.e2e.conftest import LABELS, RAW, Project, cli_env, copy_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -215,6 +215,9 @@ def test_a_run_where_every_file_is_rejected_finishes_with_empty_outputs(
     raw = project.path / RAW
     bad = len(add_unreadable_entries(raw)) + 1
     (raw / "empty.dcm").write_bytes(b"")
+    # SIIM's label file with its header only: no image has a label row either.
+    (project.path / LABELS).write_text("ImageId, EncodedPixels\n")
+    project.run("dvc", "add", "-q", str(LABELS))
     result = project.run("dvc", "repro")
     output = result.stdout + result.stderr
     assert "Traceback" not in output

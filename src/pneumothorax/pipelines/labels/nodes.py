@@ -37,12 +37,17 @@ def check_label_file(
         table = normalise_columns(train_rle, source)
     except LabelFileError as err:
         raise BadInputError(str(err)) from None
-    shapes = {
-        str(image_id): (int(rows), int(columns))
-        for image_id, rows, columns in zip(
-            train_metadata["id"], train_metadata["Rows"], train_metadata["Columns"], strict=True
-        )
-    }
+    # A run that rejected every file has a table of ids only (no Rows/Columns columns).
+    shapes = (
+        {
+            str(image_id): (int(rows), int(columns))
+            for image_id, rows, columns in zip(
+                train_metadata["id"], train_metadata["Rows"], train_metadata["Columns"], strict=True
+            )
+        }
+        if len(train_metadata)
+        else {}
+    )
     checked = check_labels(table, shapes, source)
     if checked.rejected and strict_flag(strict):
         first = checked.rejected[0]

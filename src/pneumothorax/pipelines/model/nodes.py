@@ -45,6 +45,10 @@ def train_classifier(
     train = split[split["split"] == "train"]
     labels = train["pneumothorax"].to_numpy(dtype=int)
     classifier = build_classifier(params.cells, params.c)
+    if not len(labels):
+        # A run that rejected every file (or has no labels) still finishes, model included.
+        logger.warning("model: no labelled image to train on: the model is left untrained")
+        return classifier
     if len(set(labels)) < 2:
         # A logistic regression needs both classes; a handful of images may not have them.
         logger.warning(
@@ -80,7 +84,7 @@ def evaluate_classifier(
     valid = split[split["split"] == "valid"]
     features = _features(classifier, img_train, valid["id"])
     scores = np.zeros(len(features))
-    classes = list(classifier[-1].classes_)
+    classes = list(getattr(classifier[-1], "classes_", []))  # none: untrained
     if len(features) and 1 in classes:  # a constant model may know "no pneumothorax" only
         scores = classifier[1:].predict_proba(features)[:, classes.index(1)]
     values, curve = evaluate(valid["pneumothorax"].to_numpy(dtype=int), scores, params.threshold)

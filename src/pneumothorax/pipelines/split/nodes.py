@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 import numpy as np
@@ -52,11 +53,29 @@ def split_patients(
         for patient in [patient_of.get(image_id)]
     ]
     table["split"] = "train"
+    if table.empty:
+        return table[list(SPLIT_COLUMNS)]
     folds = StratifiedGroupKFold(n_splits=params.folds, shuffle=True, random_state=params.seed)
     try:
         if len(set(groups)) < params.folds:
             raise ValueError(f"{len(set(groups))} patient(s) for {params.folds} folds")
-        _, valid = next(folds.split(np.zeros(len(table)), table["pneumothorax"], groups))
+        smallest = int(table["pneumothorax"].value_counts().min()) if len(table) else 0
+        if smallest < params.folds:
+            logger.warning(
+                "split: the smaller class has %d image(s) for %d folds: their shares of "
+                "positives differ (add images or raise split.valid_fraction)",
+                smallest,
+                params.folds,
+            )
+        with warnings.catch_warnings():
+            # scikit-learn's UserWarning says the same as the line above, on the terminal.
+            warnings.filterwarnings(
+                "ignore",
+                message="The least populated class in y",
+                category=UserWarning,
+                module=r"sklearn\.model_selection\._split",
+            )
+            _, valid = next(folds.split(np.zeros(len(table)), table["pneumothorax"], groups))
     except ValueError as err:  # scikit-learn's too few members of each class, or ours
         logger.warning(
             "split: cannot cut %d image(s) into %d folds (%s): every image is for training, "
