@@ -180,3 +180,128 @@ def compare_page_misses(page: str, runs: list[dict[str, Any]]) -> list[str]:
     for run in runs:
         wanted += [m["key"] for m in run["data"].get("metrics", [])]
     return [text for text in dict.fromkeys(wanted) if text.lower() not in page.lower()]
+
+
+class DevTools:
+    """One page of a headless Chromium driven through the DevTools protocol (CDP).
+
+    ``--dump-dom``/``--screenshot`` cannot click; the compare page's "Show diff only"
+    switches need a click, and CDP over the ``websockets`` package is how to send one
+    without a browser-automation dependency.
+    """
+
+    def __init__(self, profile: Path, window: tuple[int, int] = WINDOW) -> None:
+        if CHROMIUM is None:
+            raise RuntimeError("chromium is not installed (apt-get install chromium)")
+        profile.mkdir(parents=True, exist_ok=True)
+        command = [
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--no-first-run", "--disable-default-apps", f"--user-data-dir={profile}",
+            "--hide-scrollbars", f"--window-size={window[0]},{window[1]}",
+            "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "about:blank",
+        ]  # fmt: skip
+        self.log = profile.parent / f"{profile.name}.log"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        self._id = 0
+        try:
+            port = self._port(profile / "DevToolsActivePort")
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
+                page = next(t for t in json.load(r) if t["type"] == "page")
+            from websockets.sync.client import connect
+
+            self.socket = connect(page["webSocketDebuggerUrl"], max_size=None)
+        except BaseException:
+            self.close()
+            raise
+
+    def _port(self, active: Path) -> int:
+        """The port Chromium picked, from the file it writes once it listens."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"chromium exited:\n{self.log.read_text()[-2000:]}")
+            lines = active.read_text().splitlines() if active.is_file() else []
+            if lines and lines[0].isdigit():
+                return int(lines[0])
+            time.sleep(0.2)
+        raise RuntimeError(f"chromium did not open its DevTools port:\n{self.log.read_text()}")
+
+    def send(self, method: str, **params: Any) -> dict[str, Any]:
+        """Call ``method`` and return its result (events in between are skipped)."""
+        self._id += 1
+        self.socket.send(json.dumps({"id": self._id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv(timeout=120))
+            if message.get("id") == self._id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page (awaited if a promise)."""
+        answer = self.send(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
+        if "exceptionDetails" in answer:
+            raise RuntimeError(f"{expression[:80]}: {answer['exceptionDetails']}")
+        return answer["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 60) -> Any:
+        """Poll ``expression`` until it is truthy; its value."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            time.sleep(0.25)
+        raise TimeoutError(f"the page never satisfied: {expression}")
+
+    def click(self, element: str) -> None:
+        """Click the middle of ``element`` (a JavaScript expression), as a mouse would."""
+        x, y = self._middle(element)
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.send(
+                "Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left",
+                clickCount=0 if kind == "mouseMoved" else 1,
+            )  # fmt: skip
+
+    def _middle(self, element: str) -> tuple[float, float]:
+        """Where the middle of ``element`` is in the window, once it is there."""
+        x, y = self.wait_for(
+            f"(() => {{ const e = {element};"
+            " if (!e) return null; e.scrollIntoView({block: 'nearest'});"
+            " const r = e.getBoundingClientRect();"
+            " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
+        return x, y
+
+    def type(self, text: str) -> None:
+        """Type ``text`` into the focused element."""
+        self.send("Input.insertText", text=text)
+
+    def screenshot(self, height: int | None = None) -> bytes:
+        """A PNG of the window (its top ``height`` px if given)."""
+        import base64
+
+        params: dict[str, Any] = {"format": "png"}
+        if height is not None:
+            width = self.evaluate("window.innerWidth")
+            params["clip"] = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
+        return base64.b64decode(self.send("Page.captureScreenshot", **params)["data"])
+
+    def close(self) -> None:
+        """Close the connection and end the browser."""
+        socket = getattr(self, "socket", None)
+        if socket is not None:
+            socket.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
