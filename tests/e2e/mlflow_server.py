@@ -390,11 +390,15 @@ def compare_picture(
 ) -> tuple[bytes, list[str]]:
     """The compare page as the README shows it, and what it fails to show (empty: fine).
 
-    ``required``: metrics whose every run's value must be in view, side by side.
-
     In a DevTools-driven Chromium: the Assistant panel closed, "Show diff only" on for
-    Parameters and Metrics, ``model.auc`` on the parallel-coordinates plot, the metrics
-    grid scrolled to its end (the model's rows). Checked before, then after the clicks.
+    Parameters and Metrics, ``PLOT_METRICS`` on the parallel-coordinates plot, the metrics
+    grids scrolled to their end (the model's rows). Checked before, then after the clicks.
+
+    Args:
+        url: The compare page (``compare_url``).
+        entries: The compared runs as REST ``runs/search`` returns them.
+        profile: A fresh Chromium profile folder.
+        required: Metrics whose every run's value must be in view, side by side.
     """
     browser = DevTools(profile, window=WINDOW)
     try:
@@ -430,7 +434,7 @@ def compare_picture(
         for section in ("Parameters", "Metrics"):
             browser.click(_q(switch(section)))
             browser.wait_for(f"{_q(switch(section))}.getAttribute('aria-checked') === 'true'")
-        # The parallel-coordinates plot: model.auc instead of the first metric.
+        # The parallel-coordinates plot: the model's metrics instead of the page's pick.
         browser.click(f"{_PLOT_METRICS}.querySelector('input')")
         for metric in PLOT_METRICS:
             browser.type(metric)
