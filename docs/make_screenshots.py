@@ -1,12 +1,18 @@
 """Regenerate the README's MLflow picture: ``python docs/make_screenshots.py``.
 
-What a user would do, in a temporary copy of this repository: a 12-file sample, a real
-``mlflow server`` on 127.0.0.1, ``dvc repro`` (the baseline, ``image.size`` 256) and
-``dvc exp run -n size-64 -S image.size=64``, then headless Chromium on the MLflow UI's page
-comparing the two entries. Before the picture is written, the same page's DOM is checked
-against the two runs as the server's REST API returns them (names, the params that differ,
-every metric), the check ``tests/e2e/test_mlflow_server.py`` makes too. Nothing is
-downloaded; it takes a minute or two.
+What a user would do, in a temporary copy of this repository: the bundled sample as
+``make sample`` makes it (100 files and their labels), a real ``mlflow server`` on
+127.0.0.1, ``dvc repro`` (the baseline, ``image.size`` 256) and
+``dvc exp run -n size-64 -S image.size=64``, then headless Chromium, driven through the
+DevTools protocol, on the MLflow UI's page comparing the two entries: the Assistant panel
+closed, "Show diff only" on for Parameters and Metrics, the model's metrics on the
+parallel-coordinates plot and in view in the metrics table.
+
+The page is checked against the two runs as the server's REST API returns them, before
+the clicks (names, the params that differ, every metric: the check
+``tests/e2e/test_mlflow_server.py`` makes too) and after them (only the differing params
+and metrics remain, each run's ``model.auc`` and ``model.f1`` side by side); the picture is
+written only if both pass. Nothing is downloaded; it takes two or three minutes.
 
     python docs/make_screenshots.py [--out docs/images/mlflow-compare.png] [--keep]
 """
@@ -22,10 +28,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the tests package holds the server and browser helpers
 
-from tests.e2e.conftest import RAW, Project, cli_env, copy_project  # noqa: E402
+from tests.e2e.conftest import LABELS, RAW, Project, cli_env, copy_project  # noqa: E402
 from tests.e2e.mlflow_server import (  # noqa: E402
-    chromium,
-    compare_page_misses,
+    compare_picture,
     compare_url,
     start_mlflow_server,
 )
@@ -41,17 +46,16 @@ def build_entries(root: Path) -> tuple[object, list[dict]]:
     """Start the server, run the baseline and the experiment; return the server and runs."""
     server = start_mlflow_server(root / "mlflow-server", cli_env())
     project = Project(
-        path=copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc")),
+        path=copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc", f"{LABELS}.dvc")),
         env=cli_env({"MLFLOW_TRACKING_URI": server.url}),
     )
     project.run("git", "init", "-q", "-b", "main")
-    project.run(
-        sys.executable, "-m", "pneumothorax.sample", "--out", str(RAW), "--count", "12",
-        "--size", "256",
-    )  # fmt: skip
-    project.run("dvc", "add", "-q", str(RAW))
+    # The bundled sample as `make sample` makes it (100 files and their labels): enough
+    # labelled images for the model's validation metrics (model.auc) to differ by size.
+    project.run(sys.executable, "-m", "pneumothorax.sample", "--out", str(RAW))
+    project.run("dvc", "add", "-q", str(RAW), str(LABELS))
     project.run("git", "add", "-A")
-    project.run("git", "commit", "-qm", "project with a small sample")
+    project.run("git", "commit", "-qm", "project with the bundled sample")
     project.run("dvc", "repro")
     project.run("git", "add", "-A")
     project.run("git", "commit", "-qm", "first reproduction")
@@ -78,20 +82,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"expected 2 experiment entries, found {len(entries)}", file=sys.stderr)
             return 1
         url = compare_url(server, [run["info"]["run_id"] for run in entries])
-        dom = chromium("--dump-dom", url, profile=root / "profile-dom")
-        misses = compare_page_misses(dom.stdout, entries)
-        if dom.returncode != 0 or misses:
-            print(
-                f"the compare page does not show {misses}:\n{dom.stderr[-2000:]}", file=sys.stderr
-            )
-            return 1
-        shot = root / "mlflow-compare.png"
-        taken = chromium(f"--screenshot={shot}", url, profile=root / "profile-shot")
-        if taken.returncode != 0 or not shot.is_file():
-            print(f"chromium failed:\n{taken.stderr[-2000:]}", file=sys.stderr)
+        png, misses = compare_picture(url, entries, root / "profile")
+        if misses:
+            print(f"the compare page does not show {misses}", file=sys.stderr)
             return 1
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, args.out)
+        args.out.write_bytes(png)
         print(f"wrote {args.out} (compare page of {[r['info']['run_name'] for r in entries]})")
         return 0
     finally:

@@ -8,6 +8,7 @@ kills the server.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ from tests.e2e.mlflow_server import (
     MlflowServer,
     chromium,
     compare_page_misses,
+    compare_picture,
     compare_url,
     free_port,
     start_mlflow_server,
@@ -149,15 +151,16 @@ def test_one_dvc_repro_is_one_mlflow_entry_with_a_child_per_stage(
     assert tags["dvc.data/01_raw/dicom-images-train.md5"] == _raw_md5(project)
     artifacts = server.artifacts(entry["info"]["run_id"], "reporting")
     assert sorted(artifacts) == sorted(f"reporting/{name}" for name in REPORT_FILES)
-    # The raw data as the entry's input: the UI's Datasets column.
-    (raw,) = entry["inputs"]["dataset_inputs"]
-    assert raw["dataset"]["name"] == "dicom-images-train"
-    assert raw["dataset"]["digest"] == _raw_md5(project)
+    # The raw data as the entry's inputs (images and labels): the UI's Datasets column.
+    inputs = {i["dataset"]["name"]: i["dataset"] for i in entry["inputs"]["dataset_inputs"]}
+    assert sorted(inputs) == sorted([RAW.name, LABELS.name])
+    raw = inputs[RAW.name]
+    assert raw["digest"] == _raw_md5(project)
+    labels_dvc = yaml.safe_load((project.path / f"{LABELS}.dvc").read_text())
+    assert inputs[LABELS.name]["digest"] == labels_dvc["outs"][0]["md5"]
     remote = (project.path.parent / "pneumothorax-dvc-remote").resolve()  # .dvc/config's
     md5 = _raw_md5(project)
-    assert json.loads(raw["dataset"]["source"])["uri"] == (
-        f"{remote}/files/md5/{md5[:2]}/{md5[2:]}"
-    )
+    assert json.loads(raw["source"])["uri"] == f"{remote}/files/md5/{md5[:2]}/{md5[2:]}"
     # A few thumbnails as logged images (the Chart view's image grid), the same ids each run.
     assert server.artifacts(entry["info"]["run_id"], "images")
     for child in children:
@@ -295,6 +298,14 @@ def test_the_mlflow_ui_compares_the_two_image_sizes_in_a_browser(
     assert taken.returncode == 0, taken.stderr[-3000:]
     with Image.open(shot) as image:
         assert image.size == WINDOW
+
+    # The README's picture: driven through DevTools (diff-only tables, model metrics plotted),
+    # checked before and after the clicks. The model metrics of two 12-file runs may not
+    # differ, so none is required in view here (docs/make_screenshots.py requires them).
+    png, misses = compare_picture(url, entries, tmp_path / "profile-cdp", required=())
+    assert misses == []
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.width == WINDOW[0]
 
 
 @pytest.fixture(scope="module")
