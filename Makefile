@@ -43,14 +43,14 @@ setup: $(STAMP)  ## Create .venv and install the locked dependencies
 
 # raw.folder in params.yaml names the raw folder (docs/reproducibility.md).
 sample: $(STAMP)  ## Put the raw data in place and in the DVC cache: dvc pull, else generate the bundled sample
-	@python -m pneumothorax.raw_setup --count $(SAMPLE_COUNT)
+	@python -m pneumothorax.commands.raw_setup --count $(SAMPLE_COUNT)
 
 key: $(STAMP)  ## Create a random de-identification key in conf/local/ unless one is set (the sample needs none)
-	@python -m pneumothorax.deid_key
+	@python -m pneumothorax.commands.deid_key
 
 run: sample key  ## Set up, then `dvc repro` the pipeline on the raw data
 	dvc repro
-	@python -m pneumothorax.summary
+	@python -m pneumothorax.commands.summary
 
 test: $(STAMP)  ## Run the whole test suite (what CI runs)
 	python -m pytest
@@ -68,7 +68,7 @@ lock: $(STAMP)  ## Re-resolve requirements.lock from pyproject.toml (then commit
 	  --output-file requirements.lock pyproject.toml
 
 ui: $(STAMP)  ## Open the MLflow UI on the project's store (http://127.0.0.1:$(MLFLOW_PORT))
-	mlflow ui --backend-store-uri "$$(python -c 'from pathlib import Path; from pneumothorax.tracking import relocate_store, tracking_uri; relocate_store(Path.cwd()); print(tracking_uri(Path.cwd()))')" \
+	mlflow ui --backend-store-uri "$$(python -c 'from pathlib import Path; from pneumothorax.tracking.store import relocate_store, tracking_uri; relocate_store(Path.cwd()); print(tracking_uri(Path.cwd()))')" \
 	  --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
 
 server: $(STAMP)  ## Run a team MLflow server: sqlite + artifact store in $(MLFLOW_SERVER_DIR)/

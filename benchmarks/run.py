@@ -10,7 +10,7 @@ Run by hand (never in CI), from the repository root with the venv active::
     python benchmarks/run.py --count 10700 --backends processes,dask --scaling 1000,2000,5000,10700
 
 Everything is generated under ``--workdir`` (default ``benchmarks/results/work``): SIIM-like
-1024x1024 files (75% JPEG Baseline, 25% uncompressed) from ``pneumothorax.sample``, and a
+1024x1024 files (75% JPEG Baseline, 25% uncompressed) from ``pneumothorax.raw.sample``, and a
 copy of the project (git + DVC initialised) for ``kedro run`` and ``dvc repro``. Results are
 printed and written to ``benchmarks/results/<timestamp>.json`` and ``.md``.
 
@@ -54,7 +54,7 @@ def generate(root: Path, count: int) -> list[Path]:
     File i does not depend on count, so one pool (``<workdir>/pool``) serves every N and
     each file is built once (~20 ms each) however many sizes and runs use it.
     """
-    from pneumothorax.sample import generate_sample
+    from pneumothorax.raw.sample import generate_sample
 
     pool = root.parent / "pool"
     files = generate_sample(

@@ -42,7 +42,7 @@ def _isolated_incremental_cache(
     tests run the CLIs in a copy of the project, so their default cache is already under
     ``tmp_path``.
     """
-    import pneumothorax.incremental
+    import pneumothorax.runtime.incremental
 
     cache = tmp_path_factory.mktemp("incremental-cache")
-    monkeypatch.setattr(pneumothorax.incremental, "DEFAULT_CACHE_DIR", cache)
+    monkeypatch.setattr(pneumothorax.runtime.incremental, "DEFAULT_CACHE_DIR", cache)

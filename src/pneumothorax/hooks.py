@@ -12,11 +12,11 @@ from typing import Any
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 
-from pneumothorax import safe_tracking
+from pneumothorax.config.params import ParamsError, validate_params
 from pneumothorax.dicom.deid import DeidKeyError
-from pneumothorax.executors import close_local_clusters
-from pneumothorax.params import ParamsError, validate_params
-from pneumothorax.provenance import run_tags
+from pneumothorax.runtime.executors import close_local_clusters
+from pneumothorax.tracking import safe_tracking
+from pneumothorax.tracking.provenance import run_tags
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class ProjectHooks:
         reason, and the command exits with status 1. A local Dask cluster is closed first.
         """
         from pneumothorax.datasets.dicom_folder_dataset import RawFolderError
-        from pneumothorax.rejections import BadInputError
+        from pneumothorax.runtime.rejections import BadInputError
 
         close_local_clusters()
         # Kedro's catalog re-raises a load error as its own DatasetError "from" it.

@@ -45,11 +45,11 @@ _CONFIGURED_LEVELS = {name: logging.getLogger(name).level for name in ("kedro_ml
 # every one but that (by category and module) is raised again under the user's filters.
 with warnings.catch_warnings(record=True) as _caught:
     warnings.simplefilter("always")
-    from pneumothorax.config_loader import ProjectConfigLoader
+    from pneumothorax.config.loader import ProjectConfigLoader
     from pneumothorax.hooks import ProjectHooks
-    from pneumothorax.mlflow_hook import ProjectMlflowHook
-    from pneumothorax.safe_tracking import apply_http_defaults
-    from pneumothorax.tracking import artifact_location, tracking_uri
+    from pneumothorax.tracking.mlflow_hook import ProjectMlflowHook
+    from pneumothorax.tracking.safe_tracking import apply_http_defaults
+    from pneumothorax.tracking.store import artifact_location, tracking_uri
 for _name, _level in _CONFIGURED_LEVELS.items():
     logging.getLogger(_name).setLevel(_level)
 for _warning in _caught:

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from kedro.io.core import DatasetError
 
-from pneumothorax import safe_tracking
 from pneumothorax.datasets.artifact_dataset import ArtifactDataset
+from pneumothorax.tracking import safe_tracking
 
 
 def _csv(path) -> ArtifactDataset:

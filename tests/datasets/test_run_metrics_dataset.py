@@ -9,8 +9,8 @@ import pytest
 from mlflow.entities import Run, RunData, RunInfo
 from mlflow.tracking import fluent
 
-from pneumothorax import safe_tracking
 from pneumothorax.datasets.run_metrics_dataset import RunMetricsDataset
+from pneumothorax.tracking import safe_tracking
 
 METRICS = {
     "files_converted": {"value": 12.0, "step": 0},

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from kedro.io.core import DatasetError
 
-from pneumothorax.classifier import build_classifier
 from pneumothorax.datasets.sklearn_model_dataset import SklearnModelDataset
+from pneumothorax.model.classifier import build_classifier
 
 
 def _fitted():

@@ -11,7 +11,7 @@ from PIL import Image
 from pydicom.uid import JPEGBaseline8Bit
 
 from pneumothorax.dicom.fast_decode import fast_path_applies, render_fast
-from pneumothorax.sample import generate_sample
+from pneumothorax.raw.sample import generate_sample
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR AS")
 

@@ -27,7 +27,7 @@ def messy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, set[str], 
     project = Project(path=path, env=cli_env())
     project.run("git", "init", "-q", "-b", "main")
     project.run(
-        sys.executable, "-m", "pneumothorax.sample", "--out", str(RAW), "--count", str(SAMPLE),
+        sys.executable, "-m", "pneumothorax.raw.sample", "--out", str(RAW), "--count", str(SAMPLE),
         "--size", "128",
     )  # fmt: skip
     planted = set(plant_phi(build_zoo(path / RAW / "zoo")).values())

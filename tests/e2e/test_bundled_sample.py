@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pneumothorax.bundled_sample import SAMPLE_DVC_MD5
+from pneumothorax.raw.bundled_sample import SAMPLE_DVC_MD5
 from tests.e2e.conftest import REPO, Project, cli_env
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +23,7 @@ def test_generator_reproduces_the_committed_sample_hash(tmp_path: Path) -> None:
     project = Project(path=tmp_path, env=cli_env())
     project.run("git", "init", "-q")
     project.run("dvc", "init", "-q")
-    project.run(sys.executable, "-m", "pneumothorax.sample", "--out", "sample")  # the defaults
+    project.run(sys.executable, "-m", "pneumothorax.raw.sample", "--out", "sample")  # the defaults
     project.run("dvc", "add", "-q", "sample", "train-rle.csv")
     regenerated = yaml.safe_load((tmp_path / "sample.dvc").read_text())["outs"][0]
     assert regenerated["md5"] == SAMPLE_DVC_MD5  # what `make sample` may replace
@@ -41,22 +41,22 @@ def test_generator_reproduces_the_committed_sample_hash(tmp_path: Path) -> None:
 
 
 def test_the_generated_sample_is_recognised_as_the_bundled_sample(tmp_path: Path) -> None:
-    from pneumothorax.bundled_sample import SAMPLE_FILES, is_bundled_sample
-    from pneumothorax.sample import generate_sample
+    from pneumothorax.raw.bundled_sample import SAMPLE_FILES, is_bundled_sample
+    from pneumothorax.raw.sample import generate_sample
 
     # make sample's arguments: the default count, seed and size.
     generate_sample(tmp_path / "sample", count=SAMPLE_FILES)
     assert is_bundled_sample(tmp_path / "sample"), (
-        "SAMPLE_MANIFEST_SHA256 in src/pneumothorax/bundled_sample.py no longer matches the "
-        "generator: set it to the SHA-256 of `python -m pneumothorax.raw_manifest` on a "
+        "SAMPLE_MANIFEST_SHA256 in src/pneumothorax/raw/bundled_sample.py no longer matches the "
+        "generator: set it to the SHA-256 of `python -m pneumothorax.raw.manifest` on a "
         "regenerated sample, together with the new .dvc file"
     )
-    from pneumothorax.bundled_sample import SAMPLE_IDS_SHA256
+    from pneumothorax.raw.bundled_sample import SAMPLE_IDS_SHA256
 
     names = sorted(p.name.removesuffix(".dcm") for p in (tmp_path / "sample").rglob("*.dcm"))
     assert hashlib.sha256("".join(f"{n}\n" for n in names).encode()).hexdigest() == (
         SAMPLE_IDS_SHA256
-    ), "SAMPLE_IDS_SHA256 in src/pneumothorax/bundled_sample.py: set it to this digest"
+    ), "SAMPLE_IDS_SHA256 in src/pneumothorax/raw/bundled_sample.py: set it to this digest"
     one = next((tmp_path / "sample").rglob("*.dcm"))
     data = one.read_bytes()
     one.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))  # one bit pattern changed

@@ -7,7 +7,7 @@ import shutil
 import pytest
 import yaml
 
-from pneumothorax.params import validate_params
+from pneumothorax.config.params import validate_params
 from tests.e2e.conftest import REPO, Project, cli_env
 
 pytestmark = pytest.mark.e2e

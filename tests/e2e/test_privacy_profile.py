@@ -40,7 +40,7 @@ def planted_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, list
     project = Project(path=path, env=cli_env())
     project.run("git", "init", "-q", "-b", "main")
     project.run(
-        sys.executable, "-m", "pneumothorax.sample", "--out", str(RAW), "--count", str(SAMPLE),
+        sys.executable, "-m", "pneumothorax.raw.sample", "--out", str(RAW), "--count", str(SAMPLE),
         "--size", "64",
     )  # fmt: skip
     files = sorted((path / RAW).rglob("*.dcm"))

@@ -120,7 +120,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Project:
     project = Project(path=path, env=cli_env())
     project.run("git", "init", "-q", "-b", "main")
     project.run(
-        sys.executable, "-m", "pneumothorax.sample", "--out", str(RAW), "--count", "6",
+        sys.executable, "-m", "pneumothorax.raw.sample", "--out", str(RAW), "--count", "6",
         "--size", "128",
     )  # fmt: skip
     project.run("dvc", "add", "-q", str(RAW), str(LABELS))
@@ -263,7 +263,7 @@ def test_one_verdict_per_file_on_bad_headers(small: Project, tmp_path: Path) -> 
 
 
 def test_the_public_sample_key_is_refused_for_other_data(small: Project, tmp_path: Path) -> None:
-    from pneumothorax.bundled_sample import SAMPLE_KEY
+    from pneumothorax.raw.bundled_sample import SAMPLE_KEY
 
     path = tmp_path / "project"
     shutil.copytree(small.path, path, symlinks=True)

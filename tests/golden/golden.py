@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.e2e.conftest import RAW, cli_env, copy_project
 
 PINS = Path(__file__).with_name("golden_md5.json")
-SAMPLE = {"count": 3, "size": 256, "seed": 0}  # pneumothorax.sample is deterministic
+SAMPLE = {"count": 3, "size": 256, "seed": 0}  # pneumothorax.raw.sample is deterministic
 OUTPUTS = Path("data/02_intermediate")
 #: Labels and masks (the third file carries a pneumothorax).
 PRIMARY = Path("data/03_primary")
@@ -34,7 +34,7 @@ def build(workdir: Path) -> dict[str, dict[str, str]]:
         ``{"inputs": {dicom or label file: md5}, "outputs": {csv or png: md5}}``, paths
         relative to the raw, intermediate and primary folders.
     """
-    from pneumothorax.sample import generate_sample
+    from pneumothorax.raw.sample import generate_sample
 
     project = copy_project(workdir / "project", exclude=("dvc.lock", f"{RAW}.dvc", f"{LABELS}.dvc"))
     params = project / "params.yaml"

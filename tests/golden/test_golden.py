@@ -52,7 +52,7 @@ def test_pins_cover_three_dicoms_their_labels_pngs_masks_and_the_csvs() -> None:
 
 def test_the_golden_sample_is_the_one_pinned(built: dict) -> None:
     assert built["inputs"] == load_pins()["inputs"], (
-        "The sample generator (pneumothorax.sample) no longer writes the pinned DICOMs, "
+        "The sample generator (pneumothorax.raw.sample) no longer writes the pinned DICOMs, "
         "so the output pins below cannot be compared. " + WHAT_TO_DO
     )
 

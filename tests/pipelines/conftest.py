@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pneumothorax.datasets.dicom_dataset import DICOMDataset
-from pneumothorax.sample import generate_sample
+from pneumothorax.raw.sample import generate_sample
 
 SAMPLE_COUNT = 6
 SAMPLE_SIZE = 64

@@ -7,7 +7,7 @@ from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
 
-from pneumothorax import safe_tracking
+from pneumothorax.tracking import safe_tracking
 
 
 class ArtifactDataset(AbstractDataset[Any, Any]):
@@ -15,7 +15,7 @@ class ArtifactDataset(AbstractDataset[Any, Any]):
 
     Like kedro-mlflow's ``MlflowArtifactDataset``, but best effort: when MLflow is down
     the file is still written and the run carries on with a warning (see
-    :mod:`pneumothorax.safe_tracking`). The artifact goes to the experiment's entry (the
+    :mod:`pneumothorax.tracking.safe_tracking`). The artifact goes to the experiment's entry (the
     parent run of a ``dvc repro``/``dvc exp run``), else to the active run; with no active
     run only the file is written.
 

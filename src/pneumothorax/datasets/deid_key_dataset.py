@@ -7,9 +7,9 @@ from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError
 
-from pneumothorax.bundled_sample import pseudonymisation_key
 from pneumothorax.dicom.deid import KEY_CREDENTIAL, KEY_ENV, resolve_key
-from pneumothorax.tracking import repository_root
+from pneumothorax.raw.bundled_sample import pseudonymisation_key
+from pneumothorax.tracking.store import repository_root
 
 
 class DeidKeyDataset(AbstractDataset[None, str]):
@@ -19,7 +19,7 @@ class DeidKeyDataset(AbstractDataset[None, str]):
     ``dvc exp run --temp`` copy (which has no git-ignored ``conf/local/``). Loads ``""``
     when no key is configured; the node decides whether it needs one. With ``raw_folder``,
     the bundled synthetic sample gets the public sample key whatever is configured, and
-    other data never does (:mod:`pneumothorax.bundled_sample`), so the sample's pseudonyms
+    other data never does (:mod:`pneumothorax.raw.bundled_sample`), so the sample's pseudonyms
     are the same in every clone.
 
     Example catalog entry::

@@ -10,8 +10,8 @@ from kedro_datasets.partitions import PartitionedDataset
 
 from pneumothorax.datasets.copyable import partition_maker
 from pneumothorax.dicom.errors import DicomFileError
-from pneumothorax.raw_layer import missing_folder_reason
-from pneumothorax.raw_manifest import display_path, walk_entries
+from pneumothorax.raw.layer import missing_folder_reason
+from pneumothorax.raw.manifest import display_path, walk_entries
 
 _DICOM_SUFFIX = ".dcm"
 _ID_SCHEMES = ("name", "path")

@@ -10,8 +10,8 @@ from typing import Any
 import fsspec
 from kedro.io.core import AbstractDataset, get_filepath_str, get_protocol_and_path
 
-from pneumothorax import safe_tracking
 from pneumothorax.datasets.atomic_write import write_atomically
+from pneumothorax.tracking import safe_tracking
 
 
 class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, float]]):
@@ -23,7 +23,7 @@ class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, f
       that differ on every run (seconds, files/s) would make the file, and so ``dvc.lock``
       and ``git status``, differ between two runs of the same code on the same data;
     * to the active MLflow run and its experiment entry as ``<prefix>.<name>``, all of
-      them — best effort: a tracking failure warns (see :mod:`pneumothorax.safe_tracking`),
+      them — best effort: a tracking failure warns (see :mod:`pneumothorax.tracking.safe_tracking`),
       the file is written regardless.
 
     Saving an empty mapping does nothing, so a generator node can yield ``{}`` until its

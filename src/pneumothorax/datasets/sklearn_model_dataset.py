@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
 
-from pneumothorax import safe_tracking
+from pneumothorax.tracking import safe_tracking
 
 
 class SklearnModelDataset(AbstractDataset[Any, Any]):
@@ -23,7 +23,7 @@ class SklearnModelDataset(AbstractDataset[Any, Any]):
     one: the folder (``MLmodel``, the pickle, the environment files) is what DVC tracks and
     ``mlflow.pyfunc.load_model(path)`` reads; the same model is logged with
     ``mlflow.sklearn.log_model`` on the stage's run, best effort (see
-    :mod:`pneumothorax.safe_tracking`). The folder is written beside its target and renamed
+    :mod:`pneumothorax.tracking.safe_tracking`). The folder is written beside its target and renamed
     into place, so a killed run never leaves half a model.
 
     Example catalog entry::
@@ -160,7 +160,7 @@ def _model_args(model: Any) -> dict[str, Any]:
     """What save_model and log_model need beyond the model.
 
     MLflow 3 stores scikit-learn models with skops, which loads only the types it is told
-    to trust: our own steps (e.g. ``pneumothorax.classifier.CellFeatures``) are listed.
+    to trust: our own steps (e.g. ``pneumothorax.model.classifier.CellFeatures``) are listed.
     The requirements are MLflow's defaults for the flavour, named so that it does not
     infer them by loading the model in a subprocess (seconds per save).
     """

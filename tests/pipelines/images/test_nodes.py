@@ -20,7 +20,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR AS")
 
 SEQUENTIAL = {"backend": "sequential", "workers": None}
 PROCESSES = {"backend": "processes", "workers": 2}
-NO_CACHE = {"enabled": False}  # the incremental cache is tested in tests/test_incremental.py
+NO_CACHE = {"enabled": False}  # the cache: tests/runtime/test_incremental.py
 
 
 def _run(
@@ -115,7 +115,7 @@ def test_sequential_and_processes_are_byte_identical(sample: Sample) -> None:
 
 
 def test_invalid_params_fail_before_any_work(sample: Sample) -> None:
-    from pneumothorax.params import ParamsError
+    from pneumothorax.config.params import ParamsError
 
     with pytest.raises(ParamsError, match=r"image\.sise"):
         next(render_images(sample.loaders(), {"sise": 64}, False, SEQUENTIAL, NO_CACHE))

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from pneumothorax.pipelines.labels.nodes import check_label_file
-from pneumothorax.rejections import BadInputError
+from pneumothorax.runtime.rejections import BadInputError
 
 PARAMS = {"path": "data/01_raw/train-rle.csv"}
 METADATA = pd.DataFrame(

@@ -18,13 +18,13 @@ from kedro_datasets.partitions import PartitionedDataset
 from PIL import Image
 from pydicom.datadict import tag_for_keyword
 
-from pneumothorax.compact_rows import CompactRows
 from pneumothorax.datasets.dicom_dataset import DICOMDataset
 from pneumothorax.datasets.dicom_folder_dataset import DicomFolderDataset
 from pneumothorax.dicom.deid import DeidKeyError
 from pneumothorax.pipelines.images.nodes import render_images, summarise_renders
 from pneumothorax.pipelines.metadata.nodes import build_table, extract_metadata
-from pneumothorax.rejections import BadInputError
+from pneumothorax.runtime.compact_rows import CompactRows
+from pneumothorax.runtime.rejections import BadInputError
 from tests.dicom.zoo import BAD, GOOD, build_zoo, plant_phi
 
 from ..conftest import BAD_ID, SAMPLE_COUNT, Sample
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 SEQUENTIAL = {"backend": "sequential"}
 PROCESSES = {"backend": "processes", "workers": 2}
 NO_DEID = {"deid": False}
-NO_CACHE = {"enabled": False}  # the incremental cache is tested in tests/test_incremental.py
+NO_CACHE = {"enabled": False}  # the cache: tests/runtime/test_incremental.py
 
 
 def _images_log(loads: dict) -> pd.DataFrame:
@@ -80,7 +80,7 @@ def test_one_warning_per_bad_file_over_both_stages_and_a_summary(
     # only counts them (its per-file lines are at debug level): one line per file per run.
     caplog.set_level("WARNING")
     _extract(_folder(zoo), NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
-    lines = [r.getMessage() for r in caplog.records if r.name == "pneumothorax.rejections"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "pneumothorax.runtime.rejections"]
     for bad in BAD:
         assert sum(line.startswith(f"images: rejected {bad}") for line in lines) == 1, bad
     assert not any(line.startswith("metadata: rejected ") for line in lines)
@@ -159,7 +159,7 @@ def test_deid_without_a_key_is_a_clear_error(zoo: Path) -> None:
 
 def test_the_public_sample_key_is_refused_for_files_that_are_not_the_sample(zoo: Path) -> None:
     # The key is chosen from raw.folder; the catalog's raw dataset may read elsewhere.
-    from pneumothorax.bundled_sample import SAMPLE_KEY
+    from pneumothorax.raw.bundled_sample import SAMPLE_KEY
 
     with pytest.raises(DeidKeyError, match="not the bundled sample") as raised:
         _extract(_folder(zoo), {"deid": True}, False, SEQUENTIAL, SAMPLE_KEY, NO_CACHE)
@@ -263,7 +263,7 @@ def test_values_match_the_files(sample: Sample) -> None:
 def test_bad_file_skipped_counted_and_logged(
     sample: Sample, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level("WARNING", logger="pneumothorax.rejections"):
+    with caplog.at_level("WARNING", logger="pneumothorax.runtime.rejections"):
         table, metrics = _sample_table(sample)
     assert BAD_ID not in set(table["id"])
     assert metrics["files_converted"] == {"value": float(SAMPLE_COUNT), "step": 0}

@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 from pydicom.dataset import Dataset
 
-from pneumothorax.compact_rows import CompactRows
+from pneumothorax.config.params import ExecutorParams, ImageParams, IncrementalParams, strict_flag
 from pneumothorax.dicom.render import convert_to_png
-from pneumothorax.executors import map_ordered
-from pneumothorax.incremental import (
+from pneumothorax.runtime.compact_rows import CompactRows
+from pneumothorax.runtime.executors import map_ordered
+from pneumothorax.runtime.incremental import (
     ResultCache,
     cache_directory,
     code_roots,
@@ -23,10 +24,9 @@ from pneumothorax.incremental import (
     map_cached,
     reading_options,
 )
-from pneumothorax.params import ExecutorParams, ImageParams, IncrementalParams, strict_flag
-from pneumothorax.progress import progress
-from pneumothorax.rejections import log_summary, reject
-from pneumothorax.run_metrics import MetricsDict, conversion_metrics
+from pneumothorax.runtime.progress import progress
+from pneumothorax.runtime.rejections import log_summary, reject
+from pneumothorax.runtime.run_metrics import MetricsDict, conversion_metrics
 
 #: A chunk is handed to the catalog once it holds this many PNGs or CHUNK_BYTES of them,
 #: whichever comes first: memory stays flat for any output size (a 16-bit 1024x1024 PNG is
@@ -60,7 +60,7 @@ def render_images(
         strict: Stop at the first unusable file instead of logging it.
         executor: The ``executor`` group of ``params.yaml``.
         incremental: The ``incremental`` group: PNGs of unchanged inputs come from the
-            cache (:mod:`pneumothorax.incremental`), byte-identical to a conversion.
+            cache (:mod:`pneumothorax.runtime.incremental`), byte-identical to a conversion.
 
     Yields:
         ``({partition: png_bytes}, report)`` per chunk; ``report`` is one growing dict

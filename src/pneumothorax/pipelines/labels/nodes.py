@@ -6,10 +6,10 @@ from typing import Any
 
 import pandas as pd
 
+from pneumothorax.config.params import LabelsParams, strict_flag
 from pneumothorax.labels.table import LabelFileError, check_labels, normalise_columns
-from pneumothorax.params import LabelsParams, strict_flag
-from pneumothorax.rejections import REJECTED_COLUMNS, BadInputError
-from pneumothorax.run_metrics import MetricsDict
+from pneumothorax.runtime.rejections import REJECTED_COLUMNS, BadInputError
+from pneumothorax.runtime.run_metrics import MetricsDict
 
 
 def check_label_file(

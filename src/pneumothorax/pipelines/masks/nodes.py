@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 
+from pneumothorax.config.params import ImageParams
 from pneumothorax.dicom.render import encode_png
 from pneumothorax.labels.masks import mask_image
-from pneumothorax.params import ImageParams
 
 #: Masks are two-valued: the best zlib level costs little and keeps the folder small.
 _MASK_COMPRESS_LEVEL = 9

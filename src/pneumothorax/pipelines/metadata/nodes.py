@@ -14,8 +14,12 @@ from typing import Any
 import pandas as pd
 from pydicom.dataset import Dataset
 
-from pneumothorax.bundled_sample import check_key_for_files
-from pneumothorax.compact_rows import CompactRows
+from pneumothorax.config.params import (
+    ExecutorParams,
+    IncrementalParams,
+    MetadataParams,
+    strict_flag,
+)
 from pneumothorax.dicom.deid import make_deidentifier
 from pneumothorax.dicom.metadata import (
     ID_COLUMN,
@@ -25,8 +29,10 @@ from pneumothorax.dicom.metadata import (
     read_metadata_row,
 )
 from pneumothorax.dicom.results import FileResult
-from pneumothorax.executors import map_ordered
-from pneumothorax.incremental import (
+from pneumothorax.raw.bundled_sample import check_key_for_files
+from pneumothorax.runtime.compact_rows import CompactRows
+from pneumothorax.runtime.executors import map_ordered
+from pneumothorax.runtime.incremental import (
     ResultCache,
     cache_directory,
     code_roots,
@@ -34,16 +40,15 @@ from pneumothorax.incremental import (
     map_cached,
     reading_options,
 )
-from pneumothorax.params import ExecutorParams, IncrementalParams, MetadataParams, strict_flag
-from pneumothorax.progress import progress
-from pneumothorax.rejections import (
+from pneumothorax.runtime.progress import progress
+from pneumothorax.runtime.rejections import (
     BadInputError,
     log_summary,
     reject,
     rejected_table,
     source_path,
 )
-from pneumothorax.run_metrics import MetricsDict, conversion_metrics
+from pneumothorax.runtime.run_metrics import MetricsDict, conversion_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +90,7 @@ def extract_metadata(
         executor: The ``executor`` group of ``params.yaml``.
         deid_key: The pseudonymisation key (``""`` if none; needed when ``metadata.deid``).
         incremental: The ``incremental`` group: rows of unchanged inputs come from the
-            cache (:mod:`pneumothorax.incremental`), equal to a fresh read. Only
+            cache (:mod:`pneumothorax.runtime.incremental`), equal to a fresh read. Only
             de-identified rows are cached: with ``metadata.deid: false`` every header is
             read again.
 

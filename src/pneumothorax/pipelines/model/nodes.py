@@ -13,9 +13,9 @@ from PIL import Image
 from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 
-from pneumothorax.classifier import build_classifier, evaluate, round_coefficients
-from pneumothorax.params import ModelParams
-from pneumothorax.run_metrics import MetricsDict
+from pneumothorax.config.params import ModelParams
+from pneumothorax.model.classifier import build_classifier, evaluate, round_coefficients
+from pneumothorax.runtime.run_metrics import MetricsDict
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from pneumothorax.params import SplitParams
+from pneumothorax.config.params import SplitParams
 
 logger = logging.getLogger(__name__)
 

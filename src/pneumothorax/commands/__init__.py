@@ -1,0 +1,1 @@
+"""Command-line entry points (make sample, make key, make run's summary)."""

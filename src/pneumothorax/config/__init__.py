@@ -1,0 +1,1 @@
+"""Parameters: typed models, the config loader and its errors."""

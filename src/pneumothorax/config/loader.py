@@ -1,0 +1,86 @@
+"""A Kedro config loader whose parameters come from the repository's ``params.yaml``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kedro.config import MissingConfigException, OmegaConfigLoader
+from omegaconf import OmegaConf
+
+from pneumothorax.config.errors import ParamsError
+
+PARAMS_FILE = "params.yaml"
+
+
+class ProjectConfigLoader(OmegaConfigLoader):
+    """``OmegaConfigLoader`` that reads parameters from ``<project>/params.yaml``.
+
+    DVC tracks ``params.yaml`` (``dvc exp run -S image.size=128`` edits it), so Kedro reads
+    the same file instead of a copy under ``conf/`` that could drift. A symlink would do
+    the same on a plain checkout, but ``dvc exp run --temp`` materialises workspaces
+    without symlinks, and Windows checkouts often do too; hence this small subclass.
+    ``conf/<env>/parameters*.yml`` may still add a group that ``params.yaml`` leaves out
+    (every top-level key must be one the project knows: the start-up check,
+    :func:`pneumothorax.config.params.validate_params`, refuses others), but may not redefine
+    one from it. Runtime parameters (``kedro run --params``) still win over both, as in
+    any Kedro project.
+
+    Other config files read a parameter with the ``${params:<dotted.key>}`` resolver, e.g.
+    the catalog's raw folder ``path: ${params:raw.folder}``: one key in ``params.yaml``
+    that ``dvc.yaml`` reads too (``${raw.folder}``), so the two never name different folders.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Create the loader (arguments as ``OmegaConfigLoader``) and its ``params`` resolver."""
+        super().__init__(*args, **kwargs)
+        # OmegaConf resolvers are process-wide; the last loader created answers, like
+        # Kedro's own "globals" resolver.
+        OmegaConf.register_new_resolver("params", self._param_value, replace=True)
+
+    def _param_value(self, key: str) -> Any:
+        value = OmegaConf.select(OmegaConf.create(self["parameters"]), key, default=None)
+        if value is None:
+            raise MissingConfigException(
+                f"${{params:{key}}}: no '{key}' in {self._params_path()} (the project's params)"
+            )
+        return value
+
+    def _params_path(self) -> Path:
+        return Path(self.conf_source).parent / PARAMS_FILE
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        """Return the config for ``key``; for ``parameters``, ``params.yaml`` merged in."""
+        if key != "parameters":
+            return super().__getitem__(key)
+        try:
+            extra = super().__getitem__(key)
+        except MissingConfigException:
+            extra = {}
+        params_path = self._params_path()
+        if not params_path.is_file():
+            raise ParamsError(f"{params_path}: no such file (the project's params)")
+        try:
+            params = yaml.safe_load(params_path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as error:
+            where = getattr(error, "problem_mark", None)
+            line = f" at line {where.line + 1}" if where is not None else ""
+            problem = getattr(error, "problem", None) or type(error).__name__
+            raise ParamsError(f"{params_path}: not valid YAML{line} ({problem})") from None
+        if not isinstance(params, dict):
+            raise ParamsError(f"{params_path}: expected a mapping of parameters")
+        clash = sorted(set(params) & set(extra))
+        if clash:
+            raise ParamsError(
+                f"parameter group(s) {', '.join(clash)} defined both in {params_path} and under "
+                f"{self.conf_source}; keep them in {PARAMS_FILE} only (DVC tracks that file)"
+            )
+        merged = {**params, **extra}
+        if self.runtime_params:
+            # The base class merged `kedro run --params` into `extra` only; they must win
+            # over params.yaml too (e.g. --params tracking.required=true).
+            merged = OmegaConf.to_container(
+                OmegaConf.merge(OmegaConf.create(merged), OmegaConf.create(self.runtime_params))
+            )
+        return merged

@@ -1,0 +1,1 @@
+"""The baseline classifier (no Kedro)."""

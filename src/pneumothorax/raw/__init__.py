@@ -1,0 +1,1 @@
+"""The raw layer: the raw folder, its manifest and the bundled sample."""

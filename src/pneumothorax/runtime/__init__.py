@@ -1,0 +1,1 @@
+"""The per-file runtime: executor, incremental cache, progress, rejection policy."""

@@ -1,0 +1,1 @@
+"""MLflow tracking: the store, run tags and the Kedro hook."""

@@ -1,0 +1,49 @@
+"""ProjectConfigLoader: params.yaml is the parameters, and `kedro run --params` still wins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pneumothorax.config.loader import ProjectConfigLoader
+
+
+def _project(tmp_path: Path) -> Path:
+    (tmp_path / "conf" / "base").mkdir(parents=True)
+    (tmp_path / "conf" / "local").mkdir()
+    (tmp_path / "params.yaml").write_text(
+        "image:\n  size: 256\n  png_compress_level: 6\ntracking:\n  required: false\n"
+    )
+    return tmp_path / "conf"
+
+
+def test_parameters_are_read_from_params_yaml(tmp_path: Path) -> None:
+    loader = ProjectConfigLoader(conf_source=str(_project(tmp_path)))
+    assert loader["parameters"] == {
+        "image": {"size": 256, "png_compress_level": 6},
+        "tracking": {"required": False},
+    }
+
+
+def test_runtime_params_override_params_yaml_key_by_key(tmp_path: Path) -> None:
+    loader = ProjectConfigLoader(
+        conf_source=str(_project(tmp_path)),
+        runtime_params={"tracking": {"required": True}, "image": {"size": 128}},
+    )
+    assert loader["parameters"] == {
+        "image": {"size": 128, "png_compress_level": 6},
+        "tracking": {"required": True},
+    }
+
+
+def test_a_params_file_that_is_not_yaml_is_one_params_error(tmp_path: Path) -> None:
+    import pytest
+
+    from pneumothorax.config.params import ParamsError
+
+    conf = _project(tmp_path)
+    (tmp_path / "params.yaml").write_text("image: [\n")
+    with pytest.raises(ParamsError, match=r"params\.yaml: not valid YAML at line 2"):
+        ProjectConfigLoader(conf_source=str(conf))["parameters"]
+    (tmp_path / "params.yaml").write_text("- a list\n")
+    with pytest.raises(ParamsError, match="expected a mapping of parameters"):
+        ProjectConfigLoader(conf_source=str(conf))["parameters"]
