@@ -12,7 +12,7 @@ from typing import Any
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 
-from pneumothorax.config.params import ParamsError, validate_params
+from pneumothorax.config.errors import ParamsError
 from pneumothorax.dicom.deid import DeidKeyError
 from pneumothorax.runtime.executors import close_local_clusters
 from pneumothorax.tracking import safe_tracking
@@ -42,7 +42,9 @@ class ProjectHooks:
         """
         self._project_path = Path(context.project_path)
         try:
-            validate_params(context.params)
+            # Reading them is validating them: the config loader checks params.yaml against
+            # ProjectParams; Kedro then builds the typed groups the nodes ask for.
+            _ = context.params
         except ParamsError as error:
             # A configuration error: one line and exit status 1, before any file is read
             # (so it is never reported as a bad file), and no traceback.

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from pneumothorax.config.errors import ParamsError
 from pneumothorax.config.loader import ProjectConfigLoader
 
 
@@ -36,14 +39,32 @@ def test_runtime_params_override_params_yaml_key_by_key(tmp_path: Path) -> None:
 
 
 def test_a_params_file_that_is_not_yaml_is_one_params_error(tmp_path: Path) -> None:
-    import pytest
-
-    from pneumothorax.config.params import ParamsError
-
     conf = _project(tmp_path)
     (tmp_path / "params.yaml").write_text("image: [\n")
     with pytest.raises(ParamsError, match=r"params\.yaml: not valid YAML at line 2"):
         ProjectConfigLoader(conf_source=str(conf))["parameters"]
     (tmp_path / "params.yaml").write_text("- a list\n")
     with pytest.raises(ParamsError, match="expected a mapping of parameters"):
+        ProjectConfigLoader(conf_source=str(conf))["parameters"]
+
+
+def test_parameters_are_validated_after_the_runtime_params(tmp_path: Path) -> None:
+    conf = _project(tmp_path)
+    loader = ProjectConfigLoader(conf_source=str(conf), runtime_params={"image": {"size": 0}})
+    with pytest.raises(ParamsError, match=r"^params\.yaml: image\.size must be greater than 0"):
+        loader["parameters"]
+    (tmp_path / "params.yaml").write_text("image:\n  sise: 256\n")
+    with pytest.raises(ParamsError, match=r"unknown key\(s\) image\.sise"):
+        ProjectConfigLoader(conf_source=str(conf))["parameters"]
+
+
+def test_a_conf_group_may_add_a_group_but_not_an_unknown_one(tmp_path: Path) -> None:
+    conf = _project(tmp_path)
+    (conf / "base" / "parameters.yml").write_text("split:\n  seed: 3\n")
+    assert ProjectConfigLoader(conf_source=str(conf))["parameters"]["split"] == {"seed": 3}
+    (conf / "base" / "parameters.yml").write_text("splt:\n  seed: 3\n")
+    with pytest.raises(ParamsError, match=r"unknown top-level key\(s\) splt"):
+        ProjectConfigLoader(conf_source=str(conf))["parameters"]
+    (conf / "base" / "parameters.yml").write_text("image:\n  size: 3\n")
+    with pytest.raises(ParamsError, match=r"group\(s\) image defined both in"):
         ProjectConfigLoader(conf_source=str(conf))["parameters"]

@@ -30,7 +30,6 @@ def test_raw_folder_param_valid(folder: str, expected: str) -> None:
         "data/01_raw",
         "data/01_raw/a/b",
         "data/01_raw/..",
-        3,
     ],
 )
 def test_raw_folder_param_outside_the_raw_layer_fails(folder: object) -> None:
@@ -38,6 +37,13 @@ def test_raw_folder_param_outside_the_raw_layer_fails(folder: object) -> None:
         ParamsError, match=r"raw\.folder must be a folder directly under data/01_raw/"
     ):
         RawParams.from_mapping({"folder": folder})
+
+
+def test_raw_folder_param_must_be_a_string() -> None:
+    with pytest.raises(
+        ParamsError, match=r"^params\.yaml: raw\.folder must be a valid string, got 3$"
+    ):
+        RawParams.from_mapping({"folder": 3})
 
 
 @pytest.mark.parametrize("name", ["a$HOME", 'a"b', "a`id`", "a\\b", "a\nb"])

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from pneumothorax.config.params import LabelsParams, RawParams
+from pneumothorax.config.params import PARAMS_FILE, LabelsParams, RawParams, read_group
 from pneumothorax.raw.bundled_sample import SAMPLE_DVC_MD5
 from pneumothorax.raw.layer import dvc_file, missing_folder_reason, raw_folder
 
@@ -92,9 +92,8 @@ def place_labels(path: str) -> str:
     return f"labels present: {path} (in the DVC cache)"
 
 
-def _labels_path(params_file: Path = Path("params.yaml")) -> str:
-    params = yaml.safe_load(params_file.read_text(encoding="utf-8")) or {}
-    return LabelsParams.from_mapping(params.get("labels")).path
+def _labels_path(params_file: Path = Path(PARAMS_FILE)) -> str:
+    return read_group(LabelsParams, params_file).path
 
 
 def _tracked_md5(tracker: Path) -> str | None:
@@ -115,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         folder = raw_folder()
-        sys.stdout.write(place(folder, count=args.count, default_folder=RawParams.folder) + "\n")
+        sys.stdout.write(place(folder, count=args.count, default_folder=RawParams().folder) + "\n")
         sys.stdout.write(place_labels(_labels_path()) + "\n")
     except (RuntimeError, ValueError) as error:
         sys.stderr.write(f"Error: {error}\n")

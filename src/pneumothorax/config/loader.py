@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kedro.config import MissingConfigException, OmegaConfigLoader
 from omegaconf import OmegaConf
 
 from pneumothorax.config.errors import ParamsError
-
-PARAMS_FILE = "params.yaml"
+from pneumothorax.config.params import PARAMS_FILE, load_params, validate_params
 
 
 class ProjectConfigLoader(OmegaConfigLoader):
@@ -22,10 +20,12 @@ class ProjectConfigLoader(OmegaConfigLoader):
     the same on a plain checkout, but ``dvc exp run --temp`` materialises workspaces
     without symlinks, and Windows checkouts often do too; hence this small subclass.
     ``conf/<env>/parameters*.yml`` may still add a group that ``params.yaml`` leaves out
-    (every top-level key must be one the project knows: the start-up check,
-    :func:`pneumothorax.config.params.validate_params`, refuses others), but may not redefine
-    one from it. Runtime parameters (``kedro run --params``) still win over both, as in
-    any Kedro project.
+    (every top-level key must be a field of
+    :class:`pneumothorax.config.params.ProjectParams`), but may not redefine one from it.
+    Runtime parameters (``kedro run --params``) still win over both, as in any Kedro
+    project. The merged parameters are validated here, the one path every Kedro reader
+    takes, and returned as plain mappings: Kedro then builds each group's model for the
+    nodes whose ``params:<group>`` input is annotated with it.
 
     Other config files read a parameter with the ``${params:<dotted.key>}`` resolver, e.g.
     the catalog's raw folder ``path: ${params:raw.folder}``: one key in ``params.yaml``
@@ -51,7 +51,12 @@ class ProjectConfigLoader(OmegaConfigLoader):
         return Path(self.conf_source).parent / PARAMS_FILE
 
     def __getitem__(self, key: str) -> dict[str, Any]:
-        """Return the config for ``key``; for ``parameters``, ``params.yaml`` merged in."""
+        """Return the config for ``key``; for ``parameters``, ``params.yaml`` merged in.
+
+        Raises:
+            ParamsError: ``params.yaml`` is missing or not YAML, a group is defined twice,
+                or a key or value is bad (one line naming the key).
+        """
         if key != "parameters":
             return super().__getitem__(key)
         try:
@@ -59,17 +64,7 @@ class ProjectConfigLoader(OmegaConfigLoader):
         except MissingConfigException:
             extra = {}
         params_path = self._params_path()
-        if not params_path.is_file():
-            raise ParamsError(f"{params_path}: no such file (the project's params)")
-        try:
-            params = yaml.safe_load(params_path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as error:
-            where = getattr(error, "problem_mark", None)
-            line = f" at line {where.line + 1}" if where is not None else ""
-            problem = getattr(error, "problem", None) or type(error).__name__
-            raise ParamsError(f"{params_path}: not valid YAML{line} ({problem})") from None
-        if not isinstance(params, dict):
-            raise ParamsError(f"{params_path}: expected a mapping of parameters")
+        params = load_params(params_path)
         clash = sorted(set(params) & set(extra))
         if clash:
             raise ParamsError(
@@ -83,4 +78,5 @@ class ProjectConfigLoader(OmegaConfigLoader):
             merged = OmegaConf.to_container(
                 OmegaConf.merge(OmegaConf.create(merged), OmegaConf.create(self.runtime_params))
             )
+        validate_params(merged)
         return merged

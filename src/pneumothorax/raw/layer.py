@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
-from pneumothorax.config.params import RawParams
-
-PARAMS_FILE = Path("params.yaml")
+from pneumothorax.config.params import PARAMS_FILE, RawParams, read_group
 
 
-def raw_folder(params_file: Path = PARAMS_FILE) -> str:
-    """``raw.folder`` from ``params.yaml`` (validated), relative to the project root."""
-    params = yaml.safe_load(params_file.read_text(encoding="utf-8")) or {}
-    return RawParams.from_mapping(params.get("raw")).folder
+def raw_folder(params_file: Path = Path(PARAMS_FILE)) -> str:
+    """``raw.folder`` from ``params.yaml`` (validated), relative to the project root.
+
+    Raises:
+        ParamsError: The file is missing or not YAML, or ``raw`` has a bad key or value.
+    """
+    return read_group(RawParams, params_file).folder
 
 
 def dvc_file(folder: str | Path) -> Path:

@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pneumothorax.config.params import IncrementalParams, ParamsError
+from pneumothorax.config.params import IncrementalParams, ParamsError, read_group
 from pneumothorax.datasets.atomic_write import write_atomically
 from pneumothorax.raw.layer import missing_folder_reason
 from pneumothorax.runtime.incremental import ResultCache, cache_directory, sha256_file
@@ -241,17 +241,9 @@ def _incremental_settings(params_file: Path) -> IncrementalParams:
     Raises:
         ParamsError: The file is not YAML, or the group has a bad value.
     """
-    import yaml
-
     if not params_file.is_file():
         return IncrementalParams()
-    try:
-        params = yaml.safe_load(params_file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise ParamsError(f"{params_file}: not valid YAML ({_first_line(error)})") from error
-    if not isinstance(params, dict):
-        raise ParamsError(f"{params_file}: expected a mapping of parameters")
-    return IncrementalParams.from_mapping(params.get("incremental"))
+    return read_group(IncrementalParams, params_file)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -301,11 +293,6 @@ def main(argv: list[str] | None = None) -> int:
 def _error(message: str) -> int:
     print(f"Error: {message}", file=sys.stderr)
     return 1
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 if __name__ == "__main__":

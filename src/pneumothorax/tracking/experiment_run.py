@@ -12,10 +12,10 @@ from typing import Any
 
 import yaml
 
+from pneumothorax.config.params import PARAMS_FILE, load_params
+
 #: Tag that ties the stage runs of one ``dvc repro`` / ``dvc exp run`` to their parent run.
 GROUP_TAG = "pneumothorax.experiment_group"
-
-PARAMS_FILE = "params.yaml"
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -119,10 +119,7 @@ def baseline_params(project_path: Path) -> dict[str, Any]:
 def current_params(project_path: Path) -> dict[str, Any]:
     """``params.yaml`` of the working copy (what ``dvc exp run -S`` edited)."""
     path = project_path / PARAMS_FILE
-    if not path.is_file():
-        return {}
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return loaded if isinstance(loaded, dict) else {}
+    return load_params(path) if path.is_file() else {}
 
 
 def group_key() -> str | None:

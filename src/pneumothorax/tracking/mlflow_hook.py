@@ -91,7 +91,8 @@ class ProjectMlflowHook(MlflowHook):
     def after_context_created(self, context: KedroContext) -> None:
         """Probe the tracking server, fall back to the local store if it does not answer."""
         self._project_path = Path(context.project_path)
-        self._params = dict(context.params)
+        # As params.yaml (and --params) wrote them: the nodes' inputs are typed models.
+        self._params = dict(context.config_loader["parameters"])
         self._parent_id = None
         settings = TrackingParams.from_mapping(self._params.get("tracking"))
         safe_tracking.configure(required=settings.required)
@@ -177,10 +178,21 @@ class ProjectMlflowHook(MlflowHook):
     def before_node_run(
         self, node: Node, catalog: DataCatalog, inputs: dict[str, Any], is_async: bool
     ) -> None:
-        """kedro-mlflow's param logging, tolerant of an outage."""
+        """kedro-mlflow's param logging, tolerant of an outage, of the params as written.
+
+        A ``params:<group>`` input is the group's typed model (Kedro builds it from the
+        node's annotation); the plugin flattens mappings only, so it is given the group as
+        params.yaml wrote it (``image.size`` stays ``256``, not ``(256, 256)``).
+        """
         if safe_tracking.enabled() and self._is_mlflow_enabled:
+            written = {
+                name: _written(self._params, name[len("params:") :], value)
+                if name.startswith("params:")
+                else value
+                for name, value in inputs.items()
+            }
             safe_tracking.guarded(
-                "logging params", super().before_node_run, node, catalog, inputs, is_async
+                "logging params", super().before_node_run, node, catalog, written, is_async
             )
 
     @hook_impl
@@ -327,6 +339,16 @@ class ProjectMlflowHook(MlflowHook):
 def _active_run_id() -> str | None:
     run = mlflow.active_run()
     return run.info.run_id if run is not None else None
+
+
+def _written(params: Mapping[str, Any], key: str, value: Any) -> Any:
+    """The value of the dotted ``key`` in ``params`` (as written), else ``value``."""
+    found: Any = params
+    for part in key.split("."):
+        if not isinstance(found, Mapping) or part not in found:
+            return value
+        found = found[part]
+    return found
 
 
 def _plain_run_params(run_params: dict[str, Any]) -> dict[str, Any]:

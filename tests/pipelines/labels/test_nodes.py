@@ -5,10 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from pneumothorax.config.params import LabelsParams
 from pneumothorax.pipelines.labels.nodes import check_label_file
 from pneumothorax.runtime.rejections import BadInputError
 
-PARAMS = {"path": "data/01_raw/train-rle.csv"}
+PARAMS = LabelsParams(path="data/01_raw/train-rle.csv")
 METADATA = pd.DataFrame(
     {"id": ["a1", "a2", "a3"], "Rows": [3] * 3, "Columns": [4] * 3, "PatientID": ["p", "q", "r"]}
 )

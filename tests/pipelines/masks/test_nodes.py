@@ -8,13 +8,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from pneumothorax.config.params import ImageParams
 from pneumothorax.pipelines.masks.nodes import render_masks
 
 
 def test_one_png_per_labelled_image() -> None:
     labels = pd.DataFrame({"id": ["a", "b"], "rows": [2, 2], "columns": [2, 2]})
     runs = pd.DataFrame({"id": ["a", "a", "b"], "encoded_pixels": ["0 1", "2 1", "-1"]})
-    masks = render_masks(labels, runs, {"size": 4})
+    masks = render_masks(labels, runs, ImageParams(size=(4, 4)))
     assert sorted(masks) == ["a", "b"]
     a = np.asarray(Image.open(io.BytesIO(masks["a"]())))
     b = Image.open(io.BytesIO(masks["b"]()))

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from pneumothorax.config.params import ModelParams
 from pneumothorax.pipelines.model.nodes import evaluate_classifier, train_classifier
 
-MODEL = {"cells": 4, "c": 1.0, "threshold": 0.5}
+MODEL = ModelParams(cells=4, c=1.0, threshold=0.5)
 
 
 def _images(side: int) -> tuple[dict, pd.DataFrame]:

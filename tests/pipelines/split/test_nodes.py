@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from pneumothorax.config.params import SplitParams
 from pneumothorax.pipelines.split.nodes import split_patients
 
 # 30 images of 15 patients (two each); patients 0-4 have pneumothorax on both images.
@@ -15,7 +16,7 @@ METADATA = pd.DataFrame({"id": IDS, "PatientID": PATIENTS})
 
 
 def test_no_patient_is_in_both_parts_and_both_have_positives() -> None:
-    split = split_patients(LABELS, METADATA, {"valid_fraction": 0.3, "seed": 0})
+    split = split_patients(LABELS, METADATA, SplitParams(valid_fraction=0.3, seed=0))
     assert list(split.columns) == ["id", "pneumothorax", "split"]
     assert sorted(split["id"]) == IDS
     patient = dict(zip(IDS, PATIENTS, strict=True))
@@ -30,7 +31,7 @@ def test_no_patient_is_in_both_parts_and_both_have_positives() -> None:
 
 def test_the_seed_decides_the_split() -> None:
     def valid_ids(seed: int) -> set[str]:
-        split = split_patients(LABELS, METADATA, {"valid_fraction": 0.3, "seed": seed})
+        split = split_patients(LABELS, METADATA, SplitParams(valid_fraction=0.3, seed=seed))
         return set(split.loc[split["split"] == "valid", "id"])
 
     assert valid_ids(0) == valid_ids(0)
@@ -39,12 +40,12 @@ def test_the_seed_decides_the_split() -> None:
 
 def test_images_without_a_patient_id_are_their_own_patients() -> None:
     metadata = METADATA.assign(PatientID="")
-    split = split_patients(LABELS, metadata, {"valid_fraction": 0.5, "seed": 0})
+    split = split_patients(LABELS, metadata, SplitParams(valid_fraction=0.5, seed=0))
     assert split["split"].value_counts().to_dict() == {"train": 15, "valid": 15}
 
 
 def test_too_few_patients_all_train_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    split = split_patients(LABELS[:4], METADATA[:4], {"valid_fraction": 0.3, "seed": 0})
+    split = split_patients(LABELS[:4], METADATA[:4], SplitParams(valid_fraction=0.3, seed=0))
     assert list(split["split"]) == ["train"] * 4
     assert "cannot cut 4 image(s) into 3 folds (2 patient(s) for 3 folds)" in caplog.text
 
@@ -55,6 +56,6 @@ def test_classes_smaller_than_the_folds_all_train_with_a_warning(
     # Two images, one of each class, two patients: scikit-learn refuses three folds.
     labels = pd.DataFrame({"id": ["a", "b"], "pneumothorax": [0, 1]})
     metadata = pd.DataFrame({"id": ["a", "b"], "PatientID": ["p", "q"]})
-    split = split_patients(labels, metadata, {"valid_fraction": 0.5, "seed": 0})
+    split = split_patients(labels, metadata, SplitParams(valid_fraction=0.5, seed=0))
     assert list(split["split"]) == ["train", "train"]
     assert "cannot cut 2 image(s) into 2 folds" in caplog.text

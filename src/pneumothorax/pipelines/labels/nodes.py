@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
-from pneumothorax.config.params import LabelsParams, strict_flag
+from pneumothorax.config.params import LabelsParams
 from pneumothorax.labels.table import LabelFileError, check_labels, normalise_columns
 from pneumothorax.runtime.rejections import REJECTED_COLUMNS, BadInputError
 from pneumothorax.runtime.run_metrics import MetricsDict
@@ -15,7 +13,7 @@ from pneumothorax.runtime.run_metrics import MetricsDict
 def check_label_file(
     train_rle: pd.DataFrame,
     train_metadata: pd.DataFrame,
-    labels: dict[str, Any],
+    labels: LabelsParams,
     strict: bool,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, MetricsDict]:
     """Match every label row to a converted image; list the rows and images that do not fit.
@@ -32,7 +30,7 @@ def check_label_file(
     Raises:
         BadInputError: The file's header is not SIIM's, or ``strict`` and a row is bad.
     """
-    source = LabelsParams.from_mapping(labels).path
+    source = labels.path
     try:
         table = normalise_columns(train_rle, source)
     except LabelFileError as err:
@@ -49,7 +47,7 @@ def check_label_file(
         else {}
     )
     checked = check_labels(table, shapes, source)
-    if checked.rejected and strict_flag(strict):
+    if checked.rejected and strict:
         first = checked.rejected[0]
         raise BadInputError(
             f"labels: {first['path']}: {first['reason']} (strict: true stops at the first bad row)"

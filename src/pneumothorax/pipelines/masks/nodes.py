@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 import pandas as pd
 
@@ -17,7 +16,7 @@ _MASK_COMPRESS_LEVEL = 9
 
 
 def render_masks(
-    labels: pd.DataFrame, label_runs: pd.DataFrame, image: dict[str, Any]
+    labels: pd.DataFrame, label_runs: pd.DataFrame, image: ImageParams
 ) -> dict[str, Callable[[], bytes]]:
     """``{id: make PNG}`` for every labelled image: 255 inside its regions, 0 elsewhere.
 
@@ -29,11 +28,10 @@ def render_masks(
     Returns:
         Callables the folder dataset calls one at a time, so masks are never all in memory.
     """
-    spec = ImageParams.from_mapping(image)
     runs = label_runs.groupby("id", sort=False)["encoded_pixels"].agg(list).to_dict()
     return {
         str(image_id): partial(
-            _mask_png, runs[image_id], (int(rows), int(columns)), spec.size, spec.keep_aspect
+            _mask_png, runs[image_id], (int(rows), int(columns)), image.size, image.keep_aspect
         )
         for image_id, rows, columns in zip(
             labels["id"], labels["rows"], labels["columns"], strict=True

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,7 +28,7 @@ _CHUNK = 256
 def train_classifier(
     img_train: Mapping[str, Callable[[], Image.Image]],
     split: pd.DataFrame,
-    model: dict[str, Any],
+    model: ModelParams,
 ) -> Pipeline:
     """Fit the classifier on the ``train`` images of the split, at the PNGs' own size.
 
@@ -41,10 +40,9 @@ def train_classifier(
     Returns:
         The fitted scikit-learn pipeline (features, scaling, logistic regression).
     """
-    params = ModelParams.from_mapping(model)
     train = split[split["split"] == "train"]
     labels = train["pneumothorax"].to_numpy(dtype=int)
-    classifier = build_classifier(params.cells, params.c)
+    classifier = build_classifier(model.cells, model.c)
     if not len(labels):
         # A run that rejected every file (or has no labels) still finishes, model included.
         logger.warning("model: no labelled image to train on: the model is left untrained")
@@ -67,7 +65,7 @@ def evaluate_classifier(
     classifier: Pipeline,
     img_train: Mapping[str, Callable[[], Image.Image]],
     split: pd.DataFrame,
-    model: dict[str, Any],
+    model: ModelParams,
 ) -> tuple[MetricsDict, pd.DataFrame, bytes]:
     """Score the ``valid`` images: AUC and F1, the ROC curve as points and as a picture.
 
@@ -80,14 +78,13 @@ def evaluate_classifier(
     Returns:
         The metrics, the ROC points (``fpr, tpr, threshold``) and the ROC curve as PNG bytes.
     """
-    params = ModelParams.from_mapping(model)
     valid = split[split["split"] == "valid"]
     features = _features(classifier, img_train, valid["id"])
     scores = np.zeros(len(features))
     classes = list(getattr(classifier[-1], "classes_", []))  # none: untrained
     if len(features) and 1 in classes:  # a constant model may know "no pneumothorax" only
         scores = classifier[1:].predict_proba(features)[:, classes.index(1)]
-    values, curve = evaluate(valid["pneumothorax"].to_numpy(dtype=int), scores, params.threshold)
+    values, curve = evaluate(valid["pneumothorax"].to_numpy(dtype=int), scores, model.threshold)
     if "auc" in values:
         logger.info("model: validation AUC %.3f, F1 %.3f", values["auc"], values["f1"])
     else:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +18,7 @@ SPLIT_COLUMNS = ("id", "pneumothorax", "split")
 
 
 def split_patients(
-    labels: pd.DataFrame, train_metadata: pd.DataFrame, split: dict[str, Any]
+    labels: pd.DataFrame, train_metadata: pd.DataFrame, split: SplitParams
 ) -> pd.DataFrame:
     """Assign each labelled image to ``train`` or ``valid``, all of a patient's images together.
 
@@ -40,7 +39,6 @@ def split_patients(
     With fewer patients than folds, or each class smaller than the folds (a handful of
     images), every image is ``train``, with a warning: the model has no validation part.
     """
-    params = SplitParams.from_mapping(split)
     table = labels[["id", "pneumothorax"]].sort_values("id", ignore_index=True)
     patient_of = (
         dict(zip(train_metadata["id"], train_metadata["PatientID"], strict=True))
@@ -55,17 +53,17 @@ def split_patients(
     table["split"] = "train"
     if table.empty:
         return table[list(SPLIT_COLUMNS)]
-    folds = StratifiedGroupKFold(n_splits=params.folds, shuffle=True, random_state=params.seed)
+    folds = StratifiedGroupKFold(n_splits=split.folds, shuffle=True, random_state=split.seed)
     try:
-        if len(set(groups)) < params.folds:
-            raise ValueError(f"{len(set(groups))} patient(s) for {params.folds} folds")
+        if len(set(groups)) < split.folds:
+            raise ValueError(f"{len(set(groups))} patient(s) for {split.folds} folds")
         smallest = int(table["pneumothorax"].value_counts().min()) if len(table) else 0
-        if smallest < params.folds:
+        if smallest < split.folds:
             logger.warning(
                 "split: the smaller class has %d image(s) for %d folds: their shares of "
                 "positives differ (add images or raise split.valid_fraction)",
                 smallest,
-                params.folds,
+                split.folds,
             )
         with warnings.catch_warnings():
             # scikit-learn's UserWarning says the same as the line above, on the terminal.
@@ -81,7 +79,7 @@ def split_patients(
             "split: cannot cut %d image(s) into %d folds (%s): every image is for training, "
             "none for validation (add images or raise split.valid_fraction)",
             len(table),
-            params.folds,
+            split.folds,
             err,
         )
         return table[list(SPLIT_COLUMNS)]
