@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kedro.config import MissingConfigException, OmegaConfigLoader
 from omegaconf import OmegaConf
@@ -75,8 +75,11 @@ class ProjectConfigLoader(OmegaConfigLoader):
         if self.runtime_params:
             # The base class merged `kedro run --params` into `extra` only; they must win
             # over params.yaml too (e.g. --params tracking.required=true).
-            merged = OmegaConf.to_container(
-                OmegaConf.merge(OmegaConf.create(merged), OmegaConf.create(self.runtime_params))
+            merged = cast(
+                dict[str, Any],
+                OmegaConf.to_container(
+                    OmegaConf.merge(OmegaConf.create(merged), OmegaConf.create(self.runtime_params))
+                ),
             )
         validate_params(merged)
         return merged

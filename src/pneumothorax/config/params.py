@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self, TypeVar, get_args
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self, TypeVar, cast, get_args
 
 import yaml
 from pydantic import (
@@ -100,7 +100,7 @@ class ImageParams(_Group):
 
     group: ClassVar[str] = "image"
     size: Annotated[tuple[PositiveInt, PositiveInt], BeforeValidator(_square)] = (256, 256)
-    png_compress_level: int = Field(1, ge=0, le=9)
+    png_compress_level: Annotated[int, Field(ge=0, le=9)] = 1
     bit_depth: Literal[8, 16] = 8
     keep_aspect: bool = False
     frames: FramePolicy = "first"
@@ -224,14 +224,14 @@ class LabelsParams(_Group):
     """The ``labels`` group: where SIIM's ``train-rle.csv`` is (docs/labels-and-model.md)."""
 
     group: ClassVar[str] = "labels"
-    path: str = Field("data/01_raw/train-rle.csv", min_length=1)
+    path: Annotated[str, Field(min_length=1)] = "data/01_raw/train-rle.csv"
 
 
 class SplitParams(_Group):
     """The ``split`` group: the patient-level train/validation split."""
 
     group: ClassVar[str] = "split"
-    valid_fraction: float = Field(0.3, gt=0, le=0.5)
+    valid_fraction: Annotated[float, Field(gt=0, le=0.5)] = 0.3
     seed: NonNegativeInt = 0
 
     @property
@@ -245,8 +245,8 @@ class ModelParams(_Group):
 
     group: ClassVar[str] = "model"
     cells: PositiveInt = 8
-    c: float = Field(1.0, gt=0)
-    threshold: float = Field(0.5, gt=0, lt=1)
+    c: Annotated[float, Field(gt=0)] = 1.0
+    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
 
 
 class ProjectParams(BaseModel):
@@ -271,6 +271,8 @@ class ProjectParams(BaseModel):
 
 def strict_flag(value: Any) -> bool:
     """The top-level ``strict`` key (stop at the first bad file); absent means false.
+
+    For nodes given the raw value: :class:`ProjectParams` has checked it already.
 
     Raises:
         ParamsError: Not a boolean.
@@ -354,9 +356,7 @@ def _one_line(
 def _model_at(group: tuple[str | int, ...]) -> type[BaseModel]:
     if not group:
         return ProjectParams
-    annotation = ProjectParams.model_fields[str(group[0])].annotation
-    assert isinstance(annotation, type) and issubclass(annotation, BaseModel)
-    return annotation
+    return cast(type[BaseModel], ProjectParams.model_fields[str(group[0])].annotation)
 
 
 def _value_at(params: Mapping[str, Any], loc: tuple[str, ...]) -> Any:
