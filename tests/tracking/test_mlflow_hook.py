@@ -12,6 +12,7 @@ from pneumothorax.tracking.mlflow_hook import (
     _dataset_source,
     _metric_files,
     _plain_run_params,
+    _written,
 )
 
 
@@ -23,6 +24,18 @@ def test_an_object_repr_becomes_its_class_name_and_the_rest_stays() -> None:
         "env": "local",
     }
     assert _plain_run_params(params) == {**params, "runner": "SequentialRunner"}
+
+
+def test_a_typed_param_input_is_logged_as_params_yaml_wrote_it() -> None:
+    from pneumothorax.config.params import ImageParams
+
+    written = {"image": {"size": 256, "bit_depth": 8}, "strict": False}
+    model = ImageParams.from_mapping(written["image"])
+    assert model.size == (256, 256)  # what the node gets
+    assert _written(written, "image", model) == {"size": 256, "bit_depth": 8}
+    assert _written(written, "image.size", (256, 256)) == 256
+    assert _written(written, "strict", False) is False
+    assert _written(written, "absent", "x") == "x"  # not in the file: the input itself
 
 
 def test_metrics_files_are_the_catalogs_run_metrics_datasets(tmp_path: Path) -> None:
