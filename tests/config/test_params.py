@@ -56,6 +56,14 @@ def test_params_yaml_has_every_model_field_and_no_other_key() -> None:
         assert set(shipped[group]) == set(field.annotation.model_fields), group
 
 
+def test_params_yaml_holds_no_null() -> None:
+    # `dvc exp run -S` rewrites the file and would write a null as an empty value.
+    for key, value in _shipped().items():
+        assert value is not None, key
+        if isinstance(value, dict):
+            assert None not in value.values(), key
+
+
 def test_params_yaml_states_the_model_defaults() -> None:
     # The defaults live in the models; params.yaml writes them out for users to tune (DVC
     # needs every tracked key in the file). A different value here is a second default.
