@@ -1,7 +1,8 @@
 """The error of a bad ``params.yaml``, apart from the checks so any layer can raise it cheaply.
 
-The config loader raises it for a file that is not YAML; :mod:`pneumothorax.config.params` for a
-bad key or value. It lives alone so importing it pulls in nothing else of the package.
+:mod:`pneumothorax.config.params` raises it for a file that is missing or not YAML and for a
+bad key or value (one line naming the key); the config loader for a group defined twice. It
+lives alone so importing it pulls in nothing else of the package.
 """
 
 from __future__ import annotations
