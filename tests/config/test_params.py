@@ -28,6 +28,7 @@ from pneumothorax.config.params import (
     read_group,
     strict_flag,
     validate_params,
+    with_defaults,
 )
 from pneumothorax.dicom import padding, render
 from pneumothorax.dicom.render import RenderSpec
@@ -67,7 +68,7 @@ def test_params_yaml_holds_no_null() -> None:
 def test_params_yaml_states_the_model_defaults() -> None:
     # The defaults live in the models; params.yaml writes them out for users to tune (DVC
     # needs every tracked key in the file). A different value here is a second default.
-    assert validate_params(_shipped()) == ProjectParams(image=ImageParams())
+    assert validate_params(_shipped()) == ProjectParams()
 
 
 def test_the_shipped_values_read_as_written() -> None:
@@ -331,8 +332,6 @@ def test_model_numbers_may_be_written_as_integers() -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({}, r"^params\.yaml: missing the 'image' group$"),
-        ({"executor": {}}, r"missing the 'image' group"),
         ({"image": {"sise": 1}}, r"unknown key\(s\) image\.sise;"),
         ({"image": {}, "executor": {"backend": "gpu"}}, r"executor\.backend"),
         ({"image": {}, "executor": {"workers": 0}}, r"executor\.workers"),
@@ -351,6 +350,19 @@ def test_absent_groups_take_the_model_defaults() -> None:
     params = validate_params({"image": {"size": [320, 200]}})
     assert params.executor == ExecutorParams()
     assert params.raw == RawParams()
+    assert validate_params({}) == ProjectParams()
+
+
+def test_with_defaults_adds_the_groups_left_out_as_yaml_holds_them() -> None:
+    filled = with_defaults({"image": {"size": 64}})
+    assert filled["image"] == {"size": 64}  # as written
+    assert filled["split"] == {"valid_fraction": 0.3, "seed": 0}
+    assert filled["executor"] == {
+        "backend": "processes",
+        "workers": None,
+        "scheduler_address": None,
+    }
+    assert validate_params(filled) == validate_params({"image": {"size": 64}})
 
 
 def test_unknown_top_level_keys_fail_naming_them() -> None:

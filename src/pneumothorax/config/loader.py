@@ -9,7 +9,7 @@ from kedro.config import MissingConfigException, OmegaConfigLoader
 from omegaconf import OmegaConf
 
 from pneumothorax.config.errors import ParamsError
-from pneumothorax.config.params import PARAMS_FILE, load_params, validate_params
+from pneumothorax.config.params import PARAMS_FILE, load_params, validate_params, with_defaults
 
 
 class ProjectConfigLoader(OmegaConfigLoader):
@@ -24,8 +24,9 @@ class ProjectConfigLoader(OmegaConfigLoader):
     :class:`pneumothorax.config.params.ProjectParams`), but may not redefine one from it.
     Runtime parameters (``kedro run --params``) still win over both, as in any Kedro
     project. The merged parameters are validated here, the one path every Kedro reader
-    takes, and returned as plain mappings: Kedro then builds each group's model for the
-    nodes whose ``params:<group>`` input is annotated with it.
+    takes, and returned as plain mappings, a group left out at its model's defaults: Kedro
+    then builds each group's model for the nodes whose ``params:<group>`` input is
+    annotated with it.
 
     Other config files read a parameter with the ``${params:<dotted.key>}`` resolver, e.g.
     the catalog's raw folder ``path: ${params:raw.folder}``: one key in ``params.yaml``
@@ -82,4 +83,4 @@ class ProjectConfigLoader(OmegaConfigLoader):
                 ),
             )
         validate_params(merged)
-        return merged
+        return with_defaults(merged)

@@ -252,12 +252,12 @@ class ModelParams(_Group):
 class ProjectParams(BaseModel):
     """All of ``params.yaml``: a top-level key that is not a field here is a typo.
 
-    A group left out takes its model's defaults, except ``image``, which the file must have.
+    A group left out takes its model's defaults (:func:`with_defaults`).
     """
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
-    image: ImageParams
+    image: ImageParams = ImageParams()
     raw: RawParams = RawParams()
     metadata: MetadataParams = MetadataParams()
     strict: bool = False
@@ -292,6 +292,15 @@ def validate_params(params: Mapping[str, Any]) -> ProjectParams:
         return ProjectParams.model_validate(params)
     except ValidationError as error:
         raise ParamsError(_one_line(error, params)) from None
+
+
+def with_defaults(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` plus every group it leaves out, at its model's defaults, as YAML holds them.
+
+    So each node gets its ``params:<group>`` input, whose defaults are written nowhere else.
+    """
+    defaults = ProjectParams().model_dump(mode="json")
+    return {**params, **{name: value for name, value in defaults.items() if name not in params}}
 
 
 def load_params(path: Path) -> dict[str, Any]:
@@ -341,8 +350,6 @@ def _one_line(
     first = problems[0]
     loc = tuple(part for part in (*prefix, *first["loc"]) if isinstance(part, str))
     key = ".".join(loc)
-    if first["type"] == "missing" and len(loc) == 1:
-        return f"params.yaml: missing the '{key}' group"
     if first["type"] in ("model_type", "model_attributes_type"):
         return f"params.yaml: '{key}' must be a mapping, got {_value_at(params, loc)!r}"
     message = str(first["ctx"]["error"]) if first["type"] == "value_error" else first["msg"]
