@@ -1,5 +1,5 @@
-"""Project hooks: validate params at start-up, tag MLflow runs, point at the rejected list,
-close a local Dask cluster."""
+"""Project hooks: validate params at start-up, build the per-file runtime, tag MLflow runs,
+point at the rejected list."""
 
 from __future__ import annotations
 
@@ -7,21 +7,26 @@ import contextlib
 import gc
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
+from kedro.io import CatalogProtocol, MemoryDataset
 
 from pneumothorax.config.errors import ParamsError
 from pneumothorax.dicom.deid import DeidKeyError
-from pneumothorax.runtime.executors import close_local_clusters
 from pneumothorax.tracking import safe_tracking
 from pneumothorax.tracking.provenance import run_tags
+
+if TYPE_CHECKING:
+    from pneumothorax.runtime.mapper import FileMapper
 
 logger = logging.getLogger(__name__)
 
 #: The catalog entry listing unusable files (``rejected.csv``).
 REJECTED_DATASET = "rejected_files"
+#: The catalog entry the per-file nodes take their runtime from (a FileMapper).
+FILE_MAPPER_DATASET = "file_mapper"
 
 
 class ProjectHooks:
@@ -30,6 +35,7 @@ class ProjectHooks:
     def __init__(self) -> None:
         self._project_path: Path | None = None
         self._rejected_path: str | None = None
+        self._mapper: FileMapper | None = None
 
     # tryfirst: before kedro-mlflow's hook, which reads the params too (and would show a
     # traceback for a params.yaml that is not valid YAML).
@@ -51,8 +57,20 @@ class ProjectHooks:
             raise SystemExit(f"Error: {error}") from None
 
     @hook_impl
-    def after_catalog_created(self, conf_catalog: dict[str, Any]) -> None:
-        """Remember where the rejected list is written, to name it when it is not empty."""
+    def after_catalog_created(
+        self, catalog: CatalogProtocol, conf_catalog: dict[str, Any], parameters: dict[str, Any]
+    ) -> None:
+        """Give the catalog the run's per-file runtime; remember where rejected files are listed.
+
+        The :class:`FileMapper` is built once from the validated params and owned here, so
+        its local Dask cluster is closed when the pipeline ends or fails.
+        """
+        # Imported here: the executor and cache code is only needed when a catalog is made.
+        from pneumothorax.runtime.mapper import FileMapper
+
+        self._close_mapper()
+        self._mapper = FileMapper.from_params(parameters)
+        catalog[FILE_MAPPER_DATASET] = MemoryDataset(self._mapper, copy_mode="assign")
         entry = conf_catalog.get(REJECTED_DATASET)
         path = entry.get("filepath") if isinstance(entry, dict) else None
         if path and self._project_path is not None:
@@ -97,7 +115,11 @@ class ProjectHooks:
     @hook_impl
     def after_pipeline_run(self) -> None:
         """Close the local Dask cluster the nodes shared, if they started one."""
-        close_local_clusters()
+        self._close_mapper()
+
+    def _close_mapper(self) -> None:
+        if self._mapper is not None:
+            self._mapper.close()
 
     # trylast: kedro-mlflow's on_pipeline_error must end the MLflow run (as FAILED) first.
     @hook_impl(trylast=True)
@@ -110,7 +132,7 @@ class ProjectHooks:
         from pneumothorax.datasets.dicom_folder_dataset import RawFolderError
         from pneumothorax.runtime.rejections import BadInputError
 
-        close_local_clusters()
+        self._close_mapper()
         # Kedro's catalog re-raises a load error as its own DatasetError "from" it.
         cause: BaseException | None = error
         while cause is not None:

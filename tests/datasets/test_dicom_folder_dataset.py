@@ -67,12 +67,13 @@ def test_path_ids_keep_the_folders(tree: Path) -> None:
     entry = {**_catalog_entry("dicom_images", tree), "ids": "path"}
     partitions = AbstractDataset.from_config("dicom_images", entry).load()
     assert list(partitions) == PATH_IDS
-    assert partitions["1.2/3.4/IM0001"]().PatientID == "P-no-suffix"
+    assert partitions["1.2/3.4/IM0001"].load().PatientID == "P-no-suffix"
 
 
 def test_each_partition_knows_its_path_below_the_folder(tree: Path) -> None:
     partitions = _folder("dicom_images", tree).load()
-    relative = {pid: load.__self__.relative_path for pid, load in partitions.items()}
+    relative = {pid: ref.path for pid, ref in partitions.items()}
+    assert all(ref.id == pid for pid, ref in partitions.items())
     assert relative == {
         "5.6": "1.2/3.4/5.6.dcm",
         "IM0001": "1.2/3.4/IM0001",
@@ -104,7 +105,7 @@ def test_unknown_id_scheme_is_refused(tmp_path: Path) -> None:
 
 def test_partitions_load_their_own_file(tree: Path) -> None:
     partitions = _folder("dicom_images", tree).load()
-    patients = {pid: load().PatientID for pid, load in partitions.items()}
+    patients = {pid: ref.load().PatientID for pid, ref in partitions.items()}
     assert patients == {
         "5.6": "P-nested",
         "IM0001": "P-no-suffix",
@@ -112,7 +113,7 @@ def test_partitions_load_their_own_file(tree: Path) -> None:
         "a": "P-a",
         "a-b": "P-a-b",
     }
-    assert "PixelData" in partitions["a"]()
+    assert "PixelData" in partitions["a"].load()
 
 
 def test_header_only_load_args_stop_before_pixels(tree: Path) -> None:
@@ -121,7 +122,7 @@ def test_header_only_load_args_stop_before_pixels(tree: Path) -> None:
     entry = _catalog_entry("dicom_images", tree)
     entry["dataset"] = {**entry["dataset"], "load_args": {"stop_before_pixels": True}}
     partitions = AbstractDataset.from_config("headers", entry).load()
-    ds = partitions["5.6"]()
+    ds = partitions["5.6"].load()
     assert "PixelData" not in ds
     assert ds.PatientID == "P-nested"
 
@@ -131,7 +132,7 @@ def test_non_dicom_file_is_a_candidate_that_fails_on_load(tree: Path) -> None:
     partitions = _folder("dicom_images", tree).load()
     assert "notes.txt" in partitions
     with pytest.raises(DatasetError, match=r"notes\.txt: not a DICOM file"):
-        partitions["notes.txt"]()
+        partitions["notes.txt"].load()
 
 
 def test_folder_inside_a_hidden_folder_is_listed(tmp_path: Path, dicom_writer: DicomWriter) -> None:
@@ -182,7 +183,8 @@ def test_a_remote_folder_is_listed_through_fsspec(tree: Path) -> None:
                 memory.pipe(f"{root}/{path.relative_to(tree).as_posix()}", path.read_bytes())
         partitions = DicomFolderDataset(path=root, dataset=DICOMDataset).load()
         assert list(partitions) == EXPECTED_IDS
-        assert {pid: load().PatientID for pid, load in partitions.items()}["a-b"] == "P-a-b"
+        assert {pid: ref.load().PatientID for pid, ref in partitions.items()}["a-b"] == "P-a-b"
+        assert all(ref.local_path is None for ref in partitions.values())  # not this machine's
     finally:
         memory.rm(root, recursive=True)
 
@@ -201,7 +203,6 @@ def test_a_symlinked_folder_is_not_followed_like_the_manifest(
 def test_unreadable_entries_are_partitions_whose_load_gives_the_reason(
     tmp_path: Path, dicom_writer: DicomWriter
 ) -> None:
-    from pneumothorax.datasets.dicom_folder_dataset import UnusableFile
     from tests.dicom.zoo import add_unreadable_entries
 
     root = tmp_path / "raw"
@@ -210,13 +211,14 @@ def test_unreadable_entries_are_partitions_whose_load_gives_the_reason(
     partitions = _folder("dicom_images", root).load()
     expected_ids = {"good", *(name.rsplit("/", 1)[-1].removesuffix(".dcm") for name in problems)}
     assert set(partitions) == expected_ids
-    assert partitions["good"]().PatientID == "SYN-000001"
+    assert partitions["good"].load().PatientID == "SYN-000001"
+    assert partitions["good"].local_path == str(root / "good.dcm")
     for name, reason in problems.items():
-        load = partitions[name.rsplit("/", 1)[-1].removesuffix(".dcm")]
-        assert isinstance(load.__self__, UnusableFile)
-        assert load.__self__.relative_path == name
+        ref = partitions[name.rsplit("/", 1)[-1].removesuffix(".dcm")]
+        assert ref.path == name
+        assert ref.url is None and ref.local_path is None  # never opened, hashed or cached
         with pytest.raises(DatasetError, match=f"^{re.escape(name)}: {re.escape(reason)}$"):
-            load()
+            ref.load()
 
 
 def test_missing_or_empty_folder_and_duplicate_ids_are_user_errors(

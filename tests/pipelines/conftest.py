@@ -1,15 +1,18 @@
-"""A generated SIIM-like sample plus one unusable file, as ``{id: load}`` dicts."""
+"""A generated SIIM-like sample plus one unusable file, as ``{id: FileRef}`` dicts."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pneumothorax.datasets.dicom_dataset import DICOMDataset
+from pneumothorax.datasets.dicom_folder_dataset import DicomFolderDataset
 from pneumothorax.raw.sample import generate_sample
+from pneumothorax.runtime.file_ref import FileRef
+from pneumothorax.runtime.mapper import FileMapper
 
 SAMPLE_COUNT = 6
 SAMPLE_SIZE = 64
@@ -22,13 +25,25 @@ class Sample:
     good: dict[str, Path]  # id -> path of the generated DICOM files
     bad: Path
 
-    def loaders(self, **load_args: object) -> dict[str, Callable]:
-        """``{id: DICOMDataset(...).load}`` for every file, the bad one included."""
-        paths = {**self.good, BAD_ID: self.bad}
-        return {
-            file_id: DICOMDataset(filepath=str(path), load_args=dict(load_args)).load
-            for file_id, path in paths.items()
+    def files(self, **load_args: object) -> dict[str, FileRef]:
+        """Every file, the bad one included, as the catalog's folder dataset gives them."""
+        dataset = {"type": DICOMDataset, "load_args": dict(load_args)}
+        return DicomFolderDataset(path=str(self.root), dataset=dataset, ids="path").load()
+
+
+def file_mapper(
+    executor: dict[str, Any] | None = None,
+    incremental: dict[str, Any] | None = None,
+    strict: bool = False,
+) -> FileMapper:
+    """The runtime the hook builds from these params (default: sequential, no cache)."""
+    return FileMapper.from_params(
+        {
+            "executor": executor or {"backend": "sequential"},
+            "incremental": incremental or {"enabled": False},
+            "strict": strict,
         }
+    )
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from pneumothorax.datasets.dicom_folder_dataset import DicomFolderDataset
 from pneumothorax.raw.manifest import build_manifest, main
-from pneumothorax.runtime.incremental import ResultCache, source_path
+from pneumothorax.runtime.incremental import ResultCache
 from tests.unprivileged import as_a_normal_user
 
 
@@ -96,8 +96,9 @@ def test_digests_serve_the_pipeline_datasets(tmp_path: Path) -> None:
     partitions = DicomFolderDataset(
         path=str(raw), dataset="pneumothorax.datasets.dicom_dataset.DICOMDataset", ids="path"
     ).load()
-    for load in partitions.values():
-        path = source_path(load)
+    for ref in partitions.values():
+        path = ref.local_path
+        assert path is not None
         relative = Path(path).relative_to(raw).as_posix()
         expected = hashlib.sha256(files[relative]).hexdigest()
         assert cache.known_digest(path, os.stat(path)) == expected

@@ -1,11 +1,11 @@
-"""map_ordered: every backend gives the same results in input order, bounded in flight."""
+"""Executor.map: every backend gives the same results in input order, bounded in flight."""
 
 from __future__ import annotations
 
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,16 @@ from pneumothorax.runtime.executors import (
     IN_FLIGHT_PER_WORKER,
     PROCESS_BATCH,
     WORKER_CONFIG,
-    map_ordered,
+    Executor,
 )
 
 SCALING_DOC = Path(__file__).resolve().parents[2] / "docs" / "scaling.md"
+
+
+def map_ordered(fn: Callable[[Any], Any], items: Iterable[Any], **settings: Any) -> Iterator[Any]:
+    """One map on an executor of its own, closed after (its local cluster with it)."""
+    with Executor(**settings) as executor:
+        yield from executor.map(fn, items)
 
 
 # Module-level so spawned worker processes can import them by module path.
@@ -145,17 +151,17 @@ def test_unknown_backend_raises(backend: str, workers: int) -> None:
 
 
 def test_local_dask_cluster_is_shared_until_closed() -> None:
-    """Two maps without a scheduler address share one local cluster; closing ends it."""
-    from pneumothorax.runtime.executors import close_local_clusters
-
+    """Two maps on one executor without a scheduler address share its local cluster;
+    closing the executor ends it."""
+    executor = Executor("dask", workers=2)
     try:
-        first = list(map_ordered(_square_with_pid, range(100), backend="dask", workers=2))
-        second = list(map_ordered(_square_with_pid, range(100), backend="dask", workers=2))
+        first = list(executor.map(_square_with_pid, range(100)))
+        second = list(executor.map(_square_with_pid, range(100)))
         pids = {pid for _value, pid in first + second}
         # A cluster closed after the first map would have ended its workers by now.
         alive_between = _pids_of_running(pids)
     finally:
-        close_local_clusters()
+        executor.close()
     assert [value for value, _pid in first] == [i * i for i in range(100)]
     assert [value for value, _pid in second] == [i * i for i in range(100)]
     assert os.getpid() not in pids
@@ -178,15 +184,10 @@ def test_local_dask_cluster_workers_keep_glibc_adaptive_malloc_and_no_profiler(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The nanny leaves MALLOC_TRIM_THRESHOLD_ unset and the workers' profiler is off."""
-    from pneumothorax.runtime.executors import close_local_clusters
-
     # A nanny writes its pre-spawn variables into its parent's os.environ (nanny.py), so
     # the default-config cluster of the fixture above may have left it set in this process.
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
-    try:
-        settings = set(map_ordered(_worker_settings, range(8), backend="dask", workers=2))
-    finally:
-        close_local_clusters()
+    settings = set(map_ordered(_worker_settings, range(8), backend="dask", workers=2))
     assert settings == {(None, False)}
 
 
@@ -240,12 +241,12 @@ def _pids_of_workers(_value: int) -> int:
 _KILLED_PARENT = """
 import os, sys, threading, time
 from tests.runtime.test_executors import _pids_of_workers
-from pneumothorax.runtime.executors import map_ordered
+from pneumothorax.runtime.executors import Executor
 if sys.argv[1] == "forkserver":  # a second thread makes map_ordered use the fork server
     threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
 backend = "dask" if sys.argv[1] == "dask" else "processes"
 seen = set()
-for pid in map_ordered(_pids_of_workers, range(100000), backend=backend, workers=2):
+for pid in Executor(backend, workers=2).map(_pids_of_workers, range(100000)):
     if pid not in seen:
         seen.add(pid)
         print(pid, flush=True)

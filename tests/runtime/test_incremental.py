@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
+import fsspec
 import pytest
 
+from pneumothorax.runtime.file_ref import FileRef
 from pneumothorax.runtime.incremental import ResultCache, cache_key, code_version
+
+LOCAL = fsspec.filesystem("file")
 
 
 @pytest.fixture
@@ -80,14 +85,9 @@ def _identity(item):
     return FileResult(file_id, load())
 
 
-class _Loader:
-    """Stands in for DICOMDataset: a ``path`` and a bound ``load``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = str(path)
-
-    def load(self) -> bytes:
-        return Path(self.path).read_bytes()
+def _ref(path: Path) -> FileRef:
+    """A local file as a folder dataset hands it over; its load returns its bytes."""
+    return FileRef(path.name, path.name, partial(Path.read_bytes, path), url=str(path), fs=LOCAL)
 
 
 def test_touched_but_unchanged_files_come_from_the_cache(tmp_path: Path) -> None:
@@ -104,13 +104,13 @@ def test_touched_but_unchanged_files_come_from_the_cache(tmp_path: Path) -> None
 
     def mapper(fn, items):
         for item in items:
-            computed.append(item[0])
+            computed.append(item[0].id)  # (FileRef, digest, local path)
             yield fn(item)
 
     def run() -> list[tuple[str, bytes]]:
         cache = ResultCache(tmp_path / "cache")
         results = map_cached(
-            _identity, [(p.name, _Loader(p).load) for p in files], mapper=mapper, cache=cache,
+            _identity, [_ref(p) for p in files], mapper=mapper, cache=cache,
             kind="raw", code="c", params={}, encode=bytes, decode=bytes,
         )  # fmt: skip
         out = sorted((r.id, r.value) for r in results)
@@ -141,7 +141,7 @@ def test_inputs_are_keyed_by_the_sha256_of_their_bytes(tmp_path: Path) -> None:
         path.write_bytes(bytes([index]) * (3 << 20))  # several read blocks each
     cache = ResultCache(tmp_path / "cache")
     results = map_cached(
-        _identity, [(p.name, _Loader(p).load) for p in files], mapper=map, cache=cache,
+        _identity, [_ref(p) for p in files], mapper=map, cache=cache,
         kind="raw", code="c", params={}, encode=bytes, decode=bytes,
     )  # fmt: skip
     assert [r.id for r in results] == [p.name for p in files]
@@ -153,14 +153,12 @@ def test_inputs_are_keyed_by_the_sha256_of_their_bytes(tmp_path: Path) -> None:
     )
     assert stored == {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
-    class _Remote:  # a partition on a non-local filesystem, hashed where it is read
-        path = "memory://bucket/f.dcm"
-        _fs = fsspec.filesystem("memory")
-
-        def load(self) -> None: ...
-
-    _Remote._fs.pipe(_Remote.path, b"remote bytes")
-    assert file_digest(_Remote().load) == hashlib.sha256(b"remote bytes").hexdigest()
+    # A file on a non-local filesystem: no local state to remember, hashed where it is read.
+    memory = fsspec.filesystem("memory")
+    remote = FileRef("f", "f.dcm", bytes, url="memory://bucket/f.dcm", fs=memory)
+    memory.pipe(remote.url, b"remote bytes")
+    assert remote.local_path is None
+    assert file_digest(remote) == hashlib.sha256(b"remote bytes").hexdigest()
 
 
 def test_generations_are_recorded_per_kind_code_and_params(tmp_path: Path) -> None:
@@ -173,7 +171,7 @@ def test_generations_are_recorded_per_kind_code_and_params(tmp_path: Path) -> No
         cache = ResultCache(tmp_path / "cache")
         list(
             map_cached(
-                _identity, [("f0", _Loader(path).load)], mapper=map, cache=cache,
+                _identity, [_ref(path)], mapper=map, cache=cache,
                 kind="raw", code="c", params=params, encode=bytes, decode=bytes,
             )
         )  # fmt: skip
@@ -259,7 +257,7 @@ def test_a_damaged_cache_gives_one_warning_and_the_results_of_a_clean_run(
     def run() -> list[tuple[str, bytes]]:
         cache = ResultCache(tmp_path / "cache")
         results = map_cached(
-            _identity, [(p.name, _Loader(p).load) for p in files], mapper=map, cache=cache,
+            _identity, [_ref(p) for p in files], mapper=map, cache=cache,
             kind="raw", code="c", params={}, encode=bytes, decode=bytes,
         )  # fmt: skip
         out = sorted((r.id, r.value) for r in results)

@@ -7,12 +7,12 @@ stays flat however many files there are, and outputs never depend on scheduling.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import multiprocessing
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -60,51 +60,136 @@ WORKER_CONFIG: dict[str, Any] = {
 _PRELOAD = ["pneumothorax.dicom.render", "pneumothorax.dicom.metadata"]
 
 
-def map_ordered(
-    fn: Callable[[T], R],
-    items: Iterable[T],
-    *,
-    backend: str = "processes",
-    workers: int = 1,
-    scheduler_address: str | None = None,
-) -> Iterator[R]:
-    """Yield ``fn(item)`` for each item, in input order.
+class Executor:
+    """Runs one per-file function over many items, in input order; owns its local Dask cluster.
 
-    Args:
-        fn: A picklable function of one argument (module-level, or a ``functools.partial``).
-        items: Picklable inputs, consumed lazily.
-        backend: ``"sequential"`` (this process), ``"processes"`` (a local pool) or
-            ``"dask"`` (a ``dask.distributed`` cluster).
-        workers: Pool size for ``"processes"``; workers of the local cluster ``"dask"``
-            starts when no scheduler address is given.
-        scheduler_address: For ``"dask"``: the scheduler to connect to; ``None`` reads
-            ``$DASK_SCHEDULER_ADDRESS``, and without it a local cluster is started.
-
-    Yields:
-        The results, one per item, in the order of ``items``.
-
-    Raises:
-        ValueError: Unknown backend.
+    Built once per run (by :class:`pneumothorax.runtime.mapper.FileMapper`) and shared by
+    its nodes: a local cluster takes 1.4-2.6 s to start here and its workers import the
+    conversion code on their first task, paid once per run instead of once per node. The
+    cluster lives until :meth:`close` (the project's hook calls it when the pipeline ends
+    or fails), or until this object is collected or the interpreter exits.
     """
-    if backend == "dask":
-        yield from _map_dask(fn, items, workers, scheduler_address)
-        return
-    if backend == "sequential" or (backend == "processes" and workers <= 1):
-        yield from map(fn, items)
-        return
-    if backend != "processes":
-        raise ValueError(f"unknown executor backend {backend!r}")
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=_mp_context(), initializer=exit_with_parent
-    ) as pool:
-        batches = _bounded(
-            pool.submit,
-            partial(_apply_batch, fn),
-            _batched(items, PROCESS_BATCH),
-            workers * max(IN_FLIGHT_PER_WORKER // 2, 2),
-        )
-        for results in batches:
-            yield from results
+
+    def __init__(
+        self,
+        backend: str = "processes",
+        workers: int = 1,
+        scheduler_address: str | None = None,
+    ) -> None:
+        """Choose where work runs.
+
+        Args:
+            backend: ``"sequential"`` (this process), ``"processes"`` (a local pool) or
+                ``"dask"`` (a ``dask.distributed`` cluster).
+            workers: Pool size for ``"processes"``; workers of the local cluster ``"dask"``
+                starts when no scheduler address is given.
+            scheduler_address: For ``"dask"``: the scheduler to connect to; ``None`` reads
+                ``$DASK_SCHEDULER_ADDRESS``, and without it a local cluster is started.
+
+        Raises:
+            ValueError: Unknown backend.
+        """
+        if backend not in ("sequential", "processes", "dask"):
+            raise ValueError(f"unknown executor backend {backend!r}")
+        self.backend = backend
+        self.workers = max(workers, 1)
+        self.scheduler_address = scheduler_address
+        self._cluster: Any = None
+        self._finalizer: weakref.finalize | None = None
+        self._lock = threading.Lock()
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """Yield ``fn(item)`` for each item, in input order, a bounded number in flight.
+
+        Args:
+            fn: A picklable function of one argument (module-level, or a ``functools.partial``).
+            items: Picklable inputs, consumed lazily.
+
+        Yields:
+            The results, one per item, in the order of ``items``.
+        """
+        if self.backend == "dask":
+            yield from self._map_dask(fn, items)
+            return
+        if self.backend == "sequential" or self.workers <= 1:
+            yield from map(fn, items)
+            return
+        with ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=_mp_context(), initializer=exit_with_parent
+        ) as pool:
+            batches = _bounded(
+                pool.submit,
+                partial(_apply_batch, fn),
+                _batched(items, PROCESS_BATCH),
+                self.workers * max(IN_FLIGHT_PER_WORKER // 2, 2),
+            )
+            for results in batches:
+                yield from results
+
+    def close(self) -> None:
+        """Close the local Dask cluster, if this executor started one (else nothing to do)."""
+        with self._lock:
+            finalizer, self._finalizer, self._cluster = self._finalizer, None, None
+        if finalizer is not None:
+            finalizer()
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _map_dask(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        level = _dask_log_level()
+        # Imported here: distributed costs ~1 s to import and only this backend needs it.
+        from distributed import Client
+
+        address = self.scheduler_address or os.environ.get(DASK_SCHEDULER_ENV) or None
+        if address is None:
+            address = self._local_cluster(level).scheduler_address
+        else:
+            logger.info("dask: connecting to the scheduler at %s", address)
+        with Client(address, set_as_default=False) as client:
+            threads = sum(client.nthreads().values()) or 1
+            # pure=False: every batch is its own task, even if two batches hash alike.
+            batches = _bounded(
+                lambda f, batch: client.submit(f, batch, pure=False),
+                partial(_apply_batch, fn),
+                _batched(items, DASK_BATCH),
+                threads * max(IN_FLIGHT_PER_WORKER // 4, 2),
+            )
+            for results in batches:
+                yield from results
+
+    def _local_cluster(self, log_level: int) -> Any:
+        """The local cluster of ``workers`` processes on 127.0.0.1, started on first use."""
+        import dask
+        from distributed import LocalCluster
+        from distributed.core import Status
+
+        with self._lock:
+            if self._cluster is not None and self._cluster.status == Status.running:
+                return self._cluster
+            # The nannies read their environment and the workers' config when created.
+            with dask.config.set(WORKER_CONFIG):
+                cluster = LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=log_level,
+                )
+            # Closed by close(), or when this executor is collected, or at exit (finalize
+            # runs its callbacks then): never left running, with no module-level registry.
+            self._cluster = cluster
+            self._finalizer = weakref.finalize(self, cluster.close)
+            logger.debug(
+                "dask: started a local cluster of %d worker(s) at %s",
+                self.workers,
+                cluster.scheduler_address,
+            )
+            return cluster
 
 
 #: Seconds between a worker's checks that its parent still runs.
@@ -174,6 +259,9 @@ def _thread_names() -> str:
     return ", ".join(sorted(thread.name for thread in threading.enumerate()))
 
 
+# Hand-written rather than ``Executor.map``: before Python 3.14 (``buffersize``) it submits
+# every item at once, holding all inputs and results in memory; distributed's ``Client.map``
+# does too. This keeps ``limit`` tasks in flight and yields in input order.
 def _bounded(
     submit: Callable[..., Future[R]], fn: Callable[[T], R], items: Iterable[T], limit: int
 ) -> Iterator[R]:
@@ -194,36 +282,6 @@ def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 def _apply_batch(fn: Callable[[T], R], batch: list[T]) -> list[R]:
     return [fn(item) for item in batch]
-
-
-def _map_dask(
-    fn: Callable[[T], R], items: Iterable[T], workers: int, scheduler_address: str | None
-) -> Iterator[R]:
-    level = _dask_log_level()
-    # Imported here: distributed costs ~1 s to import and only this backend needs it.
-    from distributed import Client
-
-    address = scheduler_address or os.environ.get(DASK_SCHEDULER_ENV) or None
-    if address is None:
-        address = _local_cluster(max(workers, 1), level).scheduler_address
-    else:
-        logger.info("dask: connecting to the scheduler at %s", address)
-    with Client(address, set_as_default=False) as client:
-        threads = sum(client.nthreads().values()) or 1
-        # pure=False: every batch is its own task, even if two batches hash alike.
-        batches = _bounded(
-            lambda f, batch: client.submit(f, batch, pure=False),
-            partial(_apply_batch, fn),
-            _batched(items, DASK_BATCH),
-            threads * max(IN_FLIGHT_PER_WORKER // 4, 2),
-        )
-        for results in batches:
-            yield from results
-
-
-#: Local clusters this process started, by worker count: one serves every node of a run.
-_CLUSTERS: dict[int, Any] = {}
-_CLUSTERS_LOCK = threading.Lock()
 
 
 #: Dask's own variable for the level of its ``distributed`` loggers (scheduler, nanny, worker).
@@ -247,50 +305,3 @@ def _dask_log_level() -> int:
 
     dask.config.set({"logging.distributed": os.environ[DASK_LOG_LEVEL_ENV]})
     return level
-
-
-def _local_cluster(workers: int, log_level: int = logging.WARNING) -> Any:
-    """A local cluster of ``workers`` processes on 127.0.0.1, started on first use.
-
-    Kept until :func:`close_local_clusters` (a hook after each Kedro run, and at exit), so
-    the nodes of a run share it: a local cluster took 1.4-2.6 s to start here, and its
-    workers import the conversion code on their first task. Both are paid once per run
-    instead of once per node.
-    """
-    import dask
-    from distributed import LocalCluster
-    from distributed.core import Status
-
-    with _CLUSTERS_LOCK:
-        cluster = _CLUSTERS.get(workers)
-        if cluster is not None and cluster.status == Status.running:
-            return cluster
-        # The nannies read their environment and the workers' config when created.
-        with dask.config.set(WORKER_CONFIG):
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                silence_logs=log_level,
-            )
-        _CLUSTERS[workers] = cluster
-        logger.debug(
-            "dask: started a local cluster of %d worker(s) at %s",
-            workers,
-            cluster.scheduler_address,
-        )
-        return cluster
-
-
-def close_local_clusters() -> None:
-    """Close the local Dask clusters this process started (none started: nothing to do)."""
-    with _CLUSTERS_LOCK:
-        clusters = list(_CLUSTERS.values())
-        _CLUSTERS.clear()
-    for cluster in clusters:
-        cluster.close()
-
-
-atexit.register(close_local_clusters)

@@ -40,7 +40,7 @@ import logging
 import os
 import sqlite3
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -50,6 +50,7 @@ from typing import Any
 
 from pneumothorax.dicom.results import FileResult
 from pneumothorax.runtime.code_deps import import_closure, module_file
+from pneumothorax.runtime.file_ref import FileRef
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ _LIBRARIES = (
 #: Entries written between commits: bounds the work lost if a run is killed.
 _COMMIT_EVERY = 256
 
+#: What a per-file function receives: ``(id, load)`` (the domain's functions take it).
 Item = tuple[str, Callable[[], Any]]
 
 
@@ -85,38 +87,27 @@ def code_files(modules: Iterable[str]) -> dict[str, Path]:
     return dict(sorted(files.items()))
 
 
-def code_roots(module: str, loads: Mapping[str, Callable[[], Any]]) -> list[str]:
-    """What a node's per-file results depend on: its module and its partitions' datasets.
+def code_roots(module: str, files: Iterable[FileRef]) -> list[str]:
+    """What a node's per-file results depend on: its module and the modules reading its files.
 
     Args:
         module: The node's module (``__name__``): its closure holds the per-file function.
-        loads: ``{id: load}`` partitions; the modules of their dataset classes load the
-            inputs (e.g. ``DICOMDataset``'s reading options), so they shape the results too.
+        files: The node's input files; the modules of their datasets load the inputs
+            (e.g. ``DICOMDataset``'s reading options), so they shape the results too.
     """
-    datasets = {
-        type(load.__self__).__module__ for load in loads.values() if hasattr(load, "__self__")
-    }
-    return sorted({module, *datasets})
+    readers = {ref.reader_module for ref in files if ref.reader_module}
+    return sorted({module, *readers})
 
 
-def reading_options(loads: Mapping[str, Callable[[], Any]]) -> list[str]:
-    """How the partitions are read (dataset type and options such as ``load_args``), once each.
+def reading_options(files: Iterable[FileRef]) -> list[str]:
+    """How the files are read (dataset type and options such as ``load_args``), once each.
 
     Part of a node's cache-key params: ``catalog.yml`` options of the input dataset (e.g.
     ``dcmread``'s ``specific_tags``) change what a load returns, and catalog.yml is a stage
-    dep, so a change must also miss the cache. Taken from each dataset's ``_describe()``
-    (Kedro's own account of a dataset's settings), without ``filepath``, which differs per
-    file and whose bytes the key holds already.
+    dep, so a change must also miss the cache. Each :class:`FileRef` carries it, as its
+    folder dataset describes it (never the file's path, whose bytes the key holds already).
     """
-    found = set()
-    for load in loads.values():
-        dataset = getattr(load, "__self__", None)
-        describe = getattr(dataset, "_describe", None)
-        if describe is None:
-            continue
-        options = {k: v for k, v in describe().items() if k != "filepath"}
-        found.add(json.dumps([type(dataset).__qualname__, options], sort_keys=True, default=str))
-    return sorted(found)
+    return sorted({ref.reader for ref in files if ref.reader})
 
 
 def code_version(modules: Iterable[str]) -> str:
@@ -380,29 +371,17 @@ def cache_directory(configured: str | None) -> Path:
     return repository_root(Path.cwd()) / DEFAULT_CACHE_DIR
 
 
-def source_path(load: Callable[[], Any]) -> str | None:
-    """The local file a partition's ``load`` reads, or None (remote or unknown)."""
-    dataset = getattr(load, "__self__", None)
-    path = getattr(dataset, "path", None)
-    if not isinstance(path, str) or "://" in path:
+def file_digest(ref: FileRef) -> str | None:
+    """SHA-256 of a file's bytes, read through its own filesystem (``None``: no location)."""
+    if ref.url is None or ref.fs is None:
         return None
-    return path
-
-
-def file_digest(load: Callable[[], Any]) -> str | None:
-    """SHA-256 of the bytes behind a partition's ``load`` (through its own filesystem)."""
-    dataset = getattr(load, "__self__", None)
-    path = getattr(dataset, "path", None)
-    fs = getattr(dataset, "_fs", None)
-    if path is None or fs is None:
-        return None
-    with fs.open(path, mode="rb") as stream:
+    with ref.open() as stream:
         return _digest_stream(stream)
 
 
 def map_cached(
     fn: Callable[[Item], FileResult],
-    items: Iterable[Item],
+    files: Iterable[FileRef],
     *,
     mapper: Callable[[Callable[[Any], Any], Iterable[Any]], Iterator[Any]],
     cache: ResultCache | None,
@@ -412,15 +391,15 @@ def map_cached(
     encode: Callable[[Any], bytes],
     decode: Callable[[bytes], Any],
 ) -> Iterator[FileResult]:
-    """Yield ``fn(item)`` for every item, from ``cache`` where the key is known.
+    """Yield ``fn((id, load))`` for every file, from ``cache`` where the key is known.
 
     Cached results come first (in input order), then the computed ones (in input order);
     computed successes are added to the cache. Failures are never cached.
 
     Args:
         fn: The per-file function (picklable).
-        items: ``(id, load)`` pairs.
-        mapper: Runs a function over items, e.g. ``partial(map_ordered, backend=...)``.
+        files: The input files.
+        mapper: Runs a function over items in order, e.g. an :class:`Executor`'s ``map``.
         cache: The cache, or None to compute everything.
         kind: What ``fn`` produces (part of the key).
         code: :func:`code_version` of the code behind ``fn``.
@@ -432,9 +411,9 @@ def map_cached(
         One :class:`FileResult` per item.
     """
     if cache is None:
-        yield from mapper(fn, items)
+        yield from mapper(partial(_apply, fn), files)
         return
-    inputs = [_Input.of(cache, file_id, load) for file_id, load in items]
+    inputs = [_Input.of(cache, ref) for ref in files]
     generation = generation_key(kind, code, params)
     seen = cache.has_generation(generation)
     if seen:
@@ -452,10 +431,10 @@ def map_cached(
         value = cache.get(key)
         decoded = _decoded(cache, key, value, decode) if value is not None else _MISSING
         if decoded is _MISSING:  # removed meanwhile, or damaged: recompute below
-            misses.append(_Input(entry.id, entry.load, entry.digest, entry.path, entry.stat))
+            misses.append(_Input(entry.ref, entry.digest, entry.path, entry.stat))
             continue
-        yield FileResult(entry.id, decoded)
-    work = ((entry.id, entry.load, entry.digest, entry.path) for entry in misses)
+        yield FileResult(entry.ref.id, decoded)
+    work = ((entry.ref, entry.digest, entry.path) for entry in misses)
     for entry, (digest, result) in zip(
         misses, mapper(partial(_with_digest, fn), work), strict=True
     ):
@@ -485,19 +464,18 @@ def _decoded(cache: ResultCache, key: str, value: bytes, decode: Callable[[bytes
 class _Input:
     """One input of :func:`map_cached`: its digest, once known, and its local file state."""
 
-    id: str
-    load: Callable[[], Any]
+    ref: FileRef
     digest: str | None = None
     path: str | None = None
     stat: os.stat_result | None = None
 
     @classmethod
-    def of(cls, cache: ResultCache, file_id: str, load: Callable[[], Any]) -> _Input:
+    def of(cls, cache: ResultCache, ref: FileRef) -> _Input:
         """The input with the digest the cache remembers for its file's current state."""
-        path = source_path(load)
+        path = ref.local_path
         stat = _stat(path)
         digest = cache.known_digest(path, stat) if path and stat else None
-        return cls(file_id, load, digest, path, stat)
+        return cls(ref, digest, path, stat)
 
 
 def _hash_changed(cache: ResultCache, inputs: list[_Input]) -> None:
@@ -517,18 +495,23 @@ def _hash_changed(cache: ResultCache, inputs: list[_Input]) -> None:
                 cache.remember_digest(entry.path, entry.stat, digest)
 
 
+def _apply(fn: Callable[[Item], FileResult], ref: FileRef) -> FileResult:
+    """The per-file work on one file (runs on the worker)."""
+    return fn((ref.id, ref.load))
+
+
 def _with_digest(
     fn: Callable[[Item], FileResult],
-    item: tuple[str, Callable[[], Any], str | None, str | None],
+    item: tuple[FileRef, str | None, str | None],
 ) -> tuple[str | None, FileResult]:
     """Per-file work plus the digest of the input (runs on the worker, which reads it anyway)."""
-    file_id, load, digest, local_path = item
+    ref, digest, local_path = item
     if digest is None:
         try:
-            digest = _local_digest(local_path) if local_path else file_digest(load)
+            digest = _local_digest(local_path) if local_path else file_digest(ref)
         except Exception:  # unreadable: fn reports the reason
             digest = None
-    return digest, fn((file_id, load))
+    return digest, _apply(fn, ref)
 
 
 def sha256_file(path: str) -> str:

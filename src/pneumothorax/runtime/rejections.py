@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
 
 import pandas as pd
 
@@ -20,34 +18,14 @@ class BadInputError(RuntimeError):
     """``strict: true`` and a file is unusable; the message names the file and the reason."""
 
 
-def source_path(file_id: str, load: Callable[[], Any] | None) -> str:
-    """The file's path below the raw folder (with its real suffix), from its loader.
-
-    Relative, so reports are the same bytes on every machine and checkout. A loader from
-    ``DicomFolderDataset`` knows it; for any other, the tail of its path from the id on.
-    """
-    dataset = getattr(load, "__self__", None)
-    relative = getattr(dataset, "relative_path", None)
-    if relative:
-        return relative
-    full = str(getattr(dataset, "path", "") or "")
-    at = full.rfind(file_id)
-    return full[at:] if at >= 0 else file_id
-
-
 def reject(
-    result: FileResult,
-    loads: Mapping[str, Callable[[], Any]],
-    strict: bool,
-    stage: str,
-    *,
-    announce: bool = True,
+    result: FileResult, path: str, strict: bool, stage: str, *, announce: bool = True
 ) -> dict[str, str]:
     """Log one unusable file and return its report row; raise instead in strict mode.
 
     Args:
         result: The file's outcome (its id and why it is unusable).
-        loads: ``{id: load}`` of the stage's files, to name the file by its path.
+        path: The file's path below the raw folder (:attr:`FileRef.path`), which names it.
         strict: Raise instead of listing the file.
         stage: The stage's name, first in the message.
         announce: Log the warning line; ``False`` for a verdict an earlier stage of the
@@ -56,7 +34,6 @@ def reject(
     Raises:
         BadInputError: ``strict`` is set.
     """
-    path = source_path(result.id, loads.get(result.id))
     reason = result.reason or result.error or "unusable"
     if strict:
         raise BadInputError(f"{stage}: {path}: {reason} (strict: true stops at the first bad file)")

@@ -14,7 +14,7 @@ from pydicom.uid import JPEGBaseline8Bit
 from pneumothorax.pipelines.images import nodes
 from pneumothorax.pipelines.images.nodes import render_images, summarise_renders
 
-from ..conftest import BAD_ID, SAMPLE_COUNT, SAMPLE_SIZE, Sample
+from ..conftest import BAD_ID, SAMPLE_COUNT, SAMPLE_SIZE, Sample, file_mapper
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR AS")
 
@@ -32,9 +32,9 @@ def _run(
 ) -> tuple[list[dict[str, bytes]], dict, pd.DataFrame]:
     """Drain the generator node; return its chunks, and the metrics and pixel histogram
     summarise_renders gives."""
-    loaders = loaders or sample.loaders()
+    loaders = loaders or sample.files()
     chunks, reports = [], []
-    for chunk, report in render_images(loaders, image, False, executor, incremental):
+    for chunk, report in render_images(loaders, image, file_mapper(executor, incremental)):
         # Copy as Kedro saves: at yield time (the node refills one dict to bound memory).
         chunks.append(dict(chunk))
         reports.append(report)
@@ -98,7 +98,7 @@ def test_chunks_are_bounded_in_bytes(sample: Sample, monkeypatch: pytest.MonkeyP
 
 
 def test_only_bad_files(sample: Sample) -> None:
-    loaders = {BAD_ID: sample.loaders()[BAD_ID]}
+    loaders = {BAD_ID: sample.files()[BAD_ID]}
     chunks, metrics, _histogram = _run(sample, {"size": 32}, SEQUENTIAL, loaders)
     assert chunks == [{}]
     assert metrics["files_converted"]["value"] == 0.0
@@ -118,7 +118,7 @@ def test_invalid_params_fail_before_any_work(sample: Sample) -> None:
     from pneumothorax.config.params import ParamsError
 
     with pytest.raises(ParamsError, match=r"image\.sise"):
-        next(render_images(sample.loaders(), {"sise": 64}, False, SEQUENTIAL, NO_CACHE))
+        next(render_images(sample.files(), {"sise": 64}, file_mapper(SEQUENTIAL, NO_CACHE)))
 
 
 def _grey_levels_of_pngs(pngs: dict[str, bytes]) -> list[int]:

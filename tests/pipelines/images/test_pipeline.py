@@ -13,7 +13,7 @@ from PIL import Image
 from pneumothorax.datasets.png_dataset import PngDataset
 from pneumothorax.pipelines.images.pipeline import create_pipeline
 
-from ..conftest import BAD_ID, SAMPLE_COUNT, Sample
+from ..conftest import BAD_ID, SAMPLE_COUNT, Sample, file_mapper
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR AS")
 
@@ -24,9 +24,7 @@ def test_pipeline_shape() -> None:
     assert pipeline.inputs() == {
         "dicom_images",
         "params:image",
-        "params:strict",
-        "params:executor",
-        "params:incremental",
+        "file_mapper",
     }
     assert pipeline.outputs() == {
         "img_train",
@@ -40,11 +38,9 @@ def _catalog(sample: Sample, image: dict, out: Path, **outputs: MemoryDataset) -
     """The pipeline's catalog in memory, PNGs written under ``out`` (no incremental cache)."""
     return DataCatalog(
         {
-            "dicom_images": MemoryDataset(sample.loaders(), copy_mode="assign"),
+            "dicom_images": MemoryDataset(sample.files(), copy_mode="assign"),
             "params:image": MemoryDataset(image),
-            "params:strict": MemoryDataset(False),
-            "params:executor": MemoryDataset({"backend": "sequential", "workers": None}),
-            "params:incremental": MemoryDataset({"enabled": False}),
+            "file_mapper": MemoryDataset(file_mapper(), copy_mode="assign"),
             "img_train": PartitionedDataset(
                 path=str(out), dataset=PngDataset, filename_suffix=".png"
             ),

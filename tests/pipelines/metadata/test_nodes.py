@@ -6,6 +6,7 @@ The zoo (tests/dicom/zoo.py) holds good and bad files read through the real data
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -27,7 +28,7 @@ from pneumothorax.runtime.compact_rows import CompactRows
 from pneumothorax.runtime.rejections import BadInputError
 from tests.dicom.zoo import BAD, GOOD, build_zoo, plant_phi
 
-from ..conftest import BAD_ID, SAMPLE_COUNT, Sample
+from ..conftest import BAD_ID, SAMPLE_COUNT, Sample, file_mapper
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -39,15 +40,21 @@ NO_CACHE = {"enabled": False}  # the cache: tests/runtime/test_incremental.py
 
 def _images_log(loads: dict) -> pd.DataFrame:
     """The images stage's real log of ``loads``, as the catalog reads it back from CSV."""
-    *_, (_chunk, report) = render_images(loads, {"size": 16}, False, SEQUENTIAL, NO_CACHE)
+    *_, (_chunk, report) = render_images(loads, {"size": 16}, file_mapper(SEQUENTIAL, NO_CACHE))
     log, _metrics, _histogram = summarise_renders(report)
     text = log.to_csv(index=False, lineterminator="\n")
     return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
 
 
-def _extract(loads: dict, *args, **kwargs):
+def _metadata(files: dict, log: pd.DataFrame, metadata, strict, executor, key, incremental):
+    """extract_metadata with the runtime the hook builds from ``strict``, ``executor``,
+    ``incremental``."""
+    return extract_metadata(files, log, metadata, key, file_mapper(executor, incremental, strict))
+
+
+def _extract(loads: dict, *args):
     """extract_metadata after the images stage, on the files that stage saw."""
-    return extract_metadata(loads, _images_log(loads), *args, **kwargs)
+    return _metadata(loads, _images_log(loads), *args)
 
 
 def _folder(root: Path) -> dict:
@@ -99,7 +106,7 @@ def test_images_stage_writes_no_png_for_a_bad_file_and_logs_it(zoo: Path, tmp_pa
         filename_suffix=".png",
     )
     reports = []
-    for chunk, report in render_images(_folder(zoo), {"size": 16}, False, SEQUENTIAL, NO_CACHE):
+    for chunk, report in render_images(_folder(zoo), {"size": 16}, file_mapper()):
         out.save(chunk)
         reports.append(report)
     log, metrics, histogram = summarise_renders(reports[-1])
@@ -174,14 +181,14 @@ def test_reading_options_of_the_catalog_miss_the_cache(zoo: Path, tmp_path: Path
     cache = {"enabled": True, "cache_dir": str(tmp_path / "cache")}
     full = _folder(zoo)
     log = _images_log(full)
-    first, _, _ = extract_metadata(full, log, NO_DEID, False, SEQUENTIAL, "", cache)
+    first, _, _ = _metadata(full, log, NO_DEID, False, SEQUENTIAL, "", cache)
     narrow = DicomFolderDataset(
         path=str(zoo),
         dataset={"type": DICOMDataset, "load_args": {"specific_tags": ["Modality"]}},
         ids="path",
     ).load()
-    cached, _, _ = extract_metadata(narrow, log, NO_DEID, False, SEQUENTIAL, "", cache)
-    fresh, _, _ = extract_metadata(narrow, log, NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
+    cached, _, _ = _metadata(narrow, log, NO_DEID, False, SEQUENTIAL, "", cache)
+    fresh, _, _ = _metadata(narrow, log, NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
     assert len(fresh.columns) < len(first.columns)  # the option does change the rows
     pd.testing.assert_frame_equal(cached, fresh)
 
@@ -212,7 +219,7 @@ def test_deid_removes_planted_identifiers_and_pseudonyms_are_keyed(tmp_path: Pat
 
 
 def _sample_table(sample: Sample, executor: dict = SEQUENTIAL) -> tuple[pd.DataFrame, dict]:
-    table, _rejected, metrics = _extract(sample.loaders(), NO_DEID, False, executor, "", NO_CACHE)
+    table, _rejected, metrics = _extract(sample.files(), NO_DEID, False, executor, "", NO_CACHE)
     return table, metrics
 
 
@@ -328,21 +335,19 @@ def _header_folder(root: Path) -> dict:
 
 def test_headers_alone_give_the_same_table_and_rejections(zoo: Path) -> None:
     log = _images_log(_folder(zoo))
-    full = extract_metadata(_folder(zoo), log, NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
-    headers = extract_metadata(_header_folder(zoo), log, NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
+    full = _metadata(_folder(zoo), log, NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
+    headers = _metadata(_header_folder(zoo), log, NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
     assert headers[0].equals(full[0])
     assert headers[1].equals(full[1])
     # ... and those loaders really stop before the pixels.
     loads = _header_folder(zoo)
-    assert not any("PixelData" in loads[name]() for name in GOOD)
+    assert not any("PixelData" in loads[name].load() for name in GOOD)
 
 
 def test_render_columns_come_from_the_images_log(zoo: Path) -> None:
     loads = _folder(zoo)
     log = _images_log(loads)
-    table, _rejected, _metrics = extract_metadata(
-        loads, log, NO_DEID, False, SEQUENTIAL, "", NO_CACHE
-    )
+    table, _rejected, _metrics = _metadata(loads, log, NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
     converted = log[log["status"] == "converted"].set_index("id")
     rendered = table.set_index("id")
     assert rendered["render_window"].to_dict() == converted["window"].to_dict()
@@ -353,10 +358,10 @@ def test_a_log_of_other_files_is_a_clear_error(zoo: Path) -> None:
     loads = _folder(zoo)
     log = _images_log(loads)
     with pytest.raises(BadInputError, match=r"1 file\(s\) missing from it, 0 listed but not"):
-        extract_metadata(loads, log.iloc[1:], NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
+        _metadata(loads, log.iloc[1:], NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
     fewer = {name: load for name, load in loads.items() if name != log["id"].iloc[0]}
     with pytest.raises(BadInputError, match=r"0 file\(s\) missing from it, 1 listed but not"):
-        extract_metadata(fewer, log, NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
+        _metadata(fewer, log, NO_DEID, False, SEQUENTIAL, "", NO_CACHE)
 
 
 def test_a_converted_file_whose_header_fails_keeps_its_row_and_no_value_is_echoed(
@@ -370,11 +375,10 @@ def test_a_converted_file_whose_header_fails_keeps_its_row_and_no_value_is_echoe
     def failing() -> pydicom.Dataset:
         raise ValueError(f"time data '{secret}' does not match format '%Y%m%d'")
 
-    broken = {**loads, "good/plain": failing}  # converted by images, unreadable here
+    # Converted by images, unreadable here.
+    broken = {**loads, "good/plain": dataclasses.replace(loads["good/plain"], load=failing)}
     with caplog.at_level("WARNING"):
-        table, rejected, metrics = extract_metadata(
-            broken, log, None, False, SEQUENTIAL, "key", NO_CACHE
-        )
+        table, rejected, metrics = _metadata(broken, log, None, False, SEQUENTIAL, "key", NO_CACHE)
     assert sorted(table["id"]) == sorted(loads)  # every converted file has its row
     assert rejected.empty
     row = table.set_index("id").loc["good/plain"]
@@ -383,7 +387,7 @@ def test_a_converted_file_whose_header_fails_keeps_its_row_and_no_value_is_echoe
     assert "good/plain" in caplog.text and "header unusable" in caplog.text
     assert secret not in caplog.text
     with pytest.raises(BadInputError, match=r"good/plain.*header unusable") as error:
-        extract_metadata(broken, log, None, True, SEQUENTIAL, "key", NO_CACHE)
+        _metadata(broken, log, None, True, SEQUENTIAL, "key", NO_CACHE)
     assert secret not in str(error.value)
 
 

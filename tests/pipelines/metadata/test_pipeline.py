@@ -15,7 +15,7 @@ from pneumothorax.datasets.png_dataset import PngDataset
 from pneumothorax.pipelines.images.pipeline import create_pipeline as create_images_pipeline
 from pneumothorax.pipelines.metadata.pipeline import create_pipeline
 
-from ..conftest import BAD_ID, SAMPLE_COUNT, Sample
+from ..conftest import BAD_ID, SAMPLE_COUNT, Sample, file_mapper
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR AS")
 
@@ -27,10 +27,8 @@ def test_pipeline_shape() -> None:
         "dicom_headers",
         "img_train_log",
         "params:metadata",
-        "params:strict",
-        "params:executor",
         "deid_key",
-        "params:incremental",
+        "file_mapper",
     }
     assert pipeline.outputs() == {"train_metadata", "rejected_files", "metadata_metrics"}
 
@@ -39,8 +37,8 @@ def _inputs(sample: Sample, tmp_path: Path) -> dict[str, MemoryDataset]:
     """Inputs of the images and metadata pipelines: de-identified with a test key, no
     incremental cache, PNGs under ``tmp_path``; the images pipeline makes the log."""
     return {
-        "dicom_images": MemoryDataset(sample.loaders(), copy_mode="assign"),
-        "dicom_headers": MemoryDataset(sample.loaders(), copy_mode="assign"),
+        "dicom_images": MemoryDataset(sample.files(), copy_mode="assign"),
+        "dicom_headers": MemoryDataset(sample.files(), copy_mode="assign"),
         "params:image": MemoryDataset({"size": 16}),
         "img_train": PartitionedDataset(
             path=str(tmp_path / "img_train"), dataset=PngDataset, filename_suffix=".png"
@@ -50,10 +48,8 @@ def _inputs(sample: Sample, tmp_path: Path) -> dict[str, MemoryDataset]:
         "images_metrics": MemoryDataset(),
         "pixel_intensity": MemoryDataset(),
         "params:metadata": MemoryDataset({"deid": True}),
-        "params:strict": MemoryDataset(False),
-        "params:executor": MemoryDataset({"backend": "sequential", "workers": None}),
         "deid_key": MemoryDataset("test-key"),
-        "params:incremental": MemoryDataset({"enabled": False}),
+        "file_mapper": MemoryDataset(file_mapper(), copy_mode="assign"),
     }
 
 

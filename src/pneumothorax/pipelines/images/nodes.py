@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import pickle
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydicom.dataset import Dataset
 
-from pneumothorax.config.params import ExecutorParams, ImageParams, IncrementalParams, strict_flag
+from pneumothorax.config.params import ImageParams
 from pneumothorax.dicom.render import convert_to_png
+from pneumothorax.dicom.results import FileResult
 from pneumothorax.runtime.compact_rows import CompactRows
-from pneumothorax.runtime.executors import map_ordered
-from pneumothorax.runtime.incremental import (
-    ResultCache,
-    cache_directory,
-    code_roots,
-    code_version,
-    map_cached,
-    reading_options,
-)
-from pneumothorax.runtime.progress import progress
-from pneumothorax.runtime.rejections import log_summary, reject
+from pneumothorax.runtime.file_ref import FileRef
+from pneumothorax.runtime.mapper import FileMapper
+from pneumothorax.runtime.rejections import log_summary
 from pneumothorax.runtime.run_metrics import MetricsDict, conversion_metrics
 
 #: A chunk is handed to the catalog once it holds this many PNGs or CHUNK_BYTES of them,
@@ -41,11 +33,7 @@ LOG_COLUMNS = (
 
 
 def render_images(
-    dicom_images: Mapping[str, Callable[[], Dataset]],
-    image: Mapping[str, Any],
-    strict: bool | None,
-    executor: Mapping[str, Any] | None,
-    incremental: Mapping[str, Any] | None = None,
+    dicom_images: Mapping[str, FileRef], image: Mapping[str, Any], file_mapper: FileMapper
 ) -> Iterator[tuple[dict[str, bytes], dict[str, Any]]]:
     """Render every usable image to PNG(s) of ``image.size``, yielding chunks as they are ready.
 
@@ -55,12 +43,9 @@ def render_images(
     its frames is handed over), so nothing partial is ever written for it.
 
     Args:
-        dicom_images: ``{id: load}`` for every candidate file.
+        dicom_images: Every candidate file, by id.
         image: The ``image`` group of ``params.yaml``.
-        strict: Stop at the first unusable file instead of logging it.
-        executor: The ``executor`` group of ``params.yaml``.
-        incremental: The ``incremental`` group: PNGs of unchanged inputs come from the
-            cache (:mod:`pneumothorax.runtime.incremental`), byte-identical to a conversion.
+        file_mapper: The per-file runtime (executor, incremental cache, strictness).
 
     Yields:
         ``({partition: png_bytes}, report)`` per chunk; ``report`` is one growing dict
@@ -73,74 +58,65 @@ def render_images(
     """
     params = ImageParams.from_mapping(image)
     spec = params.render_spec()
-    stop = strict_flag(strict)
-    settings = ExecutorParams.from_mapping(executor)
-    reuse = IncrementalParams.from_mapping(incremental)
-    start = time.perf_counter()
-    log = CompactRows()
-    grey_levels = np.zeros(256, dtype=np.int64)
-    report: dict[str, Any] = {
-        "rows": log,
-        "grey_levels": grey_levels,
-        "png_bytes": 0,
-        "seconds": 0.0,
-    }
+    report = _new_report()
     chunk: dict[str, bytes] = {}
     chunk_bytes = 0
-    cache = ResultCache(cache_directory(reuse.cache_dir)) if reuse.enabled else None
-    results = map_cached(
-        partial(convert_to_png, spec=spec),
-        dicom_images.items(),
-        mapper=partial(
-            map_ordered,
-            backend=settings.backend,
-            workers=settings.worker_count,
-            scheduler_address=settings.scheduler_address,
-        ),
-        cache=cache,
-        kind="png",
-        code=code_version(code_roots(__name__, dicom_images)),
-        params={**spec.__dict__, "reading": reading_options(dicom_images)},
+    results = file_mapper.map(
+        partial(convert_to_png, spec=spec), list(dicom_images.values()), stage="images",
+        kind="png", code=__name__, params=spec.__dict__,
         # A local cache of our own results (never shared or downloaded): pickle is safe here.
-        encode=pickle.dumps,
-        decode=pickle.loads,
+        encode=pickle.dumps, decode=pickle.loads,
+    )  # fmt: skip
+    for result in results:
+        if not result.ok:
+            row = file_mapper.reject(result, dicom_images[result.id], "images")
+            report["rows"].add({"id": result.id, "status": "rejected", "reason": row["reason"]})
+            continue
+        pngs = _add_render(report, result, params.bit_depth)
+        chunk.update(pngs)
+        chunk_bytes += sum(len(png) for png in pngs.values())
+        if len(chunk) >= CHUNK_SIZE or chunk_bytes >= CHUNK_BYTES:
+            yield chunk, _timed(report)
+            # Kedro splits a generator's tuples with itertools.tee (more_itertools.unzip),
+            # whose buffer keeps each yielded tuple alive for a block of up to 57 items:
+            # a fresh dict per chunk would keep ~57 chunks of PNG bytes in memory. Both
+            # parts are saved before the generator resumes, so empty this one instead.
+            chunk.clear()
+            chunk_bytes = 0
+    yield chunk, _timed(report)
+
+
+def _new_report() -> dict[str, Any]:
+    return {
+        "rows": CompactRows(),
+        "grey_levels": np.zeros(256, dtype=np.int64),
+        "png_bytes": 0,
+        "seconds": 0.0,
+        "start": time.perf_counter(),
+    }
+
+
+def _timed(report: dict[str, Any]) -> dict[str, Any]:
+    report["seconds"] = time.perf_counter() - report["start"]
+    return report
+
+
+def _add_render(report: dict[str, Any], result: FileResult, bit_depth: int) -> dict[str, bytes]:
+    """Count a converted file in ``report``; return its PNGs by partition id."""
+    frames, info = result.value
+    report["grey_levels"] += info.grey_levels
+    report["rows"].add(
+        {
+            "id": result.id,
+            "status": "converted",
+            "pngs": len(frames),
+            **info.as_row(),
+            "output_bit_depth": 8 if info.window == "colour" else bit_depth,
+        }
     )
-    try:
-        for result in progress(results, total=len(dicom_images), desc="images"):
-            if not result.ok:
-                row = reject(result, dicom_images, stop, "images")
-                log.add({"id": result.id, "status": "rejected", "reason": row["reason"]})
-                continue
-            frames, info = result.value
-            grey_levels += info.grey_levels
-            log.add(
-                {
-                    "id": result.id,
-                    "status": "converted",
-                    "pngs": len(frames),
-                    **info.as_row(),
-                    "output_bit_depth": 8 if info.window == "colour" else params.bit_depth,
-                }
-            )
-            # Frame keys are relative ("" or "/0003"), so a cached result serves any id.
-            chunk.update({f"{result.id}{suffix}": png for suffix, png in frames.items()})
-            written = sum(len(png) for png in frames.values())
-            chunk_bytes += written
-            report["png_bytes"] += written
-            if len(chunk) >= CHUNK_SIZE or chunk_bytes >= CHUNK_BYTES:
-                report["seconds"] = time.perf_counter() - start
-                yield chunk, report
-                # Kedro splits a generator's tuples with itertools.tee (more_itertools.unzip),
-                # whose buffer keeps each yielded tuple alive for a block of up to 57 items:
-                # a fresh dict per chunk would keep ~57 chunks of PNG bytes in memory. Both
-                # parts are saved before the generator resumes, so empty this one instead.
-                chunk.clear()
-                chunk_bytes = 0
-    finally:
-        if cache is not None:
-            cache.close()
-    report["seconds"] = time.perf_counter() - start
-    yield chunk, report
+    report["png_bytes"] += sum(len(png) for png in frames.values())
+    # Frame keys are relative ("" or "/0003"), so a cached result serves any id.
+    return {f"{result.id}{suffix}": png for suffix, png in frames.items()}
 
 
 def summarise_renders(

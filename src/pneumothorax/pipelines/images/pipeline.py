@@ -12,7 +12,7 @@ from kedro.pipeline import Pipeline, node, pipeline
 from pneumothorax.pipelines.images.nodes import render_images, summarise_renders
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(**kwargs: object) -> Pipeline:
     """Create the images pipeline."""
     return pipeline(
         [
@@ -21,9 +21,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs={
                     "dicom_images": "dicom_images",
                     "image": "params:image",
-                    "strict": "params:strict",
-                    "executor": "params:executor",
-                    "incremental": "params:incremental",
+                    "file_mapper": "file_mapper",
                 },
                 outputs=["img_train", "render_report"],
                 name="render_images",

@@ -6,20 +6,14 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import pandas as pd
-from pydicom.dataset import Dataset
 
-from pneumothorax.config.params import (
-    ExecutorParams,
-    IncrementalParams,
-    MetadataParams,
-    strict_flag,
-)
+from pneumothorax.config.params import MetadataParams
 from pneumothorax.dicom.deid import make_deidentifier
 from pneumothorax.dicom.metadata import (
     ID_COLUMN,
@@ -31,23 +25,9 @@ from pneumothorax.dicom.metadata import (
 from pneumothorax.dicom.results import FileResult
 from pneumothorax.raw.bundled_sample import check_key_for_files
 from pneumothorax.runtime.compact_rows import CompactRows
-from pneumothorax.runtime.executors import map_ordered
-from pneumothorax.runtime.incremental import (
-    ResultCache,
-    cache_directory,
-    code_roots,
-    code_version,
-    map_cached,
-    reading_options,
-)
-from pneumothorax.runtime.progress import progress
-from pneumothorax.runtime.rejections import (
-    BadInputError,
-    log_summary,
-    reject,
-    rejected_table,
-    source_path,
-)
+from pneumothorax.runtime.file_ref import FileRef
+from pneumothorax.runtime.mapper import FileMapper
+from pneumothorax.runtime.rejections import BadInputError, log_summary, rejected_table
 from pneumothorax.runtime.run_metrics import MetricsDict, conversion_metrics
 
 logger = logging.getLogger(__name__)
@@ -65,13 +45,11 @@ class _Verdict:
 
 
 def extract_metadata(
-    dicom_headers: Mapping[str, Callable[[], Dataset]],
+    dicom_headers: Mapping[str, FileRef],
     img_train_log: pd.DataFrame,
     metadata: Mapping[str, Any] | None,
-    strict: bool | None,
-    executor: Mapping[str, Any] | None,
     deid_key: str,
-    incremental: Mapping[str, Any] | None = None,
+    file_mapper: FileMapper,
 ) -> tuple[pd.DataFrame, pd.DataFrame, MetricsDict]:
     """De-identify and flatten the header of every file the images stage converted.
 
@@ -82,17 +60,13 @@ def extract_metadata(
     them here a second time (README, "Benchmark").
 
     Args:
-        dicom_headers: ``{id: load}`` for every candidate file (headers suffice).
+        dicom_headers: Every candidate file, by id (headers suffice).
         img_train_log: The images stage's log (``img_train_log.csv``): ``status``
             (converted/rejected), ``reason``, ``window`` and ``decoder`` per id.
         metadata: The ``metadata`` group of ``params.yaml``.
-        strict: Stop at the first unusable file instead of listing it.
-        executor: The ``executor`` group of ``params.yaml``.
         deid_key: The pseudonymisation key (``""`` if none; needed when ``metadata.deid``).
-        incremental: The ``incremental`` group: rows of unchanged inputs come from the
-            cache (:mod:`pneumothorax.runtime.incremental`), equal to a fresh read. Only
-            de-identified rows are cached: with ``metadata.deid: false`` every header is
-            read again.
+        file_mapper: The per-file runtime. Only de-identified rows are cached: with
+            ``metadata.deid: false`` every header is read again.
 
     Returns:
         The table (``id`` first, then one column per keyword in tag order, then
@@ -106,70 +80,57 @@ def extract_metadata(
             public sample key and these files are not the bundled sample.
     """
     settings = MetadataParams.from_mapping(metadata)
-    stop = strict_flag(strict)
-    if settings.deid:
-        check_key_for_files(deid_key, dicom_headers)
-    options = MetadataOptions(
-        private_tags=settings.private_tags,
-        deidentifier=make_deidentifier(deid_key, settings.date_shift) if settings.deid else None,
-    )
-    workers = ExecutorParams.from_mapping(executor)
-    reuse = IncrementalParams.from_mapping(incremental)
+    options = _options(settings, deid_key, dicom_headers)
     start = time.perf_counter()
-    rows = CompactRows()
     verdicts = _verdicts(img_train_log, dicom_headers)
+    # The images stage has announced the rejected files already: list them, quietly.
     rejected = [
-        # The images stage has announced these files already: list them, quietly.
-        reject(
-            FileResult(name, error=v.reason, reason=v.reason),
-            dicom_headers,
-            stop,
-            "metadata",
-            announce=False,
-        )
-        for name, v in verdicts.items()
-        if not v.converted
-    ]
-    converted = [(name, dicom_headers[name]) for name, v in verdicts.items() if v.converted]
-    # Rows read without de-identification hold every header value as it is: never cached,
-    # since the cache keeps every generation's rows, through later de-identified runs too.
-    cached = reuse.enabled and settings.deid
-    cache = ResultCache(cache_directory(reuse.cache_dir)) if cached else None
-    results = map_cached(
+        file_mapper.reject(FileResult(i, error=v.reason, reason=v.reason), dicom_headers[i],
+                           "metadata", announce=False)
+        for i, v in verdicts.items() if not v.converted
+    ]  # fmt: skip
+    results = file_mapper.map(
         partial(read_metadata_row, options=options),
-        converted,
-        mapper=partial(
-            map_ordered,
-            backend=workers.backend,
-            workers=workers.worker_count,
-            scheduler_address=workers.scheduler_address,
-        ),
-        cache=cache,
-        kind="metadata-row",
-        code=code_version(code_roots(__name__, dicom_headers)),
-        params={**_row_params(settings, deid_key), "reading": reading_options(dicom_headers)},
-        encode=_encode_row,
-        decode=json.loads,
-    )
-    try:
-        for result in progress(results, total=len(converted), desc="metadata"):
-            verdict = verdicts[result.id]
-            render = dict(zip(RENDER_COLUMNS, (verdict.window, verdict.decoder), strict=True))
-            if result.ok:
-                rows.add({ID_COLUMN: result.id, **result.value, **render})
-            else:
-                # One verdict per file: the images stage converted it, so it keeps its row.
-                _keep_without_header(result.id, dicom_headers, stop)
-                rows.add({ID_COLUMN: result.id, **render})
-    finally:
-        if cache is not None:
-            cache.close()
+        [dicom_headers[i] for i, v in verdicts.items() if v.converted],
+        stage="metadata", kind="metadata-row", code=__name__,
+        params=_row_params(settings, deid_key), encode=_encode_row, decode=json.loads,
+        # Rows read without de-identification hold every header value as it is: never
+        # cached, since the cache keeps every generation's rows, through later runs too.
+        cache=settings.deid,
+    )  # fmt: skip
+    rows = CompactRows()
+    for result in results:
+        rows.add(_row(result, verdicts[result.id], dicom_headers[result.id], file_mapper.strict))
     log_summary("metadata", len(rows), len(rejected))
     metrics = conversion_metrics(len(rows), len(rejected), time.perf_counter() - start)
     return build_table(rows), rejected_table(rejected), metrics
 
 
-def _keep_without_header(file_id: str, files: Mapping[str, Any], strict: bool) -> None:
+def _options(settings: MetadataParams, deid_key: str, files: Mapping[str, Any]) -> MetadataOptions:
+    """How headers are read; with de-identification, after checking the key fits the files.
+
+    Raises:
+        DeidKeyError: See :func:`pneumothorax.raw.bundled_sample.check_key_for_files`.
+    """
+    if settings.deid:
+        check_key_for_files(deid_key, files)
+    return MetadataOptions(
+        private_tags=settings.private_tags,
+        deidentifier=make_deidentifier(deid_key, settings.date_shift) if settings.deid else None,
+    )
+
+
+def _row(result: FileResult, verdict: _Verdict, ref: FileRef, strict: bool) -> dict[str, Any]:
+    """The table row of a converted file: its header's values, then the render columns."""
+    render = dict(zip(RENDER_COLUMNS, (verdict.window, verdict.decoder), strict=True))
+    if result.ok:
+        return {ID_COLUMN: result.id, **result.value, **render}
+    # One verdict per file: the images stage converted it, so it keeps its row.
+    _keep_without_header(ref, strict)
+    return {ID_COLUMN: result.id, **render}
+
+
+def _keep_without_header(ref: FileRef, strict: bool) -> None:
     """Say that a converted file's header could not be read into a row (never its values).
 
     De-identification already drops a value it cannot parse or replace (a StudyDate written
@@ -180,8 +141,7 @@ def _keep_without_header(file_id: str, files: Mapping[str, Any], strict: bool) -
     Raises:
         BadInputError: ``strict``.
     """
-    path = source_path(file_id, files.get(file_id))
-    message = f"{path}: header unusable, its row holds the id and render columns only"
+    message = f"{ref.path}: header unusable, its row holds the id and render columns only"
     if strict:
         raise BadInputError(f"metadata: {message} (strict: true stops at the first bad file)")
     logger.warning("metadata: %s", message)

@@ -11,7 +11,7 @@ from kedro.pipeline import Pipeline, node, pipeline
 from pneumothorax.pipelines.metadata.nodes import extract_metadata
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(**kwargs: object) -> Pipeline:
     """Create the metadata pipeline."""
     return pipeline(
         [
@@ -21,10 +21,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "dicom_headers": "dicom_headers",
                     "img_train_log": "img_train_log",
                     "metadata": "params:metadata",
-                    "strict": "params:strict",
-                    "executor": "params:executor",
                     "deid_key": "deid_key",
-                    "incremental": "params:incremental",
+                    "file_mapper": "file_mapper",
                 },
                 outputs=["train_metadata", "rejected_files", "metadata_metrics"],
                 name="extract_metadata",
