@@ -34,8 +34,6 @@ class DICOMDataset(CopyableFileDataset, AbstractDataset[None, pydicom.FileDatase
     """
 
     DEFAULT_LOAD_ARGS: ClassVar[dict[str, Any]] = {}
-    #: The file's path below the folder it was listed from; set by ``DicomFolderDataset``.
-    relative_path: str | None = None
 
     def __init__(
         self,
@@ -63,13 +61,6 @@ class DICOMDataset(CopyableFileDataset, AbstractDataset[None, pydicom.FileDatase
         self._fs = fsspec.filesystem(protocol, **deepcopy(credentials or {}), **self._fs_args)
         self._load_args = {**self.DEFAULT_LOAD_ARGS, **(load_args or {})}
         self.metadata = metadata
-
-    def for_file(self, filepath: str) -> DICOMDataset:
-        """This dataset for ``filepath`` (see :class:`CopyableFileDataset`), its
-        ``relative_path`` unset."""
-        twin = super().for_file(filepath)
-        twin.relative_path = None
-        return twin
 
     @property
     def path(self) -> str:
