@@ -276,8 +276,10 @@ class ResultCache:
         digests: list[str | None] = []
         for path, stat in files:
             record = known.get(path)
-            known_state = record is not None and record[:3] == _file_state(stat)
-            digests.append(record[3] if known_state and isinstance(record[3], str) else None)
+            if record is None or record[:3] != _file_state(stat):
+                digests.append(None)
+                continue
+            digests.append(record[3] if isinstance(record[3], str) else None)
         return digests
 
     def remember_digest(self, path: str, stat: os.stat_result, digest: str) -> None:
@@ -484,15 +486,19 @@ def _hash_changed(cache: ResultCache, inputs: list[_Input]) -> None:
     Done before deciding, so an unchanged content still hits the cache, and on a thread per
     core: hashlib and file reads release the GIL, so the threads hash in parallel.
     """
-    todo = [entry for entry in inputs if entry.digest is None and entry.path and entry.stat]
+    todo = [
+        (entry, entry.path, entry.stat)
+        for entry in inputs
+        if entry.digest is None and entry.path and entry.stat
+    ]
     if not todo:
         return
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        digests = pool.map(_local_digest, [entry.path for entry in todo])
-        for entry, digest in zip(todo, digests, strict=True):
+        digests = pool.map(_local_digest, [path for _entry, path, _stat in todo])
+        for (entry, path, stat), digest in zip(todo, digests, strict=True):
             if digest is not None:
                 entry.digest = digest
-                cache.remember_digest(entry.path, entry.stat, digest)
+                cache.remember_digest(path, stat, digest)
 
 
 def _apply(fn: Callable[[Item], FileResult], ref: FileRef) -> FileResult:
