@@ -20,8 +20,9 @@ from pneumothorax.runtime.file_ref import FileRef
 
 _DICOM_SUFFIX = ".dcm"
 _ID_SCHEMES = ("name", "path")
-#: Catalog keys of the file dataset that say nothing about how a file is read.
-_NOT_READING = ("filepath", "credentials", "metadata")
+#: Catalog keys of the file dataset that do not change what a load returns (the bytes are
+#: hashed anyway), and may hold secrets: left out of the reading options the cache key holds.
+_NOT_READING = ("filepath", "credentials", "fs_args", "metadata")
 
 
 class RawFolderError(DatasetError):
