@@ -70,7 +70,13 @@ class ProjectHooks:
 
         self._close_mapper()
         self._mapper = FileMapper.from_params(parameters)
-        catalog[FILE_MAPPER_DATASET] = MemoryDataset(self._mapper, copy_mode="assign")
+        # Always "assign" (one shared object, never a copy), keeping the entry's metadata
+        # (its kedro-viz layer).
+        declared = conf_catalog.get(FILE_MAPPER_DATASET)
+        metadata = declared.get("metadata") if isinstance(declared, dict) else None
+        catalog[FILE_MAPPER_DATASET] = MemoryDataset(
+            self._mapper, copy_mode="assign", metadata=metadata
+        )
         entry = conf_catalog.get(REJECTED_DATASET)
         path = entry.get("filepath") if isinstance(entry, dict) else None
         if path and self._project_path is not None:
