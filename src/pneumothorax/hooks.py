@@ -69,14 +69,14 @@ class ProjectHooks:
         from pneumothorax.runtime.mapper import FileMapper
 
         self._close_mapper()
-        self._mapper = FileMapper.from_params(parameters)
-        # Always "assign" (one shared object, never a copy), keeping the entry's metadata
-        # (its kedro-viz layer).
-        declared = conf_catalog.get(FILE_MAPPER_DATASET)
-        metadata = declared.get("metadata") if isinstance(declared, dict) else None
-        catalog[FILE_MAPPER_DATASET] = MemoryDataset(
-            self._mapper, copy_mode="assign", metadata=metadata
-        )
+        # ``parameters`` is what Kedro adds to the catalog: the whole params under "parameters".
+        self._mapper = FileMapper.from_params(parameters.get("parameters") or {})
+        if FILE_MAPPER_DATASET in catalog:
+            # conf/base/catalog.yml declares it (copy_mode: assign, its kedro-viz layer):
+            # filled, not replaced, so Kedro has no "Replacing dataset" line to print.
+            catalog.save(FILE_MAPPER_DATASET, self._mapper)
+        else:
+            catalog[FILE_MAPPER_DATASET] = MemoryDataset(self._mapper, copy_mode="assign")
         entry = conf_catalog.get(REJECTED_DATASET)
         path = entry.get("filepath") if isinstance(entry, dict) else None
         if path and self._project_path is not None:

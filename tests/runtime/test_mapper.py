@@ -123,9 +123,12 @@ def test_the_hook_puts_one_mapper_in_the_catalog_and_closes_its_dask_cluster(
     hooks = ProjectHooks()
     catalog = DataCatalog()
     params = {"executor": {"backend": "dask", "workers": 2}, "incremental": {"enabled": False}}
-    hooks.after_catalog_created(catalog=catalog, conf_catalog={}, parameters=params)
+    # As Kedro calls it: the params under "parameters", and each group as "params:<key>".
+    feed = {"parameters": params, **{f"params:{key}": value for key, value in params.items()}}
+    hooks.after_catalog_created(catalog=catalog, conf_catalog={}, parameters=feed)
     mapper = catalog.load(FILE_MAPPER_DATASET)
     assert isinstance(mapper, FileMapper)
+    assert (mapper.executor.backend, mapper.executor.workers) == ("dask", 2)
     assert catalog.load(FILE_MAPPER_DATASET) is mapper  # shared by every node, never copied
     files = _files(tmp_path / "raw", 8)
     pids = {r.value for r in _map(mapper, files, fn=_pid)}
@@ -141,3 +144,24 @@ def _alive(pid: int) -> bool:
             return stream.read().rpartition(")")[2].split()[0] != "Z"
     except (FileNotFoundError, IndexError):
         return False
+
+
+def test_the_catalog_entry_is_filled_not_replaced(caplog: pytest.LogCaptureFixture) -> None:
+    """conf/base/catalog.yml declares file_mapper: the hook saves into it, with no log line."""
+    import yaml
+
+    entry = yaml.safe_load((Path(__file__).parents[2] / "conf/base/catalog.yml").read_text())[
+        FILE_MAPPER_DATASET
+    ]
+    catalog = DataCatalog.from_config({FILE_MAPPER_DATASET: entry})
+    params = {"executor": {"backend": "sequential"}, "strict": True}
+    with caplog.at_level(logging.DEBUG):
+        ProjectHooks().after_catalog_created(
+            catalog=catalog,
+            conf_catalog={FILE_MAPPER_DATASET: entry},
+            parameters={"parameters": params},
+        )
+    assert not [r for r in caplog.records if "Replacing" in r.getMessage()]
+    mapper = catalog.load(FILE_MAPPER_DATASET)
+    assert (mapper.executor.backend, mapper.strict) == ("sequential", True)
+    assert catalog.load(FILE_MAPPER_DATASET) is mapper
