@@ -237,3 +237,22 @@ def test_missing_or_empty_folder_and_duplicate_ids_are_user_errors(
         RawFolderError, match=re.escape("a/x.dcm and b/x.dcm: both map to the id 'x'")
     ):
         _folder("dicom_images", tmp_path / "dup").load()
+
+
+def test_each_file_names_how_it_is_read_without_secrets(tree: Path) -> None:
+    """The reading options enter the cache key: load_args do, credentials and fs_args never."""
+    from pneumothorax.datasets.dicom_dataset import DICOMDataset
+
+    dataset = {
+        "type": DICOMDataset,
+        "load_args": {"stop_before_pixels": True},
+        "fs_args": {"auto_mkdir": False},
+    }
+    folder = DicomFolderDataset(path=str(tree), dataset=dataset, credentials={"token": "s3cr3t"})
+    refs = list(folder.load().values())
+    assert {ref.reader for ref in refs} == {
+        '["DICOMDataset", {"load_args": {"stop_before_pixels": true}}]'
+    }
+    assert {ref.reader_module for ref in refs} == {"pneumothorax.datasets.dicom_dataset"}
+    plain = DicomFolderDataset(path=str(tree), dataset=DICOMDataset).load()
+    assert {ref.reader for ref in plain.values()} == {'["DICOMDataset", {}]'}
