@@ -1,8 +1,9 @@
 """Run one per-file function over many files: sequentially, on local processes or on Dask.
 
-Kedro's runners parallelise nodes, not the files inside one node, so the nodes use this.
-Results come back in input order with a bounded number of tasks in flight, so memory
-stays flat however many files there are, and outputs never depend on scheduling.
+Kedro's runners parallelise nodes, not the files inside one node, so the per-file runtime
+(:class:`~pneumothorax.runtime.mapper.FileMapper`) uses this. Results come back in input
+order with a bounded number of tasks in flight, so memory stays flat however many files
+there are, and outputs never depend on scheduling.
 """
 
 from __future__ import annotations
