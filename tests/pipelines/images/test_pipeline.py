@@ -10,6 +10,7 @@ from kedro.runner import SequentialRunner
 from kedro_datasets.partitions import PartitionedDataset
 from PIL import Image
 
+from pneumothorax.config.params import ImageParams
 from pneumothorax.datasets.png_dataset import PngDataset
 from pneumothorax.pipelines.images.pipeline import create_pipeline
 
@@ -39,7 +40,7 @@ def _catalog(sample: Sample, image: dict, out: Path, **outputs: MemoryDataset) -
     return DataCatalog(
         {
             "dicom_images": MemoryDataset(sample.files(), copy_mode="assign"),
-            "params:image": MemoryDataset(image),
+            "params:image": MemoryDataset(ImageParams.from_mapping(image)),
             "file_mapper": MemoryDataset(file_mapper(), copy_mode="assign"),
             "img_train": PartitionedDataset(
                 path=str(out), dataset=PngDataset, filename_suffix=".png"

@@ -19,6 +19,7 @@ from kedro_datasets.partitions import PartitionedDataset
 from PIL import Image
 from pydicom.datadict import tag_for_keyword
 
+from pneumothorax.config.params import ImageParams, MetadataParams
 from pneumothorax.datasets.dicom_dataset import DICOMDataset
 from pneumothorax.datasets.dicom_folder_dataset import DicomFolderDataset
 from pneumothorax.dicom.deid import DeidKeyError
@@ -40,7 +41,8 @@ NO_CACHE = {"enabled": False}  # the cache: tests/runtime/test_incremental.py
 
 def _images_log(loads: dict) -> pd.DataFrame:
     """The images stage's real log of ``loads``, as the catalog reads it back from CSV."""
-    *_, (_chunk, report) = render_images(loads, {"size": 16}, file_mapper(SEQUENTIAL, NO_CACHE))
+    image = ImageParams(size=(16, 16))
+    *_, (_chunk, report) = render_images(loads, image, file_mapper(SEQUENTIAL, NO_CACHE))
     log, _metrics, _histogram = summarise_renders(report)
     text = log.to_csv(index=False, lineterminator="\n")
     return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
@@ -49,7 +51,8 @@ def _images_log(loads: dict) -> pd.DataFrame:
 def _metadata(files: dict, log: pd.DataFrame, metadata, strict, executor, key, incremental):
     """extract_metadata with the runtime the hook builds from ``strict``, ``executor``,
     ``incremental``."""
-    return extract_metadata(files, log, metadata, key, file_mapper(executor, incremental, strict))
+    typed = MetadataParams.from_mapping(metadata)  # as Kedro's typed parameters give it
+    return extract_metadata(files, log, typed, key, file_mapper(executor, incremental, strict))
 
 
 def _extract(loads: dict, *args):
@@ -106,7 +109,7 @@ def test_images_stage_writes_no_png_for_a_bad_file_and_logs_it(zoo: Path, tmp_pa
         filename_suffix=".png",
     )
     reports = []
-    for chunk, report in render_images(_folder(zoo), {"size": 16}, file_mapper()):
+    for chunk, report in render_images(_folder(zoo), ImageParams(size=(16, 16)), file_mapper()):
         out.save(chunk)
         reports.append(report)
     log, metrics, histogram = summarise_renders(reports[-1])

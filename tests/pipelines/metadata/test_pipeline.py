@@ -11,6 +11,7 @@ from kedro.runner import SequentialRunner
 from kedro_datasets.pandas import CSVDataset
 from kedro_datasets.partitions import PartitionedDataset
 
+from pneumothorax.config.params import ImageParams, MetadataParams
 from pneumothorax.datasets.png_dataset import PngDataset
 from pneumothorax.pipelines.images.pipeline import create_pipeline as create_images_pipeline
 from pneumothorax.pipelines.metadata.pipeline import create_pipeline
@@ -39,7 +40,7 @@ def _inputs(sample: Sample, tmp_path: Path) -> dict[str, MemoryDataset]:
     return {
         "dicom_images": MemoryDataset(sample.files(), copy_mode="assign"),
         "dicom_headers": MemoryDataset(sample.files(), copy_mode="assign"),
-        "params:image": MemoryDataset({"size": 16}),
+        "params:image": MemoryDataset(ImageParams(size=(16, 16))),
         "img_train": PartitionedDataset(
             path=str(tmp_path / "img_train"), dataset=PngDataset, filename_suffix=".png"
         ),
@@ -47,7 +48,7 @@ def _inputs(sample: Sample, tmp_path: Path) -> dict[str, MemoryDataset]:
         "img_train_log": MemoryDataset(),
         "images_metrics": MemoryDataset(),
         "pixel_intensity": MemoryDataset(),
-        "params:metadata": MemoryDataset({"deid": True}),
+        "params:metadata": MemoryDataset(MetadataParams(deid=True)),
         "deid_key": MemoryDataset("test-key"),
         "file_mapper": MemoryDataset(file_mapper(), copy_mode="assign"),
     }

@@ -33,7 +33,7 @@ LOG_COLUMNS = (
 
 
 def render_images(
-    dicom_images: Mapping[str, FileRef], image: Mapping[str, Any], file_mapper: FileMapper
+    dicom_images: Mapping[str, FileRef], image: ImageParams, file_mapper: FileMapper
 ) -> Iterator[tuple[dict[str, bytes], dict[str, Any]]]:
     """Render every usable image to PNG(s) of ``image.size``, yielding chunks as they are ready.
 
@@ -44,7 +44,7 @@ def render_images(
 
     Args:
         dicom_images: Every candidate file, by id.
-        image: The ``image`` group of ``params.yaml``.
+        image: The ``image`` group of ``params.yaml`` (Kedro's typed parameters build it).
         file_mapper: The per-file runtime (executor, incremental cache, strictness).
 
     Yields:
@@ -56,8 +56,7 @@ def render_images(
     Raises:
         BadInputError: ``strict`` and a file is unusable.
     """
-    params = ImageParams.from_mapping(image)
-    spec = params.render_spec()
+    spec = image.render_spec()
     report = _new_report()
     chunk: dict[str, bytes] = {}
     chunk_bytes = 0
@@ -72,7 +71,7 @@ def render_images(
             row = file_mapper.reject(result, dicom_images[result.id], "images")
             report["rows"].add({"id": result.id, "status": "rejected", "reason": row["reason"]})
             continue
-        pngs = _add_render(report, result, params.bit_depth)
+        pngs = _add_render(report, result, image.bit_depth)
         chunk.update(pngs)
         chunk_bytes += sum(len(png) for png in pngs.values())
         if len(chunk) >= CHUNK_SIZE or chunk_bytes >= CHUNK_BYTES:

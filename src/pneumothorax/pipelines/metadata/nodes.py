@@ -47,7 +47,7 @@ class _Verdict:
 def extract_metadata(
     dicom_headers: Mapping[str, FileRef],
     img_train_log: pd.DataFrame,
-    metadata: Mapping[str, Any] | None,
+    metadata: MetadataParams,
     deid_key: str,
     file_mapper: FileMapper,
 ) -> tuple[pd.DataFrame, pd.DataFrame, MetricsDict]:
@@ -63,7 +63,7 @@ def extract_metadata(
         dicom_headers: Every candidate file, by id (headers suffice).
         img_train_log: The images stage's log (``img_train_log.csv``): ``status``
             (converted/rejected), ``reason``, ``window`` and ``decoder`` per id.
-        metadata: The ``metadata`` group of ``params.yaml``.
+        metadata: The ``metadata`` group of ``params.yaml`` (Kedro's typed parameters build it).
         deid_key: The pseudonymisation key (``""`` if none; needed when ``metadata.deid``).
         file_mapper: The per-file runtime. Only de-identified rows are cached: with
             ``metadata.deid: false`` every header is read again.
@@ -79,8 +79,7 @@ def extract_metadata(
         DeidKeyError: De-identification is on and there is no key, or the key is the
             public sample key and these files are not the bundled sample.
     """
-    settings = MetadataParams.from_mapping(metadata)
-    options = _options(settings, deid_key, dicom_headers)
+    options = _options(metadata, deid_key, dicom_headers)
     start = time.perf_counter()
     verdicts = _verdicts(img_train_log, dicom_headers)
     # The images stage has announced the rejected files already: list them, quietly.
@@ -93,10 +92,10 @@ def extract_metadata(
         partial(read_metadata_row, options=options),
         [dicom_headers[i] for i, v in verdicts.items() if v.converted],
         stage="metadata", kind="metadata-row", code=__name__,
-        params=_row_params(settings, deid_key), encode=_encode_row, decode=json.loads,
+        params=_row_params(metadata, deid_key), encode=_encode_row, decode=json.loads,
         # Rows read without de-identification hold every header value as it is: never
         # cached, since the cache keeps every generation's rows, through later runs too.
-        cache=settings.deid,
+        cache=metadata.deid,
     )  # fmt: skip
     rows = CompactRows()
     for result in results:
