@@ -454,6 +454,51 @@ class Bench:
         return self.rows[name]["seconds"]
 
 
+def dvc_settings(bench: Bench, outputs: Path, scratch: Path, n: int) -> None:
+    """DVC's own cost of committing, pushing and pulling ``outputs`` (a folder of PNGs) under
+    the settings that are in our hands: ``cache.type`` and ``-j``, in a scratch repository
+    holding a copy of them, so each setting is timed on the same files."""
+    env = project_env(scratch)
+    for cache_type in ("copy", "hardlink"):
+        repo = scratch / cache_type
+        shutil.rmtree(repo, ignore_errors=True)
+        shutil.rmtree(scratch / f"{cache_type}-remote", ignore_errors=True)
+        repo.mkdir(parents=True)
+        shutil.copytree(outputs, repo / "out")
+        (repo / "dvc.yaml").write_text("stages:\n  s:\n    cmd: 'true'\n    outs: [out]\n")
+        for cmd in (
+            ["git", "init", "-q", "-b", "main"],
+            ["dvc", "init", "-q"],
+            ["dvc", "config", "core.analytics", "false"],
+            ["dvc", "config", "cache.type", cache_type],
+            ["dvc", "remote", "add", "-d", "r", str(scratch / f"{cache_type}-remote")],
+        ):
+            run(cmd, repo, env)
+        label = f"cache.type {cache_type}"
+        bench.record(
+            f"DVC alone: commit {n} PNGs, {label}",
+            measure(["dvc", "commit", "-f", "-q", "s"], repo, env),
+            n,
+        )
+        for jobs in ([], ["-j", "2"]):
+            shutil.rmtree(scratch / f"{cache_type}-remote", ignore_errors=True)
+            what = f"{label}, {' '.join(jobs) or 'default -j'}"
+            bench.record(
+                f"DVC alone: push {n} PNGs, {what}",
+                measure(["dvc", "push", "-q", *jobs], repo, env),
+                n,
+            )
+            shutil.rmtree(repo / "out")
+            shutil.rmtree(repo / ".dvc" / "cache")
+            bench.record(
+                f"DVC alone: pull {n} PNGs, {what}",
+                measure(["dvc", "pull", "-q", *jobs], repo, env),
+                n,
+            )
+        shutil.rmtree(repo)
+        shutil.rmtree(scratch / f"{cache_type}-remote", ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear script
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_712, help="files (SIIM train: 10,712)")
@@ -635,6 +680,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
     )
     for path in added:  # ``data`` stays at exactly n files for the next run
         _remove(path, data)
+    dvc_settings(bench, project / "data/02_intermediate/img_train", work / "dvc-settings", n)
 
     result = {
         "machine": _machine(),
@@ -690,6 +736,9 @@ def _report(bench: Bench, result: dict, n: int, small: int, exp_size: int) -> st
     rss_big = bench.rows["full `dvc repro`"]["peak_rss_mb"]
     rss_small = next(v["peak_rss_mb"] for k, v in bench.rows.items() if "for peak RSS" in k)
     stages_n = len(result["stages"]["1 file"])
+    exp_run = s(f"`dvc exp run -S image.size={exp_size}`")
+    exp_stages = [name for name in result["stages"]["exp run"] if name != "raw_manifest"]
+    exp_fixed = sum(result["stages"]["1 file"].get(name, 0.0) for name in exp_stages)
     push, pull = (
         s("`dvc push` (all layers, local remote)"),
         s("`dvc pull` into a fresh clone (verify on)"),
@@ -725,10 +774,11 @@ def _report(bench: Bench, result: dict, n: int, small: int, exp_size: int) -> st
         ),
         (
             f"`dvc exp run -S image.size={exp_size}` / images loop at {exp_size}",
-            f"{s(f'`dvc exp run -S image.size={exp_size}`') / loop_exp:.2f}",
+            f"{exp_run / loop_exp:.2f}",
             "<= 1.3",
-            f"{(loop_exp + stage) / loop_exp:.2f} (loop + one stage's fixed cost)",
-            s(f"`dvc exp run -S image.size={exp_size}`") / loop_exp <= 1.3,
+            f"{(loop_exp + exp_fixed) / loop_exp:.2f} (loop + the {len(exp_stages)} stages it "
+            f"reran, on 1 file: {exp_fixed:.1f} s)",
+            exp_run / loop_exp <= 1.3,
         ),
         (
             "fixed cost of a stage on 1 file (`kedro run --pipelines images`)",
@@ -750,7 +800,7 @@ def _report(bench: Bench, result: dict, n: int, small: int, exp_size: int) -> st
             f"{rss_big / rss_small:.2f}",
             "<= 1.25",
             f"{rss_small} MB at {small} files",
-            rss_big / rss_small <= 1.25,
+            rss_big / rss_small <= 1.25 if judged else None,
         ),
         (
             "`dvc push`, every layer, local remote",
