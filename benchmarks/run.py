@@ -456,13 +456,18 @@ class Bench:
 
 def dvc_settings(bench: Bench, outputs: Path, scratch: Path, n: int) -> None:
     """DVC's own cost of committing, pushing and pulling ``outputs`` (a folder of PNGs) under
-    the settings that are in our hands: ``cache.type`` and ``-j``, in a scratch repository
-    holding a copy of them, so each setting is timed on the same files."""
+    the settings in our hands (``cache.type``, ``core.checksum_jobs``, ``-j``), each in a
+    fresh scratch repository holding a copy of the same files."""
     env = project_env(scratch)
-    for cache_type in ("copy", "hardlink"):
-        repo = scratch / cache_type
-        shutil.rmtree(repo, ignore_errors=True)
-        shutil.rmtree(scratch / f"{cache_type}-remote", ignore_errors=True)
+    # (cache.type, checksum_jobs or None for DVC's default, time push and pull too?)
+    for cache_type, hash_jobs, transfers in (
+        ("copy", None, True),
+        ("copy", 2, False),
+        ("hardlink", None, True),
+    ):
+        repo, remote = scratch / "repo", scratch / "remote"
+        for folder in (repo, remote):
+            shutil.rmtree(folder, ignore_errors=True)
         repo.mkdir(parents=True)
         shutil.copytree(outputs, repo / "out")
         (repo / "dvc.yaml").write_text("stages:\n  s:\n    cmd: 'true'\n    outs: [out]\n")
@@ -471,17 +476,20 @@ def dvc_settings(bench: Bench, outputs: Path, scratch: Path, n: int) -> None:
             ["dvc", "init", "-q"],
             ["dvc", "config", "core.analytics", "false"],
             ["dvc", "config", "cache.type", cache_type],
-            ["dvc", "remote", "add", "-d", "r", str(scratch / f"{cache_type}-remote")],
+            ["dvc", "remote", "add", "-d", "r", str(remote)],
         ):
             run(cmd, repo, env)
         label = f"cache.type {cache_type}"
+        if hash_jobs:
+            run(["dvc", "config", "core.checksum_jobs", str(hash_jobs)], repo, env)
+            label += f", checksum_jobs {hash_jobs}"
         bench.record(
             f"DVC alone: commit {n} PNGs, {label}",
             measure(["dvc", "commit", "-f", "-q", "s"], repo, env),
             n,
         )
-        for jobs in ([], ["-j", "2"]):
-            shutil.rmtree(scratch / f"{cache_type}-remote", ignore_errors=True)
+        for jobs in ([], ["-j", "2"]) if transfers else ():
+            shutil.rmtree(remote, ignore_errors=True)
             what = f"{label}, {' '.join(jobs) or 'default -j'}"
             bench.record(
                 f"DVC alone: push {n} PNGs, {what}",
@@ -495,8 +503,7 @@ def dvc_settings(bench: Bench, outputs: Path, scratch: Path, n: int) -> None:
                 measure(["dvc", "pull", "-q", *jobs], repo, env),
                 n,
             )
-        shutil.rmtree(repo)
-        shutil.rmtree(scratch / f"{cache_type}-remote", ignore_errors=True)
+    shutil.rmtree(scratch)
 
 
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear script
