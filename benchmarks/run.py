@@ -301,6 +301,61 @@ def make_bare_dvc(root: Path, env: dict[str, str]) -> Path:
     return root
 
 
+# ---------------------------------------------------------------- peak RSS per process
+# Put on PYTHONPATH as sitecustomize.py for the full runs: every Python process of the
+# measured command (DVC, each stage's `kedro run`, the manifest) appends its own peak RSS and
+# its reaped children's (the executor's workers) to $BENCH_RSS_LOG when it exits, so the
+# peak of each stage is known, not only the run's.
+_RSS_HOOK = """\
+import atexit, json, os, resource, sys
+
+
+def _log_peak_rss():
+    usage = resource.getrusage
+    row = {"argv": sys.argv, "self": usage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "children": usage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    with open(os.environ["BENCH_RSS_LOG"], "a", encoding="utf-8") as log:
+        log.write(json.dumps(row) + "\\n")
+
+
+if os.environ.get("BENCH_RSS_LOG"):
+    atexit.register(_log_peak_rss)
+"""
+
+
+def rss_env(env: dict[str, str], work: Path, name: str) -> dict[str, str]:
+    """``env`` with the peak-RSS hook on and an empty log ``<work>/rss-<name>.jsonl``."""
+    hook = work / "rss-hook"
+    hook.mkdir(parents=True, exist_ok=True)
+    (hook / "sitecustomize.py").write_text(_RSS_HOOK)
+    log = work / f"rss-{name}.jsonl"
+    log.unlink(missing_ok=True)
+    return {
+        **env,
+        "PYTHONPATH": f"{hook}{os.pathsep}{env['PYTHONPATH']}",
+        "BENCH_RSS_LOG": str(log),
+    }
+
+
+def rss_by_process(log: Path) -> dict[str, float]:
+    """Peak RSS (MB) per process of a logged run: ``dvc``, ``raw_manifest`` and each stage's
+    ``kedro run`` (the larger of the process and its workers)."""
+    peaks: dict[str, float] = {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        argv = row["argv"]
+        if "--pipelines" in argv:
+            name = argv[argv.index("--pipelines") + 1]
+        elif argv and argv[0].endswith("manifest.py"):
+            name = "raw_manifest"
+        elif argv and Path(argv[0]).name == "dvc":
+            name = "dvc (itself)"
+        else:
+            continue
+        peaks[name] = max(peaks.get(name, 0.0), row["self"], row["children"])
+    return peaks
+
+
 # ---------------------------------------------------------------- the project
 def make_project(root: Path, data: Path) -> Path:
     """A copy of the project (with its .dvc/config) with ``data`` as its raw folder, git +
@@ -606,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
     small = make_project(work / "small", small_data)
     bench.record(
         "full `dvc repro` (for peak RSS)",
-        measure(["dvc", "repro"], small, project_env(small)),
+        measure(["dvc", "repro"], small, rss_env(project_env(small), work, "small")),
         args.rss_small,
     )
     shutil.rmtree(small)
@@ -614,7 +669,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
     # The project at n files.
     project = make_project(work / "project", data)
     env = project_env(project)
-    bench.record("full `dvc repro`", measure(["dvc", "repro"], project, env, STAGE_MARK), n)
+    full_env = rss_env(env, work, "full")
+    bench.record("full `dvc repro`", measure(["dvc", "repro"], project, full_env, STAGE_MARK), n)
     run(["git", "add", "-A"], project, env)
     run(["git", "commit", "-qm", "run"], project, env)
     bench.record("no-op `dvc repro`", measure(["dvc", "repro"], project, env), n)
@@ -702,6 +758,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
             )
         },
         "imports": imports,
+        "rss": {
+            "small": rss_by_process(work / "rss-small.jsonl"),
+            "full": rss_by_process(work / "rss-full.jsonl"),
+        },
     }
     report = _report(bench, result, n, args.rss_small, args.exp_size)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -825,7 +885,6 @@ def _report(bench: Bench, result: dict, n: int, small: int, exp_size: int) -> st
         ),
     ]
     size_note = "" if judged else f" (N={n} < {SIIM:,}: absolute targets not judged)"
-    verdict = {True: "met", False: "NOT met", None: "-"}
     lines = [
         f"Machine: {result['machine']}. Compare ratios within one run.",
         "",
@@ -848,6 +907,17 @@ def _report(bench: Bench, result: dict, n: int, small: int, exp_size: int) -> st
             for name in result["stages"]["full"]
         ),
         "",
+        f"Peak RSS (MB) of each process of the full `dvc repro`, at {small} and {n} files",
+        "(a stage: its `kedro run` or its workers, whichever is larger):",
+        "",
+        f"| process | {small} files | {n} files | ratio |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {name} | {result['rss']['small'].get(name, 0):.0f} | {mb:.0f} | "
+            f"{_ratio(mb, result['rss']['small'].get(name))} |"
+            for name, mb in result["rss"]["full"].items()
+        ),
+        "",
         "`python -X importtime`: seconds importing each top-level package (its modules' self",
         "time), `kedro run --pipelines images` on 1 file against the bare `kedro run`:",
         "",
@@ -864,13 +934,26 @@ def _report(bench: Bench, result: dict, n: int, small: int, exp_size: int) -> st
         "|---|---:|---|---|---|",
         *(
             f"| {name} | {value} | {limit} | {floor} | "
-            f"{verdict[ok] if ok is not None or limit == 'measured' else 'not judged (small N)'} |"
+            f"{_verdict(ok, limit, judged or '1 file' in name)} |"
             for name, value, limit, floor, ok in checks
         ),
         "",
         _dominates(push, pull, pull_plain, copy, hashing),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _verdict(ok: bool | None, limit: str, judged: bool) -> str:
+    """met / NOT met; below SIIM size a ratio's verdict is marked, as fixed costs weigh more."""
+    if limit == "measured":
+        return "-"
+    if ok is None:
+        return "not judged (small N)"
+    return ("met" if ok else "NOT met") + ("" if judged else " (small N)")
+
+
+def _ratio(value: float, base: float | None) -> str:
+    return f"{value / base:.2f}" if base else "-"
 
 
 def _cell(seconds: dict[str, float], name: str) -> str:
