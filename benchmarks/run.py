@@ -349,7 +349,8 @@ def rss_by_process(log: Path) -> dict[str, float]:
         elif argv and argv[0].endswith("manifest.py"):
             name = "raw_manifest"
         elif argv and Path(argv[0]).name == "dvc":
-            name = "dvc (itself)"
+            peaks["dvc (itself)"] = max(peaks.get("dvc (itself)", 0.0), row["self"])
+            continue  # its children are the stages, counted above
         else:
             continue
         peaks[name] = max(peaks.get(name, 0.0), row["self"], row["children"])
@@ -963,12 +964,17 @@ def _cell(seconds: dict[str, float], name: str) -> str:
 def _dominates(push: float, pull: float, pull_plain: float, copy: float, hashing: float) -> str:
     """One sentence on what a push and a pull spend their time on, from their floors."""
     verify = pull - pull_plain
+    verify_text = (
+        f"{verify:.1f} s more with verify (re-hashing what it downloads)"
+        if verify > 0
+        else "verify's cost is within the noise"
+    )
     return (
         f"Push/pull: copying the files alone (`cp -r`) takes {copy:.1f} s and hashing every "
         f"byte once {hashing:.1f} s; `dvc push` spends {push - copy:.1f} s beyond the copy, "
-        f"`dvc pull` {pull_plain - copy:.1f} s beyond it without verify and {verify:.1f} s more "
-        f"with verify (re-hashing what it downloads). What is left over the floors is DVC's "
-        f"per-file work (status queries, object bookkeeping, checkout links)."
+        f"`dvc pull` {pull_plain - copy:.1f} s beyond it without verify, {verify_text}. "
+        "What is left over the floors is DVC's per-file work (status queries, object "
+        "bookkeeping, checkout links)."
     )
 
 
