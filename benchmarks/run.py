@@ -2,8 +2,8 @@
 
 Run by hand (never in CI), from the repository root with the venv active::
 
-    python benchmarks/run.py --count 10712            # the targets of issue #20 (~15 min, 2 cores)
-    python benchmarks/run.py --count 500 --rss-small 100   # a smoke run at small scale
+    python benchmarks/run.py --count 10712 --rss-small 1000   # issue #20's targets (~25 min)
+    python benchmarks/run.py --count 300 --rss-small 100      # a smoke run at small scale
 
 One command times, in one run, on generated SIIM-like data (1024x1024, 75% JPEG Baseline,
 25% uncompressed, from ``pneumothorax.raw.sample``):
@@ -11,12 +11,13 @@ One command times, in one run, on generated SIIM-like data (1024x1024, 75% JPEG 
 - floors: the tuned images-only 2-process loop (at the pipeline's size and at the
   experiment's), the metadata rows loop, the interpreter, a bare ``kedro run`` of an empty
   Kedro project, a no-op ``dvc repro`` of a one-stage DVC project;
-- the project: the fixed cost of one stage on 1 file (wall, and ``python -X importtime``'s
-  top packages), a full ``dvc repro`` (with each stage's share), a no-op one,
-  ``dvc exp run -S image.size=...``, ``dvc repro`` after ``dvc add`` of +1% files,
-  ``dvc push`` to a local remote and ``dvc pull`` into a fresh clone (with the copying and
-  hashing floors that say what dominates), and peak RSS of a full ``dvc repro`` at
-  ``--rss-small`` files against ``--count``;
+- the project: the fixed cost of one stage on 1 file (wall, and ``python -X importtime``
+  seconds per package), a full ``dvc repro`` (with each stage's share and each process's
+  peak RSS), a no-op one, ``dvc exp run -S image.size=...``, ``dvc repro`` after
+  ``dvc add`` of +1% files, ``dvc push`` to a local remote and ``dvc pull`` into a fresh
+  clone (with the copying and hashing floors that say what dominates), peak RSS of a full
+  ``dvc repro`` at ``--rss-small`` files against ``--count``, and DVC alone on the run's
+  PNGs under the settings in our hands (``cache.type``, ``core.checksum_jobs``, ``-j``);
 
 then prints one table with each target's value, floor and verdict. Results are written to
 ``benchmarks/results/<timestamp>.json`` and ``.md``. Everything is generated under
