@@ -7,9 +7,9 @@ from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError
 
+from pneumothorax.config.project import repository_root
 from pneumothorax.dicom.deid import KEY_CREDENTIAL, KEY_ENV, resolve_key
 from pneumothorax.raw.bundled_sample import pseudonymisation_key
-from pneumothorax.tracking.store import repository_root
 
 
 class DeidKeyDataset(AbstractDataset[None, str]):

@@ -366,7 +366,7 @@ def _first_line(error: BaseException) -> str:
 
 def cache_directory(configured: str | None) -> Path:
     """``configured``, or the default folder under the repository (also from a DVC temp copy)."""
-    from pneumothorax.tracking.store import repository_root
+    from pneumothorax.config.project import repository_root
 
     if configured:
         return Path(configured)

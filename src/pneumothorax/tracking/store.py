@@ -8,22 +8,7 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-#: DVC runs ``dvc exp run --temp`` / ``--queue`` in a copy under this folder of the repo.
-_DVC_TEMP_MARKER = (".dvc", "tmp")
-
-
-def repository_root(project_path: Path) -> Path:
-    """Return the repository that owns ``project_path``.
-
-    Inside a DVC temporary experiment workspace (``<repo>/.dvc/tmp/exps/...``) this is
-    ``<repo>``, so an experiment logs into the same MLflow store as the workspace, and the
-    store is not deleted with the temporary copy.
-    """
-    parts = project_path.resolve().parts
-    for index in range(len(parts) - 1):
-        if parts[index : index + 2] == _DVC_TEMP_MARKER:
-            return Path(*parts[:index])
-    return project_path.resolve()
+from pneumothorax.config.project import repository_root
 
 
 def tracking_uri(project_path: Path) -> str:
