@@ -26,7 +26,7 @@ from mlflow.data.dataset_source import DatasetSource
 from mlflow.exceptions import MlflowException
 
 from pneumothorax.config.params import TrackingParams
-from pneumothorax.pipelines.reporting.nodes import select_sample_ids
+from pneumothorax.raw.pick import select_sample_ids
 from pneumothorax.tracking import safe_tracking
 from pneumothorax.tracking.experiment_run import (
     GROUP_TAG,

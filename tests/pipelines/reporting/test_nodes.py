@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 
 import pandas as pd
@@ -12,7 +11,6 @@ from PIL import Image
 from pneumothorax.pipelines.reporting.nodes import (
     build_contact_sheet,
     plot_distributions,
-    select_sample_ids,
     summarise_metadata,
 )
 
@@ -61,13 +59,6 @@ def test_missing_columns_count_as_unknown() -> None:
     _, sex, _, size = summarise_metadata(pd.DataFrame({"id": ["a", "b"]}))
     assert sex.to_dict("list") == {"PatientSex": ["unknown"], "count": [2]}
     assert size.to_dict("list") == {"size": ["unknown"], "count": [2]}
-
-
-@pytest.mark.parametrize("count", [3, 16, 40])
-def test_sample_ids_are_the_smallest_md5s_in_id_order(count: int) -> None:
-    ids = [f"study/series/{n}" for n in range(count)]
-    expected = sorted(sorted(ids, key=lambda i: hashlib.md5(i.encode()).hexdigest())[:16])
-    assert select_sample_ids(reversed(ids)) == expected
 
 
 def test_contact_sheet_is_a_deterministic_grid_of_sixteen() -> None:

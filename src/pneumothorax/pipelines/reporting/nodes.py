@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
+
+from pneumothorax.raw.pick import select_sample_ids
 
 logger = logging.getLogger(__name__)
 
@@ -32,17 +33,6 @@ UNKNOWN = "unknown"
 _PNG_METADATA = {"Software": None}
 
 
-def select_sample_ids(ids: Iterable[str], count: int = SHEET_COUNT) -> list[str]:
-    """A fixed, well-spread pick: the ``count`` ids with the smallest md5, in id order.
-
-    The md5 of an id does not depend on the other files, so adding files to the raw
-    layer only swaps in a newcomer that sorts lower, and the pick spreads over studies
-    instead of taking the first study's series.
-    """
-    ranked = sorted(ids, key=lambda i: (hashlib.md5(i.encode("utf-8")).hexdigest(), i))
-    return sorted(ranked[:count])
-
-
 def build_contact_sheet(img_train: Mapping[str, Callable[[], Image.Image]]) -> bytes:
     """A grid of :data:`SHEET_COUNT` thumbnails of converted images, each with its id.
 
@@ -52,7 +42,7 @@ def build_contact_sheet(img_train: Mapping[str, Callable[[], Image.Image]]) -> b
     Returns:
         The contact sheet as PNG bytes (deterministic).
     """
-    chosen = select_sample_ids(img_train)
+    chosen = select_sample_ids(img_train, SHEET_COUNT)
     rows = max(1, -(-len(chosen) // SHEET_COLUMNS))
     cell_h = THUMBNAIL + LABEL_HEIGHT
     sheet = Image.new("L", (SHEET_COLUMNS * THUMBNAIL, rows * cell_h), color=0)
