@@ -1,5 +1,5 @@
-"""Project hooks: validate params at start-up, build the per-file runtime, tag MLflow runs,
-point at the rejected list."""
+"""Project hooks: validate params at start-up, build the per-file runtime, point at the
+rejected list. MLflow runs are :class:`pneumothorax.tracking.mlflow_hook.MlflowHook`'s."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from kedro.io import CatalogProtocol, MemoryDataset
 
 from pneumothorax.config.errors import ParamsError
 from pneumothorax.dicom.deid import DeidKeyError
-from pneumothorax.tracking import safe_tracking
-from pneumothorax.tracking.provenance import run_tags
 
 if TYPE_CHECKING:
     from pneumothorax.runtime.mapper import FileMapper
@@ -37,7 +35,7 @@ class ProjectHooks:
         self._rejected_path: str | None = None
         self._mapper: FileMapper | None = None
 
-    # tryfirst: before kedro-mlflow's hook, which reads the params too (and would show a
+    # tryfirst: before the MLflow hook, which reads the params too (and would show a
     # traceback for a params.yaml that is not valid YAML).
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: KedroContext) -> None:
@@ -91,32 +89,16 @@ class ProjectHooks:
         if dataset_name == REJECTED_DATASET and self._rejected_path and len(data):
             logger.warning("%d rejected file(s) listed in %s", len(data), self._rejected_path)
 
-    # trylast: kedro-mlflow's own before_pipeline_run starts the run these tags go on.
+    # trylast: after the MLflow hook has started the run (and imported MLflow).
     @hook_impl(trylast=True)
-    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
-        """Tag the active MLflow run, then take the start-up heap out of garbage collection."""
-        self._tag_run(_kedro_command(run_params))
+    def before_pipeline_run(self) -> None:
+        """Take the start-up heap out of garbage collection."""
         # Kedro, MLflow, SQLAlchemy and pandas leave long-lived objects that every full
         # collection during the run scans again: 7 full collections took 1.69 s of a
         # `kedro run --pipelines metadata` over 10,807 files (1.37 s of `--pipelines
         # images`); frozen here and in settings.py, 0.76-0.77 s. Frozen objects are never
         # scanned (nor freed: they live until exit anyway); the run's own are collected.
         gc.freeze()
-
-    def _tag_run(self, command: str) -> None:
-        """Tag the active MLflow run with its command, git commit and DVC raw-data hashes."""
-        import mlflow
-
-        if not safe_tracking.enabled() or mlflow.active_run() is None or self._project_path is None:
-            return
-        # MLflow would name the source after the `kedro` script's absolute path.
-        tags = {**run_tags(self._project_path), "mlflow.source.name": command}
-        safe_tracking.guarded("tagging the run", mlflow.set_tags, tags)
-        if not safe_tracking.enabled():
-            return
-        logger.debug(
-            "MLflow run %s tagged with %s", mlflow.active_run().info.run_id, ", ".join(tags)
-        )
 
     @hook_impl
     def after_pipeline_run(self) -> None:
@@ -127,7 +109,7 @@ class ProjectHooks:
         if self._mapper is not None:
             self._mapper.close()
 
-    # trylast: kedro-mlflow's on_pipeline_error must end the MLflow run (as FAILED) first.
+    # trylast: the MLflow hook's on_pipeline_error must end the MLflow run (as FAILED) first.
     @hook_impl(trylast=True)
     def on_pipeline_error(self, error: Exception) -> None:
         """Show a bad input file (``strict: true``) or a missing key as one line, no traceback.
@@ -146,10 +128,3 @@ class ProjectHooks:
                 logger.error("%s", cause)
                 raise SystemExit(f"Error: {cause}")
             cause = cause.__cause__
-
-
-def _kedro_command(run_params: dict[str, Any]) -> str:
-    """``kedro run --pipelines images``: the command line a run came from, without options."""
-    names = run_params.get("pipeline_names") or [run_params.get("pipeline_name")]
-    names = [name for name in names if name and name != "__default__"]
-    return f"kedro run --pipelines {','.join(names)}" if names else "kedro run"

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
 
-from pneumothorax.tracking import safe_tracking
+from pneumothorax.tracking.logged import RunIds
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 
 class ArtifactDataset(AbstractDataset[Any, Any]):
     """Wraps a file dataset; each save also logs the file as an MLflow artifact.
 
-    Like kedro-mlflow's ``MlflowArtifactDataset``, but best effort: when MLflow is down
-    the file is still written and the run carries on with a warning (see
-    :mod:`pneumothorax.tracking.safe_tracking`). The artifact goes to the experiment's entry (the
-    parent run of a ``dvc repro``/``dvc exp run``), else to the active run; with no active
-    run only the file is written.
+    Like kedro-mlflow's ``MlflowArtifactDataset``, but best effort (that one fails the node
+    when MLflow is down): the file is always written, and the MLflow hook then asks
+    :meth:`log_to_mlflow` to log it; a tracking failure costs a warning. The artifact goes
+    to the experiment's entry (the parent run of a ``dvc repro``/``dvc exp run``, else
+    the stage's run). Outside a tracked run only the file is written.
 
     Example catalog entry::
 
@@ -61,9 +64,18 @@ class ArtifactDataset(AbstractDataset[Any, Any]):
         return self._dataset.load()
 
     def save(self, data: Any) -> None:
-        """Save through the wrapped dataset, then log the written file (best effort)."""
+        """Save through the wrapped dataset (the MLflow hook logs the file after it)."""
         self._dataset.save(data)
-        safe_tracking.log_artifact(self._path, self._artifact_path)
+
+    def log_to_mlflow(self, data: Any, client: MlflowClient, runs: RunIds) -> None:
+        """Log the written file on the experiment's entry.
+
+        Args:
+            data: What :meth:`save` was given (the file holds it).
+            client: The MLflow client of the hook.
+            runs: The stage's run and the experiment's entry.
+        """
+        client.log_artifact(runs.entry, str(self._path), self._artifact_path)
 
     def _describe(self) -> dict[str, Any]:
         return {"dataset": self._dataset._describe(), "artifact_path": self._artifact_path}

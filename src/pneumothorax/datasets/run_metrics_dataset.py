@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
 from copy import deepcopy
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fsspec
 from kedro.io.core import AbstractDataset, get_filepath_str, get_protocol_and_path
 
 from pneumothorax.datasets.atomic_write import write_atomically
-from pneumothorax.tracking import safe_tracking
+from pneumothorax.tracking.logged import RunIds
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 
 class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, float]]):
@@ -22,9 +26,12 @@ class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, f
       show/diff`` and ``dvc exp show`` list it — except the ``mlflow_only`` names: values
       that differ on every run (seconds, files/s) would make the file, and so ``dvc.lock``
       and ``git status``, differ between two runs of the same code on the same data;
-    * to the active MLflow run and its experiment entry as ``<prefix>.<name>``, all of
-      them — best effort: a tracking failure warns (see :mod:`pneumothorax.tracking.safe_tracking`),
-      the file is written regardless.
+    * to the stage's MLflow run and its experiment entry as ``<prefix>.<name>``, all of
+      them, when the MLflow hook asks (:meth:`log_to_mlflow`; a tracking failure warns,
+      the file is written regardless).
+
+    Not kedro-mlflow's ``MlflowMetricsHistoryDataset``: that one logs only to MLflow, and
+    fails the node when MLflow is down; DVC needs the file.
 
     Saving an empty mapping does nothing, so a generator node can yield ``{}`` until its
     last chunk.
@@ -72,7 +79,7 @@ class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, f
             return json.load(stream)
 
     def save(self, data: dict[str, dict[str, float]]) -> None:
-        """Write the metrics file, then log the metrics to MLflow (best effort)."""
+        """Write the metrics file (the MLflow hook logs the metrics after it)."""
         if not data:
             return
         values = {name: _plain(entry["value"]) for name, entry in data.items()}
@@ -83,8 +90,28 @@ class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, f
             write_atomically(path, text.encode("utf-8"), sweep=True)
         else:
             self._fs.pipe_file(path, text.encode("utf-8"))
+
+    def log_to_mlflow(
+        self, data: dict[str, dict[str, float]], client: MlflowClient, runs: RunIds
+    ) -> None:
+        """Log every metric saved (``mlflow_only`` ones too) on the stage's run and its entry.
+
+        Args:
+            data: What :meth:`save` was given.
+            client: The MLflow client of the hook.
+            runs: The stage's run and the experiment's entry.
+        """
+        from mlflow.entities import Metric
+
+        if not data:
+            return
         prefix = f"{self._prefix}." if self._prefix else ""
-        safe_tracking.log_metrics({f"{prefix}{k}": float(v) for k, v in values.items()})
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric(f"{prefix}{name}", float(entry["value"]), now, 0) for name, entry in data.items()
+        ]
+        for run_id in dict.fromkeys([runs.run, runs.entry]):
+            client.log_batch(run_id, metrics=metrics)
 
     def _describe(self) -> dict[str, Any]:
         return {

@@ -8,23 +8,26 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
 
-from pneumothorax.tracking import safe_tracking
+from pneumothorax.tracking.logged import RunIds
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 
 class SklearnModelDataset(AbstractDataset[Any, Any]):
-    """A model folder in the ``mlflow.sklearn`` flavour, also logged on the active MLflow run.
+    """A model folder in the ``mlflow.sklearn`` flavour, also logged on the stage's MLflow run.
 
     Like kedro-mlflow's ``MlflowModelLocalFileSystemDataset`` plus its tracking twin, in
     one: the folder (``MLmodel``, the pickle, the environment files) is what DVC tracks and
     ``mlflow.pyfunc.load_model(path)`` reads; the same model is logged with
-    ``mlflow.sklearn.log_model`` on the stage's run, best effort (see
-    :mod:`pneumothorax.tracking.safe_tracking`). The folder is written beside its target and renamed
-    into place, so a killed run never leaves half a model.
+    ``mlflow.sklearn.log_model`` on the stage's run when the MLflow hook asks
+    (:meth:`log_to_mlflow`; a tracking failure costs a warning). The folder is written
+    beside its target and renamed into place, so a killed run never leaves half a model.
 
     Example catalog entry::
 
@@ -61,7 +64,7 @@ class SklearnModelDataset(AbstractDataset[Any, Any]):
         return mlflow.sklearn.load_model(str(self._path))
 
     def save(self, data: Any) -> None:
-        """Write the model folder, then log the model to MLflow (best effort)."""
+        """Write the model folder (the MLflow hook logs the model after it)."""
         import mlflow.sklearn
 
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,7 +78,21 @@ class SklearnModelDataset(AbstractDataset[Any, Any]):
             (staging / "model").rename(self._path)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        safe_tracking.guarded("logging the model", _log_model, data, self._name)
+
+    def log_to_mlflow(self, data: Any, client: MlflowClient, runs: RunIds) -> None:
+        """Log the model (``mlflow.sklearn.log_model``) on the stage's run.
+
+        Args:
+            data: The model :meth:`save` was given.
+            client: The MLflow client of the hook (its store is MLflow's current one).
+            runs: The stage's run and the experiment's entry.
+        """
+        import mlflow
+        import mlflow.sklearn
+
+        # log_model logs to MLflow's active run only: the stage's, for this one call.
+        with mlflow.start_run(run_id=runs.run):
+            mlflow.sklearn.log_model(data, name=self._name, **_model_args(data))
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._path), "name": self._name}
@@ -145,15 +162,6 @@ def _renumbered(schema: bytes) -> tuple[bytes, dict[str, str]]:
 
     text = json.dumps(walk(json.loads(schema)), indent=2).encode("utf-8")
     return text, files
-
-
-def _log_model(model: Any, name: str) -> None:
-    import mlflow
-    import mlflow.sklearn
-
-    if mlflow.active_run() is None:
-        return
-    mlflow.sklearn.log_model(model, name=name, **_model_args(model))
 
 
 def _model_args(model: Any) -> dict[str, Any]:
