@@ -8,7 +8,7 @@ import pytest
 from kedro.io.core import DatasetError
 
 from pneumothorax.datasets.artifact_dataset import ArtifactDataset
-from pneumothorax.tracking import safe_tracking
+from pneumothorax.tracking.logged import MlflowLogged, RunIds
 
 
 def _csv(path) -> ArtifactDataset:
@@ -18,27 +18,27 @@ def _csv(path) -> ArtifactDataset:
     )
 
 
-def test_save_writes_the_file_and_logs_it_on_the_parent_run(tmp_path) -> None:
-    safe_tracking.configure(required=False)
+def test_the_file_is_logged_on_the_experiments_entry(tmp_path) -> None:
     # Artifacts under tmp_path too (MLflow's default root is ./mlruns in the working folder).
-    experiment = mlflow.create_experiment("artifacts", (tmp_path / "artifacts").as_uri())
+    client = mlflow.MlflowClient()
+    experiment = client.create_experiment("artifacts", (tmp_path / "artifacts").as_uri())
+    parent = client.create_run(experiment).info.run_id
+    child = client.create_run(experiment, tags={"mlflow.parentRunId": parent}).info.run_id
     path = tmp_path / "patient_sex.csv"
     dataset = _csv(path)
-    with (
-        mlflow.start_run(experiment_id=experiment) as parent,
-        mlflow.start_run(experiment_id=experiment, nested=True) as child,
-    ):
-        dataset.save(pd.DataFrame({"PatientSex": ["F", "M"], "count": [1, 2]}))
+    data = pd.DataFrame({"PatientSex": ["F", "M"], "count": [1, 2]})
+    dataset.save(data)
+    dataset.log_to_mlflow(data, client, RunIds(run=child, entry=parent, experiment=experiment))
     assert path.read_text() == "PatientSex,count\nF,1\nM,2\n"
     assert dataset.load().to_dict("list") == {"PatientSex": ["F", "M"], "count": [1, 2]}
-    client = mlflow.MlflowClient()
-    assert [a.path for a in client.list_artifacts(parent.info.run_id, "reporting")] == [
+    assert [a.path for a in client.list_artifacts(parent, "reporting")] == [
         "reporting/patient_sex.csv"
     ]
-    assert client.list_artifacts(child.info.run_id) == []
+    assert client.list_artifacts(child) == []
+    assert isinstance(dataset, MlflowLogged)
 
 
-def test_without_a_run_only_the_file_is_written(tmp_path) -> None:
+def test_save_writes_the_file_without_mlflow(tmp_path) -> None:
     path = tmp_path / "a.csv"
     _csv(path).save(pd.DataFrame({"a": [1]}))
     assert path.read_text() == "a\n1\n"

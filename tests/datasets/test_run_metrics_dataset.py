@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-
 import mlflow
 import pytest
-from mlflow.entities import Run, RunData, RunInfo
-from mlflow.tracking import fluent
 
 from pneumothorax.datasets.run_metrics_dataset import RunMetricsDataset
-from pneumothorax.tracking import safe_tracking
+from pneumothorax.tracking.logged import MlflowLogged, RunIds
 
 METRICS = {
     "files_converted": {"value": 12.0, "step": 0},
@@ -36,13 +32,20 @@ def test_an_empty_chunk_writes_nothing(tmp_path) -> None:
     assert not dataset.exists()
 
 
-def test_metrics_go_to_the_run_and_its_parent(tmp_path) -> None:
-    safe_tracking.configure(required=False)
-    dataset = RunMetricsDataset(filepath=str(tmp_path / "m.json"), prefix="images")
-    with mlflow.start_run() as parent, mlflow.start_run(nested=True) as child:
-        dataset.save(METRICS)
+def _runs() -> tuple[mlflow.MlflowClient, RunIds]:
     client = mlflow.MlflowClient()
-    for run_id in (parent.info.run_id, child.info.run_id):
+    experiment = client.create_experiment("metrics")
+    parent = client.create_run(experiment).info.run_id
+    child = client.create_run(experiment, tags={"mlflow.parentRunId": parent}).info.run_id
+    return client, RunIds(run=child, entry=parent, experiment=experiment)
+
+
+def test_metrics_go_to_the_run_and_its_parent(tmp_path) -> None:
+    dataset = RunMetricsDataset(filepath=str(tmp_path / "m.json"), prefix="images")
+    client, runs = _runs()
+    dataset.save(METRICS)
+    dataset.log_to_mlflow(METRICS, client, runs)
+    for run_id in (runs.entry, runs.run):
         metrics = client.get_run(run_id).data.metrics
         assert metrics == {
             "images.files_converted": 12.0,
@@ -51,27 +54,14 @@ def test_metrics_go_to_the_run_and_its_parent(tmp_path) -> None:
         }
 
 
-def test_the_file_is_written_when_mlflow_is_down(tmp_path, monkeypatch, caplog) -> None:
-    safe_tracking.configure(required=False)
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    path = tmp_path / "m.json"
-    mlflow.set_tracking_uri(dead)
-    # A run whose server has gone: the state of a run when its server dies mid-way.
-    info = RunInfo("r1", "0", "u", "RUNNING", 0, None, "active", run_name="r")
-    stack = fluent._active_run_stack.get()
-    stack.append(fluent.ActiveRun(Run(info, RunData())))
-    try:
-        RunMetricsDataset(filepath=str(path), prefix="images").save(METRICS)
-    finally:
-        stack.clear()
-        mlflow.set_tracking_uri(None)
-    assert path.is_file()
-    assert not safe_tracking.enabled()
-    assert "not recorded in MLflow" in caplog.text
-    safe_tracking.configure(required=False)
+def test_an_empty_chunk_logs_nothing(tmp_path) -> None:
+    client, runs = _runs()
+    RunMetricsDataset(filepath=str(tmp_path / "m.json")).log_to_mlflow({}, client, runs)
+    assert client.get_run(runs.run).data.metrics == {}
+
+
+def test_the_dataset_is_one_the_mlflow_hook_logs(tmp_path) -> None:
+    assert isinstance(RunMetricsDataset(filepath=str(tmp_path / "m.json")), MlflowLogged)
 
 
 @pytest.mark.parametrize("prefix", [None, "metadata"])
@@ -81,11 +71,10 @@ def test_describe_names_the_file_and_prefix(tmp_path, prefix) -> None:
 
 
 def test_mlflow_only_metrics_stay_out_of_the_file(tmp_path) -> None:
-    safe_tracking.configure(required=False)
     path = tmp_path / "m.json"
     dataset = RunMetricsDataset(filepath=str(path), prefix="images", mlflow_only=["seconds"])
-    with mlflow.start_run() as run:
-        dataset.save(METRICS)
+    client, runs = _runs()
+    dataset.save(METRICS)
+    dataset.log_to_mlflow(METRICS, client, runs)
     assert path.read_bytes() == b'{\n  "files_converted": 12,\n  "files_rejected": 0\n}\n'
-    logged = mlflow.MlflowClient().get_run(run.info.run_id).data.metrics
-    assert logged["images.seconds"] == 1.5
+    assert client.get_run(runs.run).data.metrics["images.seconds"] == 1.5

@@ -11,6 +11,7 @@ from kedro.io.core import DatasetError
 
 from pneumothorax.datasets.sklearn_model_dataset import SklearnModelDataset
 from pneumothorax.model.classifier import build_classifier
+from pneumothorax.tracking.logged import RunIds
 
 
 def _fitted():
@@ -35,13 +36,18 @@ def test_save_writes_an_mlflow_model_that_loads_back(tmp_path: Path) -> None:
     assert dataset.exists()
 
 
-def test_save_logs_the_model_on_the_active_run(tmp_path: Path) -> None:
+def test_the_model_is_logged_on_the_stages_run(tmp_path: Path) -> None:
     model, _ = _fitted()
-    with mlflow.start_run() as run:
-        SklearnModelDataset(filepath=str(tmp_path / "classifier"), name="classifier").save(model)
-    logged = mlflow.MlflowClient().search_logged_models([run.info.experiment_id])
+    client = mlflow.MlflowClient()
+    experiment = client.create_experiment("model", (tmp_path / "artifacts").as_uri())
+    run = client.create_run(experiment).info.run_id
+    dataset = SklearnModelDataset(filepath=str(tmp_path / "classifier"), name="classifier")
+    dataset.save(model)
+    dataset.log_to_mlflow(model, client, RunIds(run=run, entry=run, experiment=experiment))
+    logged = client.search_logged_models([experiment])
     assert [m.name for m in logged] == ["classifier"]
-    assert logged[0].source_run_id == run.info.run_id
+    assert logged[0].source_run_id == run
+    assert mlflow.active_run() is None  # the fluent run was only for log_model
 
 
 def test_a_remote_path_is_refused() -> None:

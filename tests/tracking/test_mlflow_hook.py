@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pneumothorax.tracking.dvc_source import DvcRemoteSource
 from pneumothorax.tracking.mlflow_hook import (
-    DvcRemoteSource,
     _current_metrics,
     _dataset_source,
     _metric_files,

@@ -1,0 +1,153 @@
+"""MlflowHook driven through a stage's hook calls against a real sqlite store: what a run
+records, and what a tracking failure costs (a warning, or with tracking.required an error)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import mlflow
+import pytest
+from kedro.io import DataCatalog
+from mlflow.exceptions import MlflowException
+
+from pneumothorax.datasets.run_metrics_dataset import RunMetricsDataset
+from pneumothorax.tracking.logged import RunIds
+from pneumothorax.tracking.mlflow_hook import MlflowHook
+from pneumothorax.tracking.outage import TrackingUnavailableError
+
+METRICS = {"files_converted": {"value": 12.0, "step": 0}}
+RUN_PARAMS = {
+    "pipeline_names": ["images"],
+    "runner": "<kedro.runner.sequential_runner.SequentialRunner object at 0x7f3a2c1d9e50>",
+    "env": "local",
+    "tags": None,
+}
+
+
+class _Down(RunMetricsDataset):
+    """A metrics dataset whose store is gone: logging raises what MLflow raises then."""
+
+    def __init__(self, error: BaseException, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+        self.calls = 0
+
+    def log_to_mlflow(self, data: Any, client: Any, runs: RunIds) -> None:
+        self.calls += 1
+        raise self.error
+
+
+def _context(project: Path, *, required: bool = False, mlflow_yml: Any = None) -> Any:
+    loader = {"mlflow": mlflow_yml or {"experiment": "hook-test"}, "credentials": {}}
+    params = {"image": {"size": 256}, "tracking": {"required": required}}
+    return SimpleNamespace(project_path=project, params=params, config_loader=loader)
+
+
+def _stage(hook: MlflowHook, project: Path, datasets: dict[str, Any], **context: Any) -> None:
+    """The hook calls of one ``kedro run``: one node, which saves each dataset once."""
+    hook.after_context_created(_context(project, **context))
+    hook.after_catalog_created(conf_catalog={})
+    hook.before_pipeline_run(run_params=dict(RUN_PARAMS), catalog=DataCatalog(datasets))
+    hook.before_node_run(node=None, inputs={"params:image": {"size": 256}, "train": object()})
+    for name in datasets:
+        hook.after_dataset_saved(dataset_name=name, data=METRICS)
+    hook.after_pipeline_run()
+
+
+def _runs() -> list[Any]:
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name("hook-test")
+    return client.search_runs([experiment.experiment_id])
+
+
+def test_a_stage_run_records_params_metrics_and_tags(tmp_path: Path) -> None:
+    metrics = RunMetricsDataset(filepath=str(tmp_path / "m.json"), prefix="images")
+    _stage(MlflowHook(), tmp_path, {"images_metrics": metrics})
+    [run] = _runs()
+    assert run.info.run_name == "images"
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {"image.size": "256"}
+    assert run.data.metrics == {"images.files_converted": 12.0}
+    tags = run.data.tags
+    assert tags["mlflow.source.name"] == "kedro run --pipelines images"
+    assert tags["runner"] == "SequentialRunner"
+    assert tags["pipeline_names"] == "['images']"
+    assert "tags" not in tags  # empty run params are not tags
+    assert "mlflow.parentRunId" not in tags  # not under dvc: a single run
+
+
+def test_a_tracking_failure_warns_once_and_the_stage_finishes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = _Down(
+        MlflowException("API request failed: Connection refused"), filepath=str(tmp_path / "m.json")
+    )
+    catalog = {"first": down, "second": down}
+    with caplog.at_level(logging.WARNING, logger="pneumothorax.tracking.mlflow_hook"):
+        _stage(MlflowHook(), tmp_path, catalog)
+    assert down.calls == 1  # nothing attempted once tracking is off
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1
+    assert "logging first failed (API request failed: Connection refused)" in warnings[0]
+    assert "not recorded in MLflow" in warnings[0]
+
+
+def test_a_required_tracking_failure_stops_the_run(tmp_path: Path) -> None:
+    down = _Down(MlflowException("Connection refused"), filepath=str(tmp_path / "m.json"))
+    with pytest.raises(TrackingUnavailableError, match=r"logging down failed .*tracking.required"):
+        _stage(MlflowHook(), tmp_path, {"down": down}, required=True)
+
+
+def test_other_errors_are_not_swallowed(tmp_path: Path) -> None:
+    bug = _Down(KeyError("a bug, not an outage"), filepath=str(tmp_path / "m.json"))
+    with pytest.raises(KeyError, match="a bug"):
+        _stage(MlflowHook(), tmp_path, {"bug": bug})
+
+
+def test_an_unreachable_server_sends_the_run_to_the_local_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", dead)
+    with caplog.at_level(logging.WARNING, logger="pneumothorax.tracking.mlflow_hook"):
+        _stage(MlflowHook(), tmp_path, {})
+    assert f"MLflow server {dead} is unreachable" in caplog.text
+    assert (tmp_path / "mlflow.db").is_file()
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("hook-test")
+    assert [r.info.run_name for r in client.search_runs([experiment.experiment_id])] == ["images"]
+
+
+def test_an_unreachable_required_server_stops_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{sock.getsockname()[1]}")
+    with pytest.raises(TrackingUnavailableError, match="so the run does not start"):
+        MlflowHook().after_context_created(_context(tmp_path, required=True))
+
+
+def test_an_unknown_mlflow_yml_key_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match=r"^Error: mlflow.yml: unknown key\(s\) server"):
+        MlflowHook().after_context_created(_context(tmp_path, mlflow_yml={"server": {}}))
+
+
+def test_the_credentials_entry_reaches_mlflows_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+    context = _context(tmp_path, mlflow_yml={"experiment": "hook-test", "credentials": "team"})
+    context.config_loader["credentials"] = {
+        "team": {"MLFLOW_TRACKING_USERNAME": "alice", "aws_secret": "not for mlflow"}
+    }
+    MlflowHook().after_context_created(context)
+    assert os.environ["MLFLOW_TRACKING_USERNAME"] == "alice"
+    assert "aws_secret" not in os.environ
