@@ -14,7 +14,6 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import CatalogProtocol, MemoryDataset
 
 from pneumothorax.config.errors import ParamsError
-from pneumothorax.dicom.deid import DeidKeyError
 
 if TYPE_CHECKING:
     from pneumothorax.runtime.mapper import FileMapper
@@ -117,7 +116,9 @@ class ProjectHooks:
         A user error is not a crash: the message names the file (or the setting) and the
         reason, and the command exits with status 1. A local Dask cluster is closed first.
         """
+        # Imported here, not above: pydicom (0.5 s) would load in every stage, split's too.
         from pneumothorax.datasets.dicom_folder_dataset import RawFolderError
+        from pneumothorax.dicom.deid import DeidKeyError
         from pneumothorax.runtime.rejections import BadInputError
 
         self._close_mapper()
