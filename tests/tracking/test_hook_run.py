@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -40,6 +41,13 @@ class _Down(RunMetricsDataset):
     def log_to_mlflow(self, data: Any, client: Any, runs: RunIds) -> None:
         self.calls += 1
         raise self.error
+
+
+@pytest.fixture(autouse=True)
+def _forget_the_tracking_uri() -> Iterator[None]:
+    # The hook points MLflow's fluent API at its store; the next test's store is its own.
+    yield
+    mlflow.set_tracking_uri(None)
 
 
 def _context(project: Path, *, required: bool = False, mlflow_yml: Any = None) -> Any:
@@ -91,6 +99,8 @@ def test_a_tracking_failure_warns_once_and_the_stage_finishes(
     with caplog.at_level(logging.WARNING, logger="pneumothorax.tracking.mlflow_hook"):
         _stage(MlflowHook(), tmp_path, catalog)
     assert down.calls == 1  # nothing attempted once tracking is off
+    [run] = _runs()
+    assert run.info.status == "FINISHED"  # the store was up: the run is not left running
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1
     assert "logging first failed (API request failed: Connection refused)" in warnings[0]

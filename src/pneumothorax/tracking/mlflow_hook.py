@@ -302,7 +302,6 @@ class MlflowHook:
             first_line(err),
         )
         self._failed = True
-        self._runs = None
         fail_fast()
 
     # -- MLflow calls (each through _guarded) ----------------------------------------------
@@ -476,9 +475,11 @@ class MlflowHook:
         if runs is None or self._client is None:
             return
         for run_id in dict.fromkeys([runs.run, runs.entry]):
-            if status == "FINISHED":
+            if status == "FINISHED" and not self._failed:
                 self._guarded("ending the run", self._client.set_terminated, run_id, status)
             else:
+                # After a failure (warned about already) or in a failed pipeline: one quick
+                # try, so a store that is still up does not keep the run "RUNNING".
                 with contextlib.suppress(*self._errors):
                     self._client.set_terminated(run_id, status)
 
