@@ -81,7 +81,7 @@ def test_repro_builds_the_intermediate_layer(project: Project) -> None:
 
 def _assert_quiet(output: str) -> None:
     """The default terminal of a `dvc repro` (not a TTY here): DVC's lines, one summary
-    line per per-file stage, nothing from Kedro's INFO, kedro-mlflow or foreign warnings."""
+    line per per-file stage, nothing from Kedro's or MLflow's INFO, nor foreign warnings."""
     lines = output.splitlines()
     assert len(lines) <= MAX_TERMINAL_LINES, output
     for stage in ("images", "metadata"):
