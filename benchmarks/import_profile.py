@@ -14,20 +14,20 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections import Counter
 from pathlib import Path
 
 #: ``import time:  self [us] | cumulative | imported package``
 _LINE = re.compile(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)")
 
 
-def package_seconds(log: str) -> Counter[str]:
+def package_seconds(log: str) -> dict[str, float]:
     """Seconds of import (own time of each module) per top-level package in one log."""
-    totals: Counter[str] = Counter()
+    totals: dict[str, float] = {}
     for line in log.splitlines():
         match = _LINE.match(line)
         if match:
-            totals[match.group(2).split(".")[0]] += int(match.group(1)) / 1e6
+            package = match.group(2).split(".")[0]
+            totals[package] = totals.get(package, 0.0) + int(match.group(1)) / 1e6
     return totals
 
 
@@ -39,9 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = [package_seconds(path.read_text(encoding="utf-8")) for path in args.logs]
     names = set().union(*runs)
-    best = Counter({name: min(run.get(name, 0.0) for run in runs) for name in names})
+    best = {name: min(run.get(name, 0.0) for run in runs) for name in names}
     sys.stdout.write(f"total {min(sum(run.values()) for run in runs):.2f} s\n")
-    for name, seconds in best.most_common(args.top):
+    for name, seconds in sorted(best.items(), key=lambda item: -item[1])[: args.top]:
         sys.stdout.write(f"{seconds:6.2f}  {name}\n")
     return 0
 
