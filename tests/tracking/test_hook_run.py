@@ -133,6 +133,8 @@ def test_an_unreachable_server_sends_the_run_to_the_local_store(
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("hook-test")
     assert [r.info.run_name for r in client.search_runs([experiment.experiment_id])] == ["images"]
+    # The project's own store keeps artifacts beside it (not in MLflow's ./mlruns default).
+    assert experiment.artifact_location == (tmp_path / "mlartifacts").as_uri()
 
 
 def test_an_unreachable_required_server_stops_the_start(

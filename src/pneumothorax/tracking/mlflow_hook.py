@@ -322,13 +322,16 @@ class MlflowHook:
         import mlflow
 
         uri = tracking_uri(self._project_path)
+        # Before set_tracking_uri, which exports MLFLOW_TRACKING_URI: that variable means
+        # "a server's store", whose server decides where artifacts go.
+        location = artifact_location(self._project_path)
         # MLflow's fluent API (the model dataset's ``mlflow.sklearn.log_model``) uses it too.
         mlflow.set_tracking_uri(uri)
         client = mlflow.MlflowClient(uri)
         experiment = client.get_experiment_by_name(self._config.experiment)
         if experiment is None:
             self._experiment_id = client.create_experiment(
-                self._config.experiment, artifact_location=artifact_location(self._project_path)
+                self._config.experiment, artifact_location=location
             )
         else:
             if experiment.lifecycle_stage == "deleted":
