@@ -16,6 +16,7 @@ import pytest
 from kedro.io import DataCatalog
 from mlflow.exceptions import MlflowException
 
+from pneumothorax.config.params import ImageParams
 from pneumothorax.datasets.run_metrics_dataset import RunMetricsDataset
 from pneumothorax.tracking.logged import RunIds
 from pneumothorax.tracking.mlflow_hook import MlflowHook
@@ -51,8 +52,12 @@ def _forget_the_tracking_uri() -> Iterator[None]:
 
 
 def _context(project: Path, *, required: bool = False, mlflow_yml: Any = None) -> Any:
-    loader = {"mlflow": mlflow_yml or {"experiment": "hook-test"}, "credentials": {}}
     params = {"image": {"size": 256}, "tracking": {"required": required}}
+    loader = {
+        "mlflow": mlflow_yml or {"experiment": "hook-test"},
+        "credentials": {},
+        "parameters": params,
+    }
     return SimpleNamespace(project_path=project, params=params, config_loader=loader)
 
 
@@ -61,7 +66,9 @@ def _stage(hook: MlflowHook, project: Path, datasets: dict[str, Any], **context:
     hook.after_context_created(_context(project, **context))
     hook.after_catalog_created(conf_catalog={})
     hook.before_pipeline_run(run_params=dict(RUN_PARAMS), catalog=DataCatalog(datasets))
-    hook.before_node_run(node=None, inputs={"params:image": {"size": 256}, "train": object()})
+    # Kedro hands the node the group's typed model, whose size is a (height, width) pair.
+    image = ImageParams.from_mapping({"size": 256})
+    hook.before_node_run(node=None, inputs={"params:image": image, "train": object()})
     for name in datasets:
         hook.after_dataset_saved(dataset_name=name, data=METRICS)
     hook.after_pipeline_run()
@@ -79,7 +86,7 @@ def test_a_stage_run_records_params_metrics_and_tags(tmp_path: Path) -> None:
     [run] = _runs()
     assert run.info.run_name == "images"
     assert run.info.status == "FINISHED"
-    assert run.data.params == {"image.size": "256"}
+    assert run.data.params == {"image.size": "256"}  # as params.yaml wrote it
     assert run.data.metrics == {"images.files_converted": 12.0}
     tags = run.data.tags
     assert tags["mlflow.source.name"] == "kedro run --pipelines images"

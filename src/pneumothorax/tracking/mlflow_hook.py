@@ -171,7 +171,8 @@ class MlflowHook:
         """
         self._reset()
         self._project_path = Path(context.project_path)
-        self._params = dict(context.params)
+        # As params.yaml (and --params) wrote them: the nodes' inputs are typed models.
+        self._params = dict(context.config_loader["parameters"])
         self._required = TrackingParams.from_mapping(self._params.get("tracking")).required
         try:
             self._config = MlflowConfig.from_mapping(context.config_loader["mlflow"])
@@ -230,7 +231,7 @@ class MlflowHook:
         params = {
             name: value
             for key, value in inputs.items()
-            for name, value in _node_params(key, value).items()
+            for name, value in _node_params(key, value, self._params).items()
             if name not in self._logged_params
         }
         if params:
@@ -487,13 +488,29 @@ class MlflowHook:
                     self._client.set_terminated(run_id, status)
 
 
-def _node_params(key: str, value: Any) -> dict[str, Any]:
-    """``params:image`` -> ``{"image.size": 256, ...}``: what a stage's run shows."""
+def _node_params(key: str, value: Any, written: Mapping[str, Any]) -> dict[str, Any]:
+    """``params:image`` -> ``{"image.size": 256, ...}``: what a stage's run shows.
+
+    A ``params:<group>`` input is the group's typed model (Kedro builds it from the node's
+    annotation), so the group is logged as params.yaml wrote it (``written``):
+    ``image.size`` stays ``256``, not ``(256, 256)``.
+    """
     if key.startswith("params:"):
-        return flatten({key.removeprefix("params:"): value})
+        name = key.removeprefix("params:")
+        return flatten({name: _written(written, name, value)})
     if key == "parameters" and isinstance(value, Mapping):
         return flatten(value)
     return {}
+
+
+def _written(params: Mapping[str, Any], key: str, value: Any) -> Any:
+    """The value of the dotted ``key`` in ``params`` (as written), else ``value``."""
+    found: Any = params
+    for part in key.split("."):
+        if not isinstance(found, Mapping) or part not in found:
+            return value
+        found = found[part]
+    return found
 
 
 def _pipeline_label(run_params: Mapping[str, Any]) -> str:
