@@ -47,11 +47,29 @@ def test_loads_every_png_by_id(tmp_path: Path) -> None:
     folder.save(DATA)
     (tmp_path / "pngs" / "notes.txt").write_text("not a partition")
     partitions = folder.load()
-    assert sorted(partitions) == ["a", "b", "c/frame"]
+    assert list(partitions) == ["a", "b", "c/frame"]
     for key, value in (("a", 10), ("b", 20), ("c/frame", 30)):
-        with partitions[key]() as image:
+        ref = partitions[key]
+        assert (ref.id, ref.path) == (key, f"{key}.png")
+        with ref.load() as image:
             assert image.size == (6, 4)
             assert set(np.asarray(image).ravel()) == {value}
+        # What the incremental cache hashes: the file's own bytes, through its filesystem.
+        with ref.open() as stream:
+            assert stream.read() == DATA[key]
+        assert ref.local_path == str(tmp_path / "pngs" / f"{key}.png")
+        assert ref.reader_module == "pneumothorax.datasets.png_dataset"
+
+
+def test_the_reading_options_name_the_dataset_never_credentials(tmp_path: Path) -> None:
+    dataset = {"type": PngDataset, "save_args": {"compress_level": 1}}
+    folder = PngFolderDataset(
+        path=str(tmp_path / "pngs"), dataset=dataset, credentials={"secret": "s3cr3t"}
+    )
+    folder.save({"a": _png(1)})
+    reader = folder.load()["a"].reader
+    assert "PngDataset" in reader
+    assert "s3cr3t" not in reader and "compress_level" not in reader
 
 
 def test_callables_are_saved_lazily_and_pil_images_encoded(tmp_path: Path) -> None:

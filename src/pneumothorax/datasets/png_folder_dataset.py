@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from copy import deepcopy
@@ -11,14 +12,17 @@ import fsspec
 from fsspec.core import strip_protocol
 from fsspec.utils import infer_storage_options
 from kedro.io.core import VERSION_KEY, AbstractDataset, DatasetError, parse_dataset_definition
-from PIL import Image
 
 from pneumothorax.datasets.atomic_write import remove_stale_temporaries
 from pneumothorax.datasets.copyable import partition_maker
 from pneumothorax.datasets.png_dataset import PngDataset
+from pneumothorax.runtime.file_ref import FileRef
+
+#: Dataset options that do not change what a file's load returns (left out of the cache key).
+_NOT_READING = ("filepath", "credentials", "fs_args", "metadata", "save_args")
 
 
-class PngFolderDataset(AbstractDataset[dict[str, Any], dict[str, Callable[[], Image.Image]]]):
+class PngFolderDataset(AbstractDataset[dict[str, Any], dict[str, FileRef]]):
     """A folder of :class:`PngDataset` files: kedro-datasets' ``PartitionedDataset``, minus its
     per-file cost.
 
@@ -31,6 +35,10 @@ class PngFolderDataset(AbstractDataset[dict[str, Any], dict[str, Callable[[], Im
     saving 5,000, 1.99 s and 1.44 s. Here partitions are copies of one dataset, and files
     are written and read through :meth:`PngDataset.write` and :meth:`PngDataset.read`, the
     bodies of its ``save`` and ``load``. Versioned partitions are not supported.
+
+    ``load`` hands each file over as a :class:`~pneumothorax.runtime.file_ref.FileRef`
+    (``ref.load()`` gives the PIL image), as the DICOM folder does, so nodes map a
+    per-file function over them with the run's ``file_mapper``.
 
     Example catalog entry::
 
@@ -83,8 +91,11 @@ class PngFolderDataset(AbstractDataset[dict[str, Any], dict[str, Callable[[], Im
         self._swept = False
         self.metadata = metadata
 
-    def load(self) -> dict[str, Callable[[], Image.Image]]:
-        """Return ``{partition id: read function}`` for every PNG in the folder.
+    def load(self) -> dict[str, FileRef]:
+        """Return ``{partition id: FileRef}`` for every PNG in the folder, sorted by id.
+
+        Each :class:`FileRef`'s ``load`` reads the PNG into a PIL image; its ``path`` is
+        the file's path below the folder.
 
         An existing folder without PNGs gives ``{}``: a run in which every input file
         was rejected has an empty image folder, and the reporting still runs.
@@ -94,13 +105,30 @@ class PngFolderDataset(AbstractDataset[dict[str, Any], dict[str, Callable[[], Im
         """
         self._fs.invalidate_cache(self._root)
         make = self._maker()
-        partitions = {
-            path[len(self._root) :].lstrip("/")[: -len(self._suffix) or None]: make(
-                self._join_protocol(path)
-            ).read
-            for path in self._fs.find(self._root, **self._load_args)
-            if path.endswith(self._suffix)
-        }
+        reader = json.dumps(
+            [
+                self._dataset_type.__qualname__,
+                {k: v for k, v in self._dataset_config.items() if k not in _NOT_READING},
+            ],
+            sort_keys=True,
+            default=str,
+        )
+        partitions: dict[str, FileRef] = {}
+        for path in sorted(self._fs.find(self._root, **self._load_args)):
+            if not path.endswith(self._suffix):
+                continue
+            relative = path[len(self._root) :].lstrip("/")
+            partition = relative[: len(relative) - len(self._suffix)]
+            url = self._join_protocol(path)
+            partitions[partition] = FileRef(
+                id=partition,
+                path=relative,
+                load=make(url).read,
+                url=path if self._protocol == "file" else url,
+                fs=self._fs,
+                reader=reader,
+                reader_module=self._dataset_type.__module__,
+            )
         if not partitions and not self._fs.isdir(self._root):
             raise DatasetError(f"No partitions found in '{self._path}' (no such folder)")
         return partitions

@@ -6,19 +6,27 @@ import io
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 from pneumothorax.config.params import ImageParams
+from pneumothorax.pipelines.masks import nodes
 from pneumothorax.pipelines.masks.nodes import render_masks
+from tests.pipelines.conftest import file_mapper
 
 
-def test_one_png_per_labelled_image() -> None:
+@pytest.mark.parametrize("backend", ["sequential", "processes"])
+def test_one_png_per_labelled_image(backend: str) -> None:
     labels = pd.DataFrame({"id": ["a", "b"], "rows": [2, 2], "columns": [2, 2]})
     runs = pd.DataFrame({"id": ["a", "a", "b"], "encoded_pixels": ["0 1", "2 1", "-1"]})
-    masks = render_masks(labels, runs, ImageParams(size=(4, 4)))
+    mapper = file_mapper({"backend": backend, "workers": 2})
+    try:
+        (masks,) = render_masks(labels, runs, ImageParams(size=(4, 4)), mapper)
+    finally:
+        mapper.close()
     assert sorted(masks) == ["a", "b"]
-    a = np.asarray(Image.open(io.BytesIO(masks["a"]())))
-    b = Image.open(io.BytesIO(masks["b"]()))
+    a = np.asarray(Image.open(io.BytesIO(masks["a"])))
+    b = Image.open(io.BytesIO(masks["b"]))
     # "0 1" and "2 1" in a 2 x 2 image: pixels 0 and 2 = the top row, doubled to 4 x 4.
     expected = np.zeros((4, 4), dtype=np.uint8)
     expected[:2, :] = 255
@@ -26,3 +34,16 @@ def test_one_png_per_labelled_image() -> None:
     assert b.mode == "L"
     assert b.size == (4, 4)
     assert not np.asarray(b).any()
+
+
+def test_masks_come_a_chunk_at_a_time_and_an_empty_run_yields_one_empty_chunk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(nodes, "CHUNK_SIZE", 2)
+    ids = ["a", "b", "c", "d", "e"]
+    labels = pd.DataFrame({"id": ids, "rows": [2] * 5, "columns": [2] * 5})
+    runs = pd.DataFrame({"id": ids, "encoded_pixels": ["-1"] * 5})
+    chunks = list(render_masks(labels, runs, ImageParams(size=(4, 4)), file_mapper()))
+    assert [sorted(chunk) for chunk in chunks] == [["a", "b"], ["c", "d"], ["e"]]
+    none = labels.iloc[:0]
+    assert list(render_masks(none, runs.iloc[:0], ImageParams(size=(4, 4)), file_mapper())) == [{}]

@@ -13,10 +13,11 @@ from pneumothorax.pipelines.reporting.nodes import (
     plot_distributions,
     summarise_metadata,
 )
+from pneumothorax.runtime.file_ref import FileRef
 
 
-def _loader(image: Image.Image):
-    return image.copy
+def _ref(file_id: str, image: Image.Image) -> FileRef:
+    return FileRef(file_id, f"{file_id}.png", image.copy)
 
 
 @pytest.fixture
@@ -62,7 +63,10 @@ def test_missing_columns_count_as_unknown() -> None:
 
 
 def test_contact_sheet_is_a_deterministic_grid_of_sixteen() -> None:
-    images = {f"id{n:02d}": _loader(Image.new("L", (256, 200), color=n * 10)) for n in range(20)}
+    images = {
+        f"id{n:02d}": _ref(f"id{n:02d}", Image.new("L", (256, 200), color=n * 10))
+        for n in range(20)
+    }
     first = build_contact_sheet(images)
     assert first == build_contact_sheet(dict(reversed(images.items())))
     with Image.open(io.BytesIO(first)) as sheet:

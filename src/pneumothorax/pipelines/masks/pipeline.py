@@ -13,7 +13,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 func=render_masks,
-                inputs={"labels": "labels", "label_runs": "label_runs", "image": "params:image"},
+                inputs={
+                    "labels": "labels",
+                    "label_runs": "label_runs",
+                    "image": "params:image",
+                    "file_mapper": "file_mapper",
+                },
                 outputs="masks",
                 name="render_masks",
             )
