@@ -39,16 +39,9 @@ def render_masks(
     Yields:
         ``{id: mask PNG bytes}``, :data:`CHUNK_SIZE` masks at a time.
     """
-    runs = label_runs.groupby("id", sort=False)["encoded_pixels"].agg(list).to_dict()
-    masks = [
-        FileRef(str(image_id), str(image_id), partial(
-            _mask_png, runs[image_id], (int(rows), int(columns)), image.size, image.keep_aspect
-        ))
-        for image_id, rows, columns in zip(labels["id"], labels["rows"], labels["columns"], strict=True)
-    ]  # fmt: skip
     results = file_mapper.map(
-        _rendered, masks, stage="masks", kind="mask", code=__name__, params={},
-        encode=bytes, decode=bytes, cache=False,
+        _rendered, _mask_jobs(labels, label_runs, image), stage="masks", kind="mask",
+        code=__name__, params={}, encode=bytes, decode=bytes, cache=False,
     )  # fmt: skip
     chunk: dict[str, bytes] = {}
     for result in results:
@@ -57,6 +50,23 @@ def render_masks(
             yield chunk
             chunk = {}
     yield chunk
+
+
+def _mask_jobs(labels: pd.DataFrame, label_runs: pd.DataFrame, image: ImageParams) -> list[FileRef]:
+    """One job per labelled image, named by its id; its ``load`` renders the mask's PNG."""
+    runs = label_runs.groupby("id", sort=False)["encoded_pixels"].agg(list).to_dict()
+    return [
+        FileRef(
+            str(image_id),
+            str(image_id),
+            partial(
+                _mask_png, runs[image_id], (int(rows), int(columns)), image.size, image.keep_aspect
+            ),
+        )
+        for image_id, rows, columns in zip(
+            labels["id"], labels["rows"], labels["columns"], strict=True
+        )
+    ]
 
 
 def _rendered(item: tuple[str, Callable[[], bytes]]) -> FileResult:
