@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable, Mapping
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -13,27 +14,70 @@ from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 
 from pneumothorax.config.params import ModelParams
-from pneumothorax.model.classifier import build_classifier, evaluate, round_coefficients
+from pneumothorax.dicom.results import FileResult
+from pneumothorax.model.classifier import (
+    CellFeatures,
+    build_classifier,
+    evaluate,
+    round_coefficients,
+)
+from pneumothorax.runtime.file_ref import FileRef
+from pneumothorax.runtime.mapper import FileMapper
 from pneumothorax.runtime.run_metrics import MetricsDict
 
 logger = logging.getLogger(__name__)
 
 #: PNG without a "Software" chunk: the same curve always gives the same bytes.
 _PNG_METADATA = {"Software": None}
-#: Images turned into features at a time: SIIM's 10,675 images at 256 px would take 2.8 GB
-#: as one float32 stack; a chunk of 256 takes 67 MB, and the features 1 KB per image.
-_CHUNK = 256
 
 
-def train_classifier(
-    img_train: Mapping[str, Callable[[], Image.Image]],
-    split: pd.DataFrame,
-    model: ModelParams,
-) -> Pipeline:
+def extract_features(
+    img_train: Mapping[str, FileRef], split: pd.DataFrame, model: ModelParams,
+    file_mapper: FileMapper,
+) -> pd.DataFrame:  # fmt: skip
+    """The features step's output for every image of the split, one PNG at a time.
+
+    The workers turn each PNG into its ``4 * cells**2`` features, so the stage holds
+    features (2 KB per image at 8 cells), never a stack of images. They are cached by the
+    PNG's bytes: a run that changes only ``model.c`` or ``model.threshold`` decodes nothing.
+
+    Args:
+        img_train: The converted PNGs, by id.
+        split: ``id, pneumothorax, split`` per labelled image.
+        model: The ``model`` params (``cells``).
+        file_mapper: The per-file runtime (executor, incremental cache, progress).
+
+    Returns:
+        float64 features indexed by id, in the split's row order.
+
+    Raises:
+        KeyError: An id of the split has no PNG (the split is older than the images).
+    """
+    ids = [str(image_id) for image_id in split["id"]]
+    missing = [image_id for image_id in ids if image_id not in img_train]
+    if missing:
+        raise KeyError(
+            f"model: {len(missing)} labelled image(s) have no PNG in img_train, e.g. "
+            f"{missing[0]}; rerun the images stage (image.frames must be 'first')"
+        )
+    results = file_mapper.map(
+        partial(_image_features, cells=model.cells), [img_train[i] for i in ids],
+        stage="model", kind="cell_features", code=__name__, params={"cells": model.cells},
+        encode=np.ndarray.tobytes, decode=partial(np.frombuffer, dtype=np.float64),
+    )  # fmt: skip
+    # The cache yields its hits first: put the rows back in the split's order.
+    rows = {result.id: result.value for result in results}
+    width = 4 * model.cells**2
+    return pd.DataFrame(
+        np.stack([rows[i] for i in ids]) if ids else np.zeros((0, width)), index=ids
+    )
+
+
+def train_classifier(features: pd.DataFrame, split: pd.DataFrame, model: ModelParams) -> Pipeline:
     """Fit the classifier on the ``train`` images of the split, at the PNGs' own size.
 
     Args:
-        img_train: ``{id: load}`` of the converted PNGs.
+        features: :func:`extract_features` of the split's images.
         split: ``id, pneumothorax, split`` per labelled image.
         model: The ``model`` params.
 
@@ -55,23 +99,20 @@ def train_classifier(
             len(labels),
         )
         classifier.set_params(logistic=DummyClassifier(strategy="prior"))
-    # The features step is stateless: fit the rest on features computed a chunk at a time
-    # (the steps are shared, so the whole pipeline is then fitted).
-    classifier[1:].fit(_features(classifier, img_train, train["id"]), labels)
+    # The features step is stateless and its output is given: fit the rest (the steps are
+    # shared, so the whole pipeline is then fitted).
+    classifier[1:].fit(_rows(features, train["id"]), labels)
     return round_coefficients(classifier)
 
 
 def evaluate_classifier(
-    classifier: Pipeline,
-    img_train: Mapping[str, Callable[[], Image.Image]],
-    split: pd.DataFrame,
-    model: ModelParams,
+    classifier: Pipeline, features: pd.DataFrame, split: pd.DataFrame, model: ModelParams
 ) -> tuple[MetricsDict, pd.DataFrame, bytes]:
     """Score the ``valid`` images: AUC and F1, the ROC curve as points and as a picture.
 
     Args:
         classifier: The fitted model.
-        img_train: ``{id: load}`` of the converted PNGs.
+        features: :func:`extract_features` of the split's images.
         split: ``id, pneumothorax, split`` per labelled image.
         model: The ``model`` params (``threshold`` for F1).
 
@@ -79,11 +120,11 @@ def evaluate_classifier(
         The metrics, the ROC points (``fpr, tpr, threshold``) and the ROC curve as PNG bytes.
     """
     valid = split[split["split"] == "valid"]
-    features = _features(classifier, img_train, valid["id"])
-    scores = np.zeros(len(features))
+    rows = _rows(features, valid["id"])
+    scores = np.zeros(len(rows))
     classes = list(getattr(classifier[-1], "classes_", []))  # none: untrained
-    if len(features) and 1 in classes:  # a constant model may know "no pneumothorax" only
-        scores = classifier[1:].predict_proba(features)[:, classes.index(1)]
+    if len(rows) and 1 in classes:  # a constant model may know "no pneumothorax" only
+        scores = classifier[1:].predict_proba(rows)[:, classes.index(1)]
     values, curve = evaluate(valid["pneumothorax"].to_numpy(dtype=int), scores, model.threshold)
     if "auc" in values:
         logger.info("model: validation AUC %.3f, F1 %.3f", values["auc"], values["f1"])
@@ -106,37 +147,21 @@ def evaluate_classifier(
     return metrics, points, _plot_roc(points, values.get("auc"))
 
 
-def _features(
-    classifier: Pipeline, img_train: Mapping[str, Callable[[], Image.Image]], ids: pd.Series
-) -> np.ndarray:
-    """The features step's output for ``ids``, images loaded :data:`_CHUNK` at a time."""
-    ids = list(ids)
-    parts = [
-        classifier[0].transform(_stack(img_train, ids[start : start + _CHUNK]))
-        for start in range(0, len(ids), _CHUNK)
-    ]
-    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+def _rows(features: pd.DataFrame, ids: pd.Series) -> np.ndarray:
+    """The feature rows of ``ids``, in their order, as one C-ordered float64 array."""
+    rows = features.loc[[str(image_id) for image_id in ids]].to_numpy(dtype=np.float64)
+    # A DataFrame gives its values column-major; the scaler's variance summed in that order
+    # differs in the last bits, and so would the model's bytes.
+    return np.ascontiguousarray(rows)
 
 
-def _stack(img_train: Mapping[str, Callable[[], Image.Image]], ids: list[str]) -> np.ndarray:
-    """The images of ``ids`` as one ``(n, height, width)`` float32 array in [0, 1].
-
-    Raises:
-        KeyError: An id of the split has no PNG (the split is older than the images).
-    """
-    missing = [image_id for image_id in ids if image_id not in img_train]
-    if missing:
-        raise KeyError(
-            f"model: {len(missing)} labelled image(s) have no PNG in img_train, e.g. "
-            f"{missing[0]}; rerun the images stage (image.frames must be 'first')"
-        )
-    arrays = []
-    for image_id in ids:
-        with img_train[image_id]() as image:
-            grey = image if image.mode in ("L", "I;16") else image.convert("L")
-            array = np.asarray(grey, dtype=np.float32)
-            arrays.append(array / (65535.0 if grey.mode == "I;16" else 255.0))
-    return np.stack(arrays) if arrays else np.zeros((0, 1, 1), dtype=np.float32)
+def _image_features(item: tuple[str, Callable[[], Image.Image]], cells: int) -> FileResult:
+    """Per-file work (on a worker): one PNG, grey in [0, 1], to its cell features."""
+    image_id, load = item
+    with load() as image:
+        grey = image if image.mode in ("L", "I;16") else image.convert("L")
+        array = np.asarray(grey, dtype=np.float32) / (65535.0 if grey.mode == "I;16" else 255.0)
+    return FileResult(image_id, CellFeatures(cells=cells).transform(array[np.newaxis])[0])
 
 
 def _plot_roc(points: pd.DataFrame, auc: float | None) -> bytes:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from pneumothorax.pipelines.model.nodes import evaluate_classifier, train_classifier
+from pneumothorax.pipelines.model.nodes import (
+    evaluate_classifier,
+    extract_features,
+    train_classifier,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -12,8 +16,19 @@ def create_pipeline(**kwargs) -> Pipeline:
     return pipeline(
         [
             node(
+                func=extract_features,
+                inputs={
+                    "img_train": "img_train",
+                    "split": "split",
+                    "model": "params:model",
+                    "file_mapper": "file_mapper",
+                },
+                outputs="model_features",
+                name="extract_features",
+            ),
+            node(
                 func=train_classifier,
-                inputs={"img_train": "img_train", "split": "split", "model": "params:model"},
+                inputs={"features": "model_features", "split": "split", "model": "params:model"},
                 outputs="classifier",
                 name="train_classifier",
             ),
@@ -21,7 +36,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 func=evaluate_classifier,
                 inputs={
                     "classifier": "classifier",
-                    "img_train": "img_train",
+                    "features": "model_features",
                     "split": "split",
                     "model": "params:model",
                 },
