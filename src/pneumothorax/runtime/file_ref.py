@@ -14,6 +14,8 @@ class FileRef:
     The folder datasets build these; the per-file runtime reads them: the cache hashes the
     bytes at ``url`` through ``fs`` (remembering local files by ``local_path``), reports
     name the file by ``path``, and the cache key holds ``reader`` and ``reader_module``.
+    The DICOM and PNG folders hand these out; the masks node makes one per mask, with no
+    ``url`` (its input is label rows, not a file), so the mapper runs it but never caches it.
 
     Attributes:
         id: The partition id (e.g. SIIM's ImageId).
