@@ -19,7 +19,6 @@ from pneumothorax.dicom.metadata import (
     MetadataOptions,
     column_order,
     flatten_header,
-    read_header_row,
     read_metadata_row,
 )
 from tests.dicom.factory import image, to_bytes
@@ -239,18 +238,20 @@ def test_column_order_of_no_rows() -> None:
     assert column_order([]) == []
 
 
-def test_read_header_row_success(header: pydicom.FileDataset) -> None:
-    result = read_header_row(("study/series/img", lambda: header))
+def test_read_metadata_row_success(header: pydicom.FileDataset) -> None:
+    # The header holds (60xx,3000) Overlay Data: a repeating group, dropped as bulk data.
+    result = read_metadata_row(("study/series/img", lambda: header), MetadataOptions())
     assert result.ok
+    assert "OverlayData" not in result.value
     assert result.id == "study/series/img"
     assert result.value["PatientID"] == "SYN-000001"
 
 
-def test_read_header_row_loader_raises_without_quoting_its_message() -> None:
+def test_read_metadata_row_loader_raises_without_quoting_its_message() -> None:
     def load() -> Dataset:
         raise ValueError("cannot parse 'Doe^Jane'\nsecond line")
 
-    result = read_header_row(("1.2.3/4.5.6/7.8.9", load))
+    result = read_metadata_row(("1.2.3/4.5.6/7.8.9", load), MetadataOptions())
     assert not result.ok
     assert result.value is None
     assert result.error == (

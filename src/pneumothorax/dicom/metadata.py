@@ -8,7 +8,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from pydicom.datadict import tag_for_keyword
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -90,22 +90,6 @@ def age_in_years(value: Any) -> float | None:
         return None
     years = int(digits) * (unit or 1.0)
     return int(years) if float(years).is_integer() else round(years, 4)
-
-
-def read_header_row(item: tuple[str, Callable[[], Dataset]]) -> FileResult:
-    """Load one header and flatten it (no checks: see :mod:`pneumothorax.dicom.inspect`).
-
-    Args:
-        item: ``(id, load)``.
-
-    Returns:
-        The row as ``value``, or the reason the file was unusable as ``error``.
-    """
-    file_id, load = item
-    try:
-        return FileResult(file_id, flatten_header(load()))
-    except Exception as err:  # one bad file must not stop the others
-        return failure(file_id, err)
 
 
 def column_order(rows: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -217,8 +201,11 @@ def read_metadata_row(
         # With de-identification on, pydicom's warnings must not quote the values it reads.
         with quiet_pydicom() if options.deidentifier is not None else nullcontext():
             ds = load()
-            for keyword in BULK_KEYWORDS & set(ds.dir()):
-                delattr(ds, keyword)  # never copied, and the de-identifier need not walk them
+            # Never copied, and the de-identifier need not walk them. Deleted by tag: a
+            # repeating group's keyword ((60xx,3000) Overlay Data) is no attribute name.
+            bulk = [e.tag for e in ds.elements() if keyword_for_tag(e.tag) in BULK_KEYWORDS]
+            for tag in bulk:
+                del ds[tag]
             if options.deidentifier is not None:
                 options.deidentifier.apply(ds)
             return FileResult(file_id, flatten_header(ds, private_tags=options.private_tags))
