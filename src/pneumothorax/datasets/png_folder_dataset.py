@@ -13,9 +13,9 @@ from fsspec.utils import infer_storage_options
 from kedro.io.core import VERSION_KEY, AbstractDataset, DatasetError, parse_dataset_definition
 from PIL import Image
 
-from pneumothorax.datasets.atomic_write import remove_stale_temporaries
 from pneumothorax.datasets.copyable import partition_maker
 from pneumothorax.datasets.png_dataset import PngDataset
+from pneumothorax.files.atomic import remove_stale_temporaries
 
 
 class PngFolderDataset(AbstractDataset[dict[str, Any], dict[str, Callable[[], Image.Image]]]):

@@ -1,52 +1,54 @@
 """The raw manifest: one row per raw file (path, size, SHA-256), for DVC to hash instead.
 
-Why a stage of its own: DVC hashes a folder dependency by walking it, and for SIIM's
-``<study>/<series>/<sop>.dcm`` layout (10,700 files in 21,400 folders) one walk took 8-12 s
-here, most of it DVC's per-folder ``.dvcignore`` and sub-repository checks, before any stage
-could be skipped. So no stage lists the raw folder as a dependency: this one is
-``always_changed`` in ``dvc.yaml`` and runs on every ``dvc repro`` (~1 s for SIIM), and the
-metadata and images stages depend on the small file it writes, which changes exactly when a
-file the pipeline reads changes (added, removed, renamed or edited; not touched). DVC's
-walk cannot be avoided otherwise: it refuses a ``.dvc`` file as a dependency. The price is
-that ``dvc status`` always lists this stage as "always changed".
+Written by the ``raw_manifest`` stage (:mod:`pneumothorax.commands.raw_manifest`, where the
+reason for a stage of its own is told). The walk here is plain :func:`os.scandir`, and the
+hashes come from a record of each file's (size, mtime_ns, inode) (:class:`DigestCache`: the
+incremental cache, :class:`pneumothorax.runtime.incremental.ResultCache`), so an unchanged
+file is not reread; new or changed ones are hashed on a thread per core. The digests it
+records also spare the metadata and images stages from hashing their inputs. Like
+``DicomFolderDataset`` (which walks with :func:`walk_entries` too), hidden files and folders
+are left out: the pipeline never reads them, so a ``.DS_Store`` does not rerun it.
 
-The walk here is plain :func:`os.scandir`, and the hashes come from the incremental cache's
-record of each file's (size, mtime_ns, inode) (:mod:`pneumothorax.runtime.incremental`), so an
-unchanged file is not reread; new or changed ones are hashed on a thread per core. The
-digests it records also spare the metadata and images stages from hashing their inputs.
-Like ``DicomFolderDataset``, hidden files and folders are left out: the pipeline never
-reads them, so a ``.DS_Store`` does not rerun it.
-
-Run by ``dvc repro`` as ``python -m pneumothorax.raw.manifest <raw folder> <manifest.csv>``.
-Only the standard library, PyYAML, the incremental cache and the params checks are
-imported: the stage starts fast.
+Only the standard library is imported: the stage starts fast.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import errno
+import hashlib
 import io
 import logging
 import os
 import stat as stat_module
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-
-from pneumothorax.config.params import IncrementalParams, ParamsError, read_group
-from pneumothorax.datasets.atomic_write import write_atomically
-from pneumothorax.raw.layer import missing_folder_reason
-from pneumothorax.runtime.incremental import ResultCache, cache_directory, sha256_file
+from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
 #: The manifest's columns: the path below the raw folder (``/``-separated), bytes, SHA-256.
 COLUMNS = ("path", "size", "sha256")
+
+
+class DigestCache(Protocol):
+    """Where file digests are remembered by (size, mtime_ns, inode).
+
+    :class:`pneumothorax.runtime.incremental.ResultCache` is one; a protocol, so this module
+    imports nothing above it.
+    """
+
+    def known_digests(
+        self, folder: str, files: Sequence[tuple[str, os.stat_result]]
+    ) -> list[str | None]:
+        """The recorded digest of each ``(path, stat)`` below ``folder``, None if unknown."""
+        ...
+
+    def remember_digest(self, path: str, stat: os.stat_result, digest: str) -> None:
+        """Record that ``path`` in state ``stat`` has content ``digest``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,7 @@ def _link_problem(error: OSError) -> str:
     return f"cannot read the file ({error.strerror or type(error).__name__})"
 
 
-def build_manifest(root: str, cache: ResultCache | None) -> tuple[bytes, ManifestStats]:
+def build_manifest(root: str, cache: DigestCache | None) -> tuple[bytes, ManifestStats]:
     """The manifest of ``root`` as CSV bytes (rows sorted by path), and what it took.
 
     A file that cannot be read (see :func:`walk_entries`, or a read error while hashing)
@@ -222,7 +224,8 @@ def build_manifest(root: str, cache: ResultCache | None) -> tuple[bytes, Manifes
 
 def _try_sha256(path: str) -> str | OSError:
     try:
-        return sha256_file(path)
+        with open(path, "rb") as stream:
+            return hashlib.file_digest(stream, "sha256").hexdigest()
     except OSError as error:  # unreadable: listed with an empty digest, never a crash
         return error
 
@@ -233,67 +236,3 @@ def _warn(relative: str, problem: str) -> None:
 
 def _posix(relative: str) -> str:
     return relative if os.sep == "/" else relative.replace(os.sep, "/")
-
-
-def _incremental_settings(params_file: Path) -> IncrementalParams:
-    """The validated ``incremental`` group of ``params.yaml`` (defaults without the file).
-
-    Raises:
-        ParamsError: The file is not YAML, or the group has a bad value.
-    """
-    if not params_file.is_file():
-        return IncrementalParams()
-    return read_group(IncrementalParams, params_file)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Write the manifest of a raw folder (the ``raw_manifest`` stage of ``dvc.yaml``).
-
-    User errors (no raw folder, an empty one, a bad ``incremental`` setting) print one
-    line naming the problem and return 1; unreadable files are listed, not fatal.
-    """
-    parser = argparse.ArgumentParser(prog="python -m pneumothorax.raw.manifest")
-    parser.add_argument("raw", help="the raw folder")
-    parser.add_argument("manifest", help="the CSV to write (replaced atomically)")
-    parser.add_argument(
-        "--params", default="params.yaml", help="where incremental.cache_dir is read"
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if not os.path.isdir(args.raw):
-        return _error(missing_folder_reason(args.raw))
-    try:
-        settings = _incremental_settings(Path(args.params))
-        cache = ResultCache(cache_directory(settings.cache_dir)) if settings.enabled else None
-    except ParamsError as error:
-        return _error(str(error))
-    try:
-        data, stats = build_manifest(args.raw, cache)
-    except OSError as error:
-        return _error(f"cannot read {error.filename!r}: {error.strerror}")
-    finally:
-        if cache is not None:
-            cache.close()
-    if stats.files == 0:
-        return _error(
-            f"raw folder {args.raw!r} holds no files (hidden ones are skipped);"
-            " put the DICOM files there, or `dvc pull` them"
-        )
-    write_atomically(args.manifest, data, sweep=True)
-    logger.info(
-        "raw manifest: %d files (%d hashed, the others known unchanged) in %.1f s -> %s",
-        stats.files,
-        stats.hashed,
-        stats.seconds,
-        args.manifest,
-    )
-    return 0
-
-
-def _error(message: str) -> int:
-    print(f"Error: {message}", file=sys.stderr)
-    return 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
