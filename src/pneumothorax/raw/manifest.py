@@ -109,22 +109,27 @@ def walk_entries(root: str) -> Iterator[RawEntry]:
                     continue
                 if entry.is_dir(follow_symlinks=False):
                     pending.append(entry.path)
-                    continue
-                try:
-                    # Regular files: DirEntry's cached type, a stat only if it is a link.
-                    if entry.is_file():
-                        stat, problem = entry.stat(), None
-                    elif entry.is_dir():  # a link to a folder: not followed (see above)
-                        continue
-                    else:
-                        stat = os.stat(entry.path)
-                        problem = f"not a regular file (a {_kind(stat.st_mode)})"
-                except OSError as error:
-                    stat, problem = None, _link_problem(error)
-                if problem is None and not _is_utf8(entry.path):
-                    where = "file" if not _is_utf8(entry.name) else "folder"
-                    problem = f"{where} name is not valid UTF-8"
-                yield RawEntry(entry.path, stat, problem)
+                elif (candidate := _candidate(entry)) is not None:
+                    yield candidate
+
+
+def _candidate(entry: os.DirEntry[str]) -> RawEntry | None:
+    """``entry`` (not a folder) as a candidate, with its problem; None for a link to a folder."""
+    try:
+        # Regular files: DirEntry's cached type, a stat only if it is a link.
+        if entry.is_file():
+            stat, problem = entry.stat(), None
+        elif entry.is_dir():  # a link to a folder: not followed (see walk_entries)
+            return None
+        else:
+            stat = os.stat(entry.path)
+            problem = f"not a regular file (a {_kind(stat.st_mode)})"
+    except OSError as error:
+        stat, problem = None, _link_problem(error)
+    if problem is None and not _is_utf8(entry.path):
+        where = "file" if not _is_utf8(entry.name) else "folder"
+        problem = f"{where} name is not valid UTF-8"
+    return RawEntry(entry.path, stat, problem)
 
 
 def walk_files(root: str) -> Iterator[tuple[str, os.stat_result]]:
