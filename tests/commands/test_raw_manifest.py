@@ -102,3 +102,15 @@ def test_main_names_an_empty_folder_and_a_cache_dir_that_is_a_file(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "incremental.cache_dir must be a folder" in err
     assert not (tmp_path / "m.csv").exists()
+
+
+def test_a_params_file_that_is_not_yaml_is_named_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    write_tree(tmp_path / "raw")
+    params = tmp_path / "params.yaml"
+    params.write_text("incremental: [1, 2\nenabled: yes\n")
+    assert main([str(tmp_path / "raw"), str(tmp_path / "m.csv"), "--params", str(params)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"Error: {params}: not valid YAML (while parsing a flow sequence)\n"
+    assert not (tmp_path / "m.csv").exists()
