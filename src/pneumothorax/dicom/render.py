@@ -508,6 +508,8 @@ def _num(value: float) -> str:
 def _plugin_order(decoder: Any, uid: UID) -> tuple[str, ...]:
     # pydicom tries plugins in registration order (pylibjpeg before pillow, ...), which its
     # public `available_plugins` sorts away; follow pydicom so pixels match `pixel_array`.
+    # The one private pydicom member used here: no public API gives that order (pydicom 3.0).
+    # Read defensively: without it, the sorted public list still decodes, in another order.
     registered = tuple(getattr(decoder, "_available", {}) or ()) or decoder.available_plugins
     if uid == RLELossless and "pydicom" in registered:
         # pydicom's own RLE decoder warns when a segment decodes longer or shorter than
