@@ -123,7 +123,7 @@ def _scalar(value: Any) -> Any:
     return value if isinstance(value, str) else str(value)
 
 
-_ISO_FORMATS = {"DA": DA, "DT": DT, "TM": TM}
+_ISO_FORMATS: dict[str, type[DA] | type[DT] | type[TM]] = {"DA": DA, "DT": DT, "TM": TM}
 
 
 def _iso(vr: str, value: Any) -> Any:

@@ -146,7 +146,13 @@ def decode_frame(ds: Dataset, index: int = 0) -> tuple[np.ndarray, str]:
         try:
             with quiet_pydicom(), warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                arr, _ = decoder.as_array(ds, index=index, decoding_plugin=plugin, as_rgb=True)
+                # pydicom 3.0 annotates **kwargs as DecodeOptions, not Unpack[DecodeOptions].
+                arr, _ = decoder.as_array(
+                    ds,
+                    index=index,
+                    decoding_plugin=plugin,
+                    as_rgb=True,  # type: ignore[arg-type]
+                )
         except Exception as err:  # a corrupt stream fails differently in every plugin
             reasons.append(_plugin_reason(plugin or NATIVE_DECODER, err))
             continue
