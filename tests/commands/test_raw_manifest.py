@@ -112,5 +112,5 @@ def test_a_params_file_that_is_not_yaml_is_named_in_one_line(
     params.write_text("incremental: [1, 2\nenabled: yes\n")
     assert main([str(tmp_path / "raw"), str(tmp_path / "m.csv"), "--params", str(params)]) == 1
     err = capsys.readouterr().err
-    assert err == f"Error: {params}: not valid YAML (while parsing a flow sequence)\n"
+    assert err.startswith(f"Error: {params}: not valid YAML") and err.count("\n") == 1
     assert not (tmp_path / "m.csv").exists()
