@@ -33,7 +33,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required (python3.11 or python3 on PATH)"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "Python 3.11+ is required, found $$($(PYTHON) --version)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --quiet --no-deps -e .

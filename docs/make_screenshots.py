@@ -52,7 +52,7 @@ def build_entries(root: Path) -> tuple[object, list[dict]]:
     project.run("git", "init", "-q", "-b", "main")
     # The bundled sample as `make sample` makes it (100 files and their labels): enough
     # labelled images for the model's validation metrics (model.auc) to differ by size.
-    project.run(sys.executable, "-m", "pneumothorax.raw.sample", "--out", str(RAW))
+    project.run(sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW))
     project.run("dvc", "add", "-q", str(RAW), str(LABELS))
     project.run("git", "add", "-A")
     project.run("git", "commit", "-qm", "project with the bundled sample")

@@ -47,7 +47,7 @@ def test_no_stage_makes_dvc_walk_the_raw_folder() -> None:
     stages = _stages()
     # The raw folder is one key of params.yaml, read by DVC's templating and by Kedro.
     assert stages["raw_manifest"]["cmd"] == (
-        f'python -m pneumothorax.raw.manifest "${{raw.folder}}" {MANIFEST}'
+        f'python -m pneumothorax.commands.raw_manifest "${{raw.folder}}" {MANIFEST}'
     )
     assert stages["raw_manifest"]["outs"] == [MANIFEST]
     # The manifest stage walks it itself, on every `dvc repro`; DVC never does.

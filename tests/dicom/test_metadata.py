@@ -11,18 +11,16 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom import Dataset, FileMetaDataset, config
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom import Dataset, config
 
 from pneumothorax.dicom.deid import make_deidentifier
 from pneumothorax.dicom.metadata import (
     MetadataOptions,
     column_order,
     flatten_header,
-    read_header_row,
     read_metadata_row,
 )
-from tests.dicom.factory import image, to_bytes
+from tests.dicom.factory import image, to_bytes, write
 
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 
@@ -30,42 +28,29 @@ SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 @pytest.fixture
 def header(tmp_path: Path) -> pydicom.FileDataset:
     """A header written to disk and read back, so values have pydicom's on-read types."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = SECONDARY_CAPTURE
-    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
-    ds.SOPClassUID = SECONDARY_CAPTURE
-    ds.SOPInstanceUID = "1.2.3.4"
-    ds.Modality = "CR"
-    ds.PatientName = "Doe^Jane"
-    ds.PatientID = "SYN-000001"
-    ds.StudyID = ""  # empty (type 2) text element
-    ds.add_new(0x00200013, "IS", "")  # InstanceNumber, empty number
-    ds.SeriesNumber = "7"  # IS
-    ds.PixelSpacing = ["0.168", "0.168"]  # DS, VM 2
-    ds.SliceThickness = "2.5"  # DS, VM 1
-    ds.ImageType = ["ORIGINAL", "PRIMARY"]  # CS, VM 2
     item = Dataset()
     item.ReferencedSOPClassUID = SECONDARY_CAPTURE
     item.ReferencedSOPInstanceUID = "1.2.3.5"
-    ds.ReferencedImageSequence = [item]
+    ds = image(
+        np.arange(4, dtype=np.uint8).reshape(2, 2),
+        SOPInstanceUID="1.2.3.4",
+        Modality="CR",
+        PatientName="Doe^Jane",
+        PatientID="SYN-000001",
+        StudyID="",  # empty (type 2) text element
+        SeriesNumber="7",  # IS
+        PixelSpacing=["0.168", "0.168"],  # DS, VM 2
+        SliceThickness="2.5",  # DS, VM 1
+        ImageType=["ORIGINAL", "PRIMARY"],  # CS, VM 2
+        ReferencedImageSequence=[item],
+    )
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
+    ds.add_new(0x00200013, "IS", "")  # InstanceNumber, empty number
     ds.add_new(0x00090010, "LO", "ACME 1.0")  # private creator
     ds.add_new(0x00091001, "LO", "secret")  # private element
     ds.add_new(0x00420011, "OB", b"%PDF-1.4")  # Encapsulated Document: bulk OB
     ds.add_new(0x60003000, "OW", b"\x00\x01" * 4)  # Overlay Data: bulk OW
-    ds.Rows = 2
-    ds.Columns = 2
-    ds.BitsAllocated = 8
-    ds.BitsStored = 8
-    ds.HighBit = 7
-    ds.PixelRepresentation = 0
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.PixelData = b"\x00\x01\x02\x03"
-    path = tmp_path / "header.dcm"
-    ds.save_as(path, enforce_file_format=True)
-    return pydicom.dcmread(path)
+    return pydicom.dcmread(write(ds, tmp_path / "header.dcm"))
 
 
 def test_private_tags_are_dropped(header: pydicom.FileDataset) -> None:
@@ -239,18 +224,20 @@ def test_column_order_of_no_rows() -> None:
     assert column_order([]) == []
 
 
-def test_read_header_row_success(header: pydicom.FileDataset) -> None:
-    result = read_header_row(("study/series/img", lambda: header))
+def test_read_metadata_row_success(header: pydicom.FileDataset) -> None:
+    # The header holds (60xx,3000) Overlay Data: a repeating group, dropped as bulk data.
+    result = read_metadata_row(("study/series/img", lambda: header), MetadataOptions())
     assert result.ok
+    assert "OverlayData" not in result.value
     assert result.id == "study/series/img"
     assert result.value["PatientID"] == "SYN-000001"
 
 
-def test_read_header_row_loader_raises_without_quoting_its_message() -> None:
+def test_read_metadata_row_loader_raises_without_quoting_its_message() -> None:
     def load() -> Dataset:
         raise ValueError("cannot parse 'Doe^Jane'\nsecond line")
 
-    result = read_header_row(("1.2.3/4.5.6/7.8.9", load))
+    result = read_metadata_row(("1.2.3/4.5.6/7.8.9", load), MetadataOptions())
     assert not result.ok
     assert result.value is None
     assert result.error == (

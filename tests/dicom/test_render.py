@@ -30,7 +30,6 @@ from pneumothorax.dicom.render import (
     resize,
     to_display,
 )
-from tests.dicom.conftest import ImageFactory
 from tests.dicom.factory import image, ramp, roundtrip
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -302,7 +301,7 @@ def test_mr_lossless_encodings_render_identically() -> None:
         assert render(pydicom.dcmread(get_testdata_file(name)), RenderSpec(), "x")[0] == native
 
 
-# ---- Hand-computed grey levels (make_image builds the data sets) ----
+# ---- Hand-computed grey levels (tests/dicom/factory.py builds the data sets) ----
 
 
 def _display(ds: Dataset) -> np.ndarray:
@@ -344,14 +343,14 @@ PIXELS_12BIT = np.array(
 CENTER_12BIT, WIDTH_12BIT = 2048, 1000
 
 
-def test_12bit_window_hand_computed_points(make_image: ImageFactory) -> None:
+def test_12bit_window_hand_computed_points() -> None:
     # c - 0.5 = 2047.5, w - 1 = 999: y = ((x - 2047.5) / 999 + 0.5) * 255.
     #   x = 2048: (0.5 / 999 + 0.5) * 255 = 127.63 -> 128
     #   x = 2300: (252.5 / 999 + 0.5) * 255 = 191.95 -> 192
     #   x = 1800: (-247.5 / 999 + 0.5) * 255 = 64.32 -> 64
     #   x = 1548 (= c - 0.5 - (w-1)/2) -> 0; x = 2548 (> c - 0.5 + (w-1)/2 = 2547) -> 255
     pixels = np.array([[2048, 2300, 1800, 1548, 2548]], dtype=np.uint16)
-    ds = make_image(pixels, bits_stored=12, WindowCenter=2048, WindowWidth=1000)
+    ds = image(pixels, bits_stored=12, WindowCenter=2048, WindowWidth=1000)
     assert_grey_levels_close(_display(ds), np.array([[128, 192, 64, 0, 255]]))
 
 
@@ -361,8 +360,8 @@ def test_12bit_window_hand_computed_points(make_image: ImageFactory) -> None:
 PIXELS_CT = np.array([[0, 800, 1024, 1064], [1100, 1224, 1300, 2000]], dtype=np.int16)
 
 
-def test_rescale_then_window_ct_like(make_image: ImageFactory) -> None:
-    ds = make_image(
+def test_rescale_then_window_ct_like() -> None:
+    ds = image(
         PIXELS_CT,
         bits_stored=12,
         RescaleSlope=1,
@@ -398,19 +397,19 @@ def test_rescale_then_window_ct_like(make_image: ImageFactory) -> None:
     ids=["8bit", "12bit-window", "ct-rescale-window", "16bit-stretch"],
 )
 def test_monochrome1_is_inverted_monochrome2(
-    make_image: ImageFactory, pixels: np.ndarray, bits_stored: int, attributes: dict
+    pixels: np.ndarray, bits_stored: int, attributes: dict
 ) -> None:
     mono1 = _display(
-        make_image(pixels, bits_stored=bits_stored, photometric="MONOCHROME1", **attributes)
+        image(pixels, bits_stored=bits_stored, photometric="MONOCHROME1", **attributes)
     )
-    mono2 = _display(make_image(pixels, bits_stored=bits_stored, **attributes))
+    mono2 = _display(image(pixels, bits_stored=bits_stored, **attributes))
     assert not np.array_equal(mono1, mono2)
     np.testing.assert_array_equal(mono1.astype(np.int64), 255 - mono2.astype(np.int64))
 
 
-def test_monochrome1_8bit_hand_computed(make_image: ImageFactory) -> None:
+def test_monochrome1_8bit_hand_computed() -> None:
     pixels = np.array([[0, 1, 128, 255]], dtype=np.uint8)
-    out = _display(make_image(pixels, bits_stored=8, photometric="MONOCHROME1"))
+    out = _display(image(pixels, bits_stored=8, photometric="MONOCHROME1"))
     np.testing.assert_array_equal(out, [[255, 254, 127, 0]])
 
 
@@ -418,16 +417,16 @@ def test_monochrome1_8bit_hand_computed(make_image: ImageFactory) -> None:
 
 
 @pytest.mark.parametrize("bits_stored", [12, 16])
-def test_no_window_deep_data_is_stretched(make_image: ImageFactory, bits_stored: int) -> None:
+def test_no_window_deep_data_is_stretched(bits_stored: int) -> None:
     pixels = np.array([[1000, 1100], [1900, 3000]], dtype=np.uint16)
     # (x - 1000) / 2000 * 255: 0, 12.75 -> 13, 114.75 -> 115, 255
-    out = _display(make_image(pixels, bits_stored=bits_stored))
+    out = _display(image(pixels, bits_stored=bits_stored))
     np.testing.assert_array_equal(out, [[0, 13], [115, 255]])
 
 
-def test_no_window_rescaled_data_is_stretched(make_image: ImageFactory) -> None:
+def test_no_window_rescaled_data_is_stretched() -> None:
     pixels = np.array([[24, 1024], [1224, 2024]], dtype=np.int16)  # HU -1000, 0, 200, 1000
-    ds = make_image(pixels, bits_stored=12, RescaleSlope=1, RescaleIntercept=-1024)
+    ds = image(pixels, bits_stored=12, RescaleSlope=1, RescaleIntercept=-1024)
     # (HU + 1000) / 2000 * 255: 0, 127.5, 153, 255 (127.5 may round either way)
     assert_grey_levels_close(_display(ds), np.array([[0, 127.5], [153, 255]]))
 
@@ -446,10 +445,10 @@ PIXELS_LUT = np.array([[0, 1000, 2000], [3000, 4095, 2048]], dtype=np.uint16)
 
 
 @pytest.mark.filterwarnings("ignore:Applying a VOI LUT on a float input")
-def test_voi_lut_sequence_and_window_together(make_image: ImageFactory) -> None:
+def test_voi_lut_sequence_and_window_together() -> None:
     # CR/DX files often carry both. Whichever VOI the renderer applies, the display must be
     # that VOI's output mapped onto 0..255 -- not one VOI scaled by the other's range.
-    ds = make_image(
+    ds = image(
         PIXELS_LUT,
         bits_stored=12,
         VOILUTSequence=[_voi_lut_item(16, [16 * v for v in range(4096)])],
@@ -519,9 +518,9 @@ def test_compress_level_changes_bytes_not_pixels() -> None:
 # ---- convert_to_png ----------------------------------------------------------------------
 
 
-def test_convert_to_png_renders_at_spec_size(make_image: ImageFactory) -> None:
+def test_convert_to_png_renders_at_spec_size() -> None:
     pixels = np.arange(256, dtype=np.uint8).reshape(16, 16)
-    ds = make_image(pixels, bits_stored=8)
+    ds = image(pixels, bits_stored=8)
     result = convert_to_png(("a/b/c", lambda: ds), RenderSpec(size=(16, 16)))
     assert result.ok
     assert result.id == "a/b/c"
@@ -578,8 +577,8 @@ def test_convert_to_png_loader_error_becomes_result(error: Exception, expected: 
     assert result.error == expected
 
 
-def test_convert_to_png_undecodable_pixels_become_result(make_image: ImageFactory) -> None:
-    ds = make_image(np.zeros((4, 4), dtype=np.uint8), bits_stored=8)
+def test_convert_to_png_undecodable_pixels_become_result() -> None:
+    ds = image(np.zeros((4, 4), dtype=np.uint8), bits_stored=8)
     ds.PixelData = b"\x00" * 5  # 16 pixels expected
     result = convert_to_png(("short", lambda: ds), RenderSpec())
     assert not result.ok

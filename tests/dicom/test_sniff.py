@@ -9,25 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from pydicom import Dataset, FileMetaDataset
+from pydicom import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from pneumothorax.dicom.sniff import SNIFF_BYTES, has_preamble, looks_like_dicom
+from tests.dicom.factory import image, to_bytes
 
 
 def _part10_bytes(transfer_syntax: str) -> bytes:
     """A PS3.10 file (128-byte preamble, b"DICM", File Meta, data set) written by pydicom."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
+    ds = image(np.zeros((2, 2), dtype=np.uint8))
     ds.file_meta.TransferSyntaxUID = transfer_syntax
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.SOPInstanceUID = "1.2.3.4"
-    ds.PatientID = "P1"
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+    return to_bytes(ds)
 
 
 def _implicit_stream_without_meta() -> bytes:

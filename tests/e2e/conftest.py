@@ -113,7 +113,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     proj = Project(path=path, env=cli_env())
     proj.run("git", "init", "-q", "-b", "main")
     proj.run(
-        sys.executable, "-m", "pneumothorax.raw.sample", "--out", str(RAW), "--count", "12",
+        sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW), "--count", "12",
         "--size", "256",
     )  # fmt: skip
     proj.run("dvc", "add", "-q", str(RAW), str(LABELS))

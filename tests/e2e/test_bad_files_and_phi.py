@@ -27,8 +27,8 @@ def messy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, set[str], 
     project = Project(path=path, env=cli_env())
     project.run("git", "init", "-q", "-b", "main")
     project.run(
-        sys.executable, "-m", "pneumothorax.raw.sample", "--out", str(RAW), "--count", str(SAMPLE),
-        "--size", "128",
+        sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW),
+        "--count", str(SAMPLE), "--size", "128",
     )  # fmt: skip
     planted = set(plant_phi(build_zoo(path / RAW / "zoo")).values())
     for dcm in (path / RAW).rglob("*.dcm"):  # the sample's own dummy identifiers too

@@ -23,7 +23,8 @@ def test_generator_reproduces_the_committed_sample_hash(tmp_path: Path) -> None:
     project = Project(path=tmp_path, env=cli_env())
     project.run("git", "init", "-q")
     project.run("dvc", "init", "-q")
-    project.run(sys.executable, "-m", "pneumothorax.raw.sample", "--out", "sample")  # the defaults
+    # The generator's defaults: what `make sample` generates.
+    project.run(sys.executable, "-m", "pneumothorax.commands.sample", "--out", "sample")
     project.run("dvc", "add", "-q", "sample", "train-rle.csv")
     regenerated = yaml.safe_load((tmp_path / "sample.dvc").read_text())["outs"][0]
     assert regenerated["md5"] == SAMPLE_DVC_MD5  # what `make sample` may replace
@@ -48,7 +49,7 @@ def test_the_generated_sample_is_recognised_as_the_bundled_sample(tmp_path: Path
     generate_sample(tmp_path / "sample", count=SAMPLE_FILES)
     assert is_bundled_sample(tmp_path / "sample"), (
         "SAMPLE_MANIFEST_SHA256 in src/pneumothorax/raw/bundled_sample.py no longer matches the "
-        "generator: set it to the SHA-256 of `python -m pneumothorax.raw.manifest` on a "
+        "generator: set it to the SHA-256 of `python -m pneumothorax.commands.raw_manifest` on a "
         "regenerated sample, together with the new .dvc file"
     )
     from pneumothorax.raw.bundled_sample import SAMPLE_IDS_SHA256

@@ -71,8 +71,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     proj = Project(path=path, env=cli_env())
     proj.run("git", "init", "-q", "-b", "main")
     proj.run(
-        sys.executable, "-m", "pneumothorax.raw.sample", "--out", str(RAW), "--count", str(COUNT),
-        "--size", "512",
+        sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW),
+        "--count", str(COUNT), "--size", "512",
     )  # fmt: skip
     proj.run("dvc", "add", "-q", str(RAW), str(LABELS))
     proj.run("git", "add", "-A")

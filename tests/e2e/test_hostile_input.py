@@ -48,7 +48,7 @@ def _new_project(root: Path, *, sample: int = 0, size: int = 64, params: dict | 
     project.run("git", "commit", "-qm", "project")
     if sample:
         project.run(
-            sys.executable, "-m", "pneumothorax.raw.sample", "--out", str(RAW), "--count",
+            sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW), "--count",
             str(sample), "--size", str(size),
         )  # fmt: skip
     (path / RAW).mkdir(parents=True, exist_ok=True)

@@ -72,8 +72,8 @@ def _new_project(root: Path, env: dict[str, str], count: int = 12) -> Project:
     params.write_text(params.read_text().replace("backend: processes", "backend: sequential"))
     project.run("git", "init", "-q", "-b", "main")
     project.run(
-        sys.executable, "-m", "pneumothorax.raw.sample", "--out", str(RAW), "--count", str(count),
-        "--size", "256",
+        sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW),
+        "--count", str(count), "--size", "256",
     )  # fmt: skip
     project.run("dvc", "add", "-q", str(RAW), str(LABELS))
     project.run("git", "add", "-A")
@@ -316,8 +316,8 @@ def clone(project: Project) -> Project:
         "git", "clone", "-q", str(project.path), str(teammate.path), cwd=project.path.parent
     )
     teammate.run(
-        sys.executable, "-m", "pneumothorax.raw.sample", "--out", str(RAW), "--count", "12",
-        "--size", "256",
+        sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW),
+        "--count", "12", "--size", "256",
     )  # fmt: skip
     return teammate
 

@@ -57,8 +57,8 @@ def _new_project(root: Path, count: int, size: int = 256) -> Project:
     project = Project(path=copy_project(root, exclude=exclude), env=cli_env())
     project.run("git", "init", "-q", "-b", "main")
     project.run(
-        sys.executable, "-m", "pneumothorax.raw.sample", "--out", str(RAW), "--count", str(count),
-        "--size", str(size),
+        sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW),
+        "--count", str(count), "--size", str(size),
     )  # fmt: skip
     return project
 
@@ -115,8 +115,8 @@ def test_adding_files_reconverts_only_them_and_equals_a_full_rebuild(tmp_path: P
 
     # Files 0..11 are unchanged (the generator's file i does not depend on count): +1 file.
     project.run(
-        sys.executable, "-m", "pneumothorax.raw.sample", "--out", str(RAW), "--count", "13",
-        "--size", "256",
+        sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW),
+        "--count", "13", "--size", "256",
     )  # fmt: skip
     project.run("dvc", "add", "-q", str(RAW), str(LABELS))
     second = project.run("dvc", "repro")

@@ -40,8 +40,8 @@ def planted_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, list
     project = Project(path=path, env=cli_env())
     project.run("git", "init", "-q", "-b", "main")
     project.run(
-        sys.executable, "-m", "pneumothorax.raw.sample", "--out", str(RAW), "--count", str(SAMPLE),
-        "--size", "64",
+        sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW),
+        "--count", str(SAMPLE), "--size", "64",
     )  # fmt: skip
     files = sorted((path / RAW).rglob("*.dcm"))
     plants = []

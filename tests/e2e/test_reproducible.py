@@ -120,7 +120,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Project:
     project = Project(path=path, env=cli_env())
     project.run("git", "init", "-q", "-b", "main")
     project.run(
-        sys.executable, "-m", "pneumothorax.raw.sample", "--out", str(RAW), "--count", "6",
+        sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW), "--count", "6",
         "--size", "128",
     )  # fmt: skip
     project.run("dvc", "add", "-q", str(RAW), str(LABELS))

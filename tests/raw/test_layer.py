@@ -48,7 +48,7 @@ def test_raw_folder_param_must_be_a_string() -> None:
 
 @pytest.mark.parametrize("name", ["a$HOME", 'a"b', "a`id`", "a\\b", "a\nb"])
 def test_raw_folder_param_with_characters_a_quoted_shell_word_interprets_fails(name: str) -> None:
-    # dvc.yaml runs: python -m pneumothorax.raw.manifest "${raw.folder}" ... (POSIX sh).
+    # dvc.yaml runs: python -m pneumothorax.commands.raw_manifest "${raw.folder}" ... (POSIX sh).
     with pytest.raises(ParamsError, match=r"raw_manifest stage would interpret: rename"):
         RawParams.from_mapping({"folder": f"data/01_raw/{name}"})
 

@@ -9,7 +9,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from pneumothorax.raw.sample import generate_sample, main
+from pneumothorax.raw.sample import generate_sample
 
 SIZE = 128
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
@@ -175,18 +175,6 @@ def test_pixels_are_anatomy_like(sample: tuple[Path, list[Path]]) -> None:
         assert border.mean() + 50 < body.mean()
 
 
-def test_cli_writes_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "x"
-    assert main(["--out", str(out), "--count", "2", "--size", "128"]) == 0
-    assert len(list(out.rglob("*.dcm"))) == 2
-    assert "2 files" in capsys.readouterr().out
-
-
-def test_cli_rejects_bad_fraction(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit):
-        main(["--out", str(tmp_path), "--jpeg-fraction", "1.5"])
-
-
 def test_no_temporary_files_left(sample: tuple[Path, list[Path]]) -> None:
     root, paths = sample
     everything = [p for p in root.rglob("*") if p.is_file()]
@@ -278,11 +266,3 @@ def test_labels_do_not_depend_on_count_or_skip_existing(tmp_path: Path) -> None:
     nine = _label_rows(tmp_path / "b" / "train-rle.csv")
     assert nine[: len(six)] == six
     assert len({image_id for image_id, _ in nine}) == 9
-
-
-def test_cli_writes_labels_where_asked(tmp_path: Path) -> None:
-    target = tmp_path / "elsewhere" / "labels.csv"
-    assert main(["--out", str(tmp_path / "raw"), "--count", "3", "--size", "64",
-                 "--labels", str(target)]) == 0  # fmt: skip
-    assert len(_label_rows(target)) == 3
-    assert not (tmp_path / "train-rle.csv").exists()

@@ -99,7 +99,7 @@ def test_dvc_deps_cover_every_file_the_stage_imports(stage: str) -> None:
 def test_dvc_deps_of_the_manifest_stage_cover_what_its_command_imports() -> None:
     stage = _stages()["raw_manifest"]
     module = stage["cmd"].split()[2]
-    assert module == "pneumothorax.raw.manifest"
+    assert module == "pneumothorax.commands.raw_manifest"
     missing = [p for p in import_closure([module]).values() if not _covered(p, stage["deps"])]
     assert missing == []
 

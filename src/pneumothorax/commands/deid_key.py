@@ -14,6 +14,7 @@ import logging
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -32,7 +33,7 @@ def ensure_key(credentials_file: Path = CREDENTIALS) -> bool:
     """
     if resolve_key(credentials_file):
         return False
-    content = {}
+    content: dict[str, Any] = {}
     if credentials_file.is_file():
         content = yaml.safe_load(credentials_file.read_text(encoding="utf-8")) or {}
     content[KEY_CREDENTIAL] = secrets.token_hex(32)

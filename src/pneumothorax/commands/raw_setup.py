@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from pneumothorax.config.params import PARAMS_FILE, LabelsParams, RawParams, read_group
+from pneumothorax.dicom.errors import first_line
 from pneumothorax.raw.bundled_sample import SAMPLE_DVC_MD5
 from pneumothorax.raw.layer import dvc_file, missing_folder_reason, raw_folder
 
@@ -52,12 +53,12 @@ def place(folder: str, *, count: int, default_folder: str) -> str:
         if folder != default_folder:
             reason = missing_folder_reason(folder)
             if pulled is not None:  # it was just tried: say why it failed
-                failed = _first_line(pulled.stderr or pulled.stdout)
+                failed = first_line(pulled.stderr or pulled.stdout)
                 reason += f"; `dvc pull` failed here ({failed})"
             raise RuntimeError(reason)
         if tracker.is_file() and _tracked_md5(tracker) != SAMPLE_DVC_MD5:
             # Generating the sample here would make `dvc add` overwrite the team's pointer.
-            reason = _first_line(pulled.stderr or pulled.stdout) if pulled else "no remote"
+            reason = first_line(pulled.stderr or pulled.stdout) if pulled else "no remote"
             raise RuntimeError(
                 f"{tracker} tracks data other than the bundled sample and `dvc pull` failed "
                 f"({reason}); set up the DVC remote (docs/reproducibility.md)"
@@ -100,11 +101,6 @@ def _tracked_md5(tracker: Path) -> str | None:
     content = yaml.safe_load(tracker.read_text(encoding="utf-8")) or {}
     outs = content.get("outs") or [{}]
     return outs[0].get("md5")
-
-
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else "no message"
 
 
 def main(argv: list[str] | None = None) -> int:

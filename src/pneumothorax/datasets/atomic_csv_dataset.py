@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 import pandas as pd
 from kedro.io.core import get_filepath_str
 from kedro_datasets.pandas import CSVDataset
 
-from pneumothorax.datasets.atomic_write import remove_stale_temporaries, temporary_path
+from pneumothorax.files.atomic import replacing
 
 
 class AtomicCSVDataset(CSVDataset):
@@ -19,8 +18,8 @@ class AtomicCSVDataset(CSVDataset):
     leaves a CSV cut in the middle of a row that DVC, a later run or a user could take for
     complete. This dataset writes a local file to a hidden temporary name in the same
     folder (``.<name>.<pid>.<random>.tmp``, ignored by ``.dvcignore``), flushes it to disk and
-    renames it into place with :func:`os.replace`, which is atomic on POSIX and Windows:
-    readers see the old file or the new one, never a mix. Remote paths (``s3://`` and
+    renames it into place (:func:`pneumothorax.files.atomic.replacing`): readers see the
+    old file or the new one, never a mix. Remote paths (``s3://`` and
     other fsspec object stores) keep the parent's behaviour, because an object store
     publishes an object only once its upload has completed.
 
@@ -46,21 +45,13 @@ class AtomicCSVDataset(CSVDataset):
             super().save(data)
             return
         save_path = get_filepath_str(self._get_save_path(), self._protocol)
-        directory, name = os.path.split(save_path)
-        directory = directory or "."
-        os.makedirs(directory, exist_ok=True)
         # What a run killed mid-write left behind goes first (never a live writer's).
-        remove_stale_temporaries(directory, name)
-        tmp = temporary_path(save_path)
-        try:
-            with self._fs.open(tmp, **self._fs_open_args_save) as stream:
-                data.to_csv(path_or_buf=stream, **self._save_args)
-                stream.flush()
-                # On disk before the rename, so a power cut cannot publish an empty file.
-                os.fsync(stream.fileno())
-            os.replace(tmp, save_path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with (
+            replacing(save_path, sweep=True) as tmp,
+            self._fs.open(tmp, **self._fs_open_args_save) as stream,
+        ):
+            data.to_csv(path_or_buf=stream, **self._save_args)
+            stream.flush()
+            # On disk before the rename, so a power cut cannot publish an empty file.
+            os.fsync(stream.fileno())
         self._invalidate_cache()

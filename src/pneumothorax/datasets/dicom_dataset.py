@@ -131,7 +131,8 @@ def _short_values(ds: pydicom.Dataset) -> list:
     pydicom keeps what a truncated stream had left as the value without complaint.
     """
     short = []
-    for raw in ds._dict.values():  # raw elements: reading them would parse every value
+    # Dataset.values(), not iteration: iterating converts (parses) every raw element.
+    for raw in ds.values():
         length, value = getattr(raw, "length", None), getattr(raw, "value", None)
         if isinstance(value, bytes) and length not in (None, 0xFFFFFFFF) and len(value) < length:
             short.append(raw)

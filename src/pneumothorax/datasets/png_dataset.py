@@ -11,8 +11,8 @@ import fsspec
 from kedro.io.core import AbstractDataset, DatasetError, get_filepath_str, get_protocol_and_path
 from PIL import Image
 
-from pneumothorax.datasets.atomic_write import write_atomically
 from pneumothorax.datasets.copyable import CopyableFileDataset
+from pneumothorax.files.atomic import write_atomically
 
 
 class PngDataset(CopyableFileDataset, AbstractDataset[bytes | Image.Image, Image.Image]):
@@ -82,7 +82,7 @@ class PngDataset(CopyableFileDataset, AbstractDataset[bytes | Image.Image, Image
         """:meth:`save` without Kedro's wrapper (``PngFolderDataset`` calls it per file).
 
         ``sweep``: first remove this file's stale temporaries (see
-        :func:`~pneumothorax.datasets.atomic_write.write_atomically`).
+        :func:`~pneumothorax.files.atomic.write_atomically`).
 
         Raises:
             DatasetError: ``data`` is not a PNG image.

@@ -13,9 +13,9 @@ from fsspec.core import strip_protocol
 from fsspec.utils import infer_storage_options
 from kedro.io.core import VERSION_KEY, AbstractDataset, DatasetError, parse_dataset_definition
 
-from pneumothorax.datasets.atomic_write import remove_stale_temporaries
 from pneumothorax.datasets.copyable import partition_maker
 from pneumothorax.datasets.png_dataset import PngDataset
+from pneumothorax.files.atomic import remove_stale_temporaries
 from pneumothorax.runtime.file_ref import FileRef
 
 #: Dataset options that do not change what a file's load returns (left out of the cache key).

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import fsspec
 from kedro.io.core import AbstractDataset, get_filepath_str, get_protocol_and_path
 
-from pneumothorax.datasets.atomic_write import write_atomically
+from pneumothorax.files.atomic import write_atomically
 from pneumothorax.tracking.logged import RunIds
 
 if TYPE_CHECKING:

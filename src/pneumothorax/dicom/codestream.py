@@ -73,42 +73,72 @@ def codestream_problem(frame: bytes, syntax: UID, rows: int, columns: int) -> st
     return None
 
 
-# A marker walk: one branch and one reason per way a codestream can be broken.
-def _jpeg_problem(data: bytes, rows: int, columns: int) -> str | None:  # noqa: PLR0911, PLR0912
+# A marker walk, one segment at a time: one reason per way a codestream can be broken.
+def _jpeg_problem(data: bytes, rows: int, columns: int) -> str | None:
     if data[:2] != b"\xff\xd8":
         return "corrupt JPEG data: no start-of-image marker"
-    pos, end = 2, len(data)
-    while True:
-        # Markers may be preceded by any number of 0xFF fill bytes (T.81 B.1.1.2).
-        if pos >= end or data[pos] != 0xFF:
-            return _cut_or_corrupt_jpeg(pos, end, "a marker was expected")
-        while pos < end and data[pos] == 0xFF:
-            pos += 1
-        if pos >= end:
-            return "JPEG data cut short: no end-of-image marker"
-        marker = data[pos]
+    step: int | str | None = 2
+    while isinstance(step, int):
+        step = _jpeg_segment(data, step, rows, columns)
+    return step
+
+
+def _jpeg_segment(data: bytes, pos: int, rows: int, columns: int) -> int | str | None:
+    """Check the marker segment at ``pos``.
+
+    Returns:
+        The position of the next marker; or the walk's verdict: a problem, or None after
+        a sound end-of-image marker.
+    """
+    found = _jpeg_marker(data, pos)
+    if isinstance(found, str):
+        return found
+    marker, pos = found
+    if marker == _EOI:
+        return _trailing_problem(data, pos, "JPEG")
+    if marker == _SOI or marker in _RST or marker == 0x00:
+        return "corrupt JPEG data: a marker out of place between segments"
+    length = _segment_length(data, pos)
+    if length is None:
+        return "JPEG data cut short inside a segment"
+    if marker in _SOF and (problem := _frame_header_problem(data, pos, length, rows, columns)):
+        return problem
+    pos += length
+    return _skip_entropy_coded(data, pos) if marker == _SOS else pos
+
+
+def _jpeg_marker(data: bytes, pos: int) -> tuple[int, int] | str:
+    """The marker at ``pos`` and the position after it, or a problem."""
+    end = len(data)
+    # Markers may be preceded by any number of 0xFF fill bytes (T.81 B.1.1.2).
+    if pos >= end or data[pos] != 0xFF:
+        return _cut_or_corrupt_jpeg(pos, end, "a marker was expected")
+    while pos < end and data[pos] == 0xFF:
         pos += 1
-        if marker == _EOI:
-            return _trailing_problem(data, pos, "JPEG")
-        if marker == _SOI or marker in _RST or marker == 0x00:
-            return "corrupt JPEG data: a marker out of place between segments"
-        if pos + 2 > end:
-            return "JPEG data cut short inside a segment"
-        (length,) = struct.unpack(">H", data[pos : pos + 2])
-        if length < 2 or pos + length > end:
-            return "JPEG data cut short inside a segment"
-        if marker in _SOF:
-            if length < 8:
-                return "corrupt JPEG data: a frame header too short"
-            height, width = struct.unpack(">HH", data[pos + 3 : pos + 7])
-            # A height of 0 is defined later by a DNL marker (T.81 B.2.2): not checked.
-            if width != columns or (height and height != rows):
-                return "(0028,0010) Rows / (0028,0011) Columns disagree with the JPEG frame header"
-        pos += length
-        if marker == _SOS:
-            pos = _skip_entropy_coded(data, pos)
-            if isinstance(pos, str):
-                return pos
+    if pos >= end:
+        return "JPEG data cut short: no end-of-image marker"
+    return data[pos], pos + 1
+
+
+def _segment_length(data: bytes, pos: int) -> int | None:
+    """The length of the segment whose length field is at ``pos``; None if it runs past the end."""
+    if pos + 2 > len(data):
+        return None
+    (length,) = struct.unpack(">H", data[pos : pos + 2])
+    return length if length >= 2 and pos + length <= len(data) else None
+
+
+def _frame_header_problem(
+    data: bytes, pos: int, length: int, rows: int, columns: int
+) -> str | None:
+    """A start-of-frame header too short, or of another size than the DICOM header's."""
+    if length < 8:
+        return "corrupt JPEG data: a frame header too short"
+    height, width = struct.unpack(">HH", data[pos + 3 : pos + 7])
+    # A height of 0 is defined later by a DNL marker (T.81 B.2.2): not checked.
+    if width != columns or (height and height != rows):
+        return "(0028,0010) Rows / (0028,0011) Columns disagree with the JPEG frame header"
+    return None
 
 
 def _skip_entropy_coded(data: bytes, pos: int) -> int | str:
@@ -145,35 +175,53 @@ def _trailing_problem(data: bytes, pos: int, name: str) -> str | None:
     return None
 
 
-def _j2k_problem(data: bytes, rows: int, columns: int) -> str | None:  # noqa: PLR0911, PLR0912
+def _j2k_problem(data: bytes, rows: int, columns: int) -> str | None:
     if data.startswith(_JP2_SIGNATURE):
-        data = _jp2_codestream(data)
-        if data is None:
+        codestream = _jp2_codestream(data)
+        if codestream is None:
             return "corrupt JPEG 2000 data: no codestream box in the JP2 file"
-    end = len(data)
-    if end < 4 or struct.unpack(">H", data[:2])[0] != _J2K_SOC:
+        data = codestream
+    if len(data) < 4 or struct.unpack(">H", data[:2])[0] != _J2K_SOC:
         return "corrupt JPEG 2000 data: no start-of-codestream marker"
-    pos = 2
-    # Main header: marker segments up to the first tile-part (SOT).
+    first_tile_part = _j2k_main_header(data, rows, columns)
+    if isinstance(first_tile_part, str):
+        return first_tile_part
+    return _j2k_tile_parts(data, first_tile_part)
+
+
+def _j2k_main_header(data: bytes, rows: int, columns: int) -> int | str:
+    """Walk the main header's marker segments: where the first tile-part (SOT) is, or a problem."""
+    pos, end = 2, len(data)
     while True:
         if pos + 4 > end:
             return "JPEG 2000 data cut short in the main header"
         marker, length = struct.unpack(">HH", data[pos : pos + 4])
         if marker == _J2K_SOT:
-            break
+            return pos
         if marker >> 8 != 0xFF or length < 2 or pos + 2 + length > end:
             return "JPEG 2000 data cut short in the main header"
-        if marker == _J2K_SIZ:
-            if length < 38:
-                return "corrupt JPEG 2000 data: an image header too short"
-            xsiz, ysiz, x_off, y_off = struct.unpack(">IIII", data[pos + 6 : pos + 22])
-            if (xsiz - x_off, ysiz - y_off) != (columns, rows):
-                return (
-                    "(0028,0010) Rows / (0028,0011) Columns disagree with the JPEG 2000 "
-                    "image header"
-                )
+        if marker == _J2K_SIZ and (problem := _j2k_size_problem(data, pos, length, rows, columns)):
+            return problem
         pos += 2 + length
-    # Tile-parts: each SOT gives its whole length (Psot), up to the end-of-codestream.
+
+
+def _j2k_size_problem(data: bytes, pos: int, length: int, rows: int, columns: int) -> str | None:
+    """An image and tile size (SIZ) segment too short, or of another size than DICOM's."""
+    if length < 38:
+        return "corrupt JPEG 2000 data: an image header too short"
+    xsiz, ysiz, x_off, y_off = struct.unpack(">IIII", data[pos + 6 : pos + 22])
+    if (xsiz - x_off, ysiz - y_off) != (columns, rows):
+        return "(0028,0010) Rows / (0028,0011) Columns disagree with the JPEG 2000 image header"
+    return None
+
+
+def _j2k_tile_parts(data: bytes, pos: int) -> str | None:
+    """Walk the tile-parts from ``pos`` to the end-of-codestream marker: a problem, or None.
+
+    Each SOT gives its tile-part's whole length (Psot); 0 marks the last one, which runs to
+    the end-of-codestream marker.
+    """
+    end = len(data)
     while True:
         if pos + 2 > end:
             return "JPEG 2000 data cut short: no end-of-codestream marker"
@@ -185,12 +233,9 @@ def _j2k_problem(data: bytes, rows: int, columns: int) -> str | None:  # noqa: P
         if pos + 12 > end:
             return "JPEG 2000 data cut short in a tile-part header"
         (psot,) = struct.unpack(">I", data[pos + 6 : pos + 10])
-        if psot == 0:  # the last tile-part, running to the end-of-codestream marker
-            return (
-                None
-                if data.rstrip(b"\x00").endswith(b"\xff\xd9")
-                else ("JPEG 2000 data cut short: no end-of-codestream marker")
-            )
+        if psot == 0:
+            ends = data.rstrip(b"\x00").endswith(b"\xff\xd9")
+            return None if ends else "JPEG 2000 data cut short: no end-of-codestream marker"
         if pos + psot > end:
             return "JPEG 2000 data cut short inside a tile-part"
         pos += psot

@@ -318,7 +318,8 @@ class _Pseudonyms:
         self._names = PNAnonymizer(randomizer)
         self._uids = UIAnonymizer(randomizer)
         self._ids = IDAnonymizer(randomizer, "", "", *_token_keywords())
-        self._ids.id_tags = frozenset(self._ids.id_tags)  # looked up per element
+        # Looked up (`in`) per element, and only so (dicognito 0.19): a set, not its list.
+        self._ids.id_tags = frozenset(self._ids.id_tags)  # type: ignore[assignment]
         self._dates = DateTimeAnonymizer(offset)
 
     def replace(self, ds: Dataset, elem: DataElement) -> bool:

@@ -121,24 +121,6 @@ def render_fast(ds: Dataset, size: tuple[int, int], padding: str = "black") -> I
     return image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
 
 
-def check_fast_decodes(ds: Dataset) -> bool:
-    """Whether :func:`render_fast` can decode ``ds`` (which :func:`fast_path_applies` to).
-
-    A JPEG codestream is entropy-decoded in full at the smallest DCT scale (1/8), which
-    finds a corrupt or cut-short stream as a full decode would, ~20x cheaper.
-
-    Returns:
-        True when the fast path serves the file. False when it would not (the data do not
-        fit it, or Pillow cannot decode them): the caller then checks the full path, whose
-        decoders give the file's verdict and reason.
-    """
-    rows, columns = int(ds.Rows), int(ds.Columns)
-    if ds.file_meta.TransferSyntaxUID != JPEGBaseline8Bit:
-        return len(ds.PixelData) >= rows * columns
-    image = _decode_jpeg_scaled(get_frame(ds.PixelData, 0, number_of_frames=1), (1, 1))
-    return image is not None and _full_size(image) == (columns, rows)
-
-
 def _blackens_padding(ds: Dataset, padding: str) -> bool:
     # Stored values are display values here, so padding that is already 0 needs no change.
     return padding == "black" and padding_range(ds) not in (None, (0, 0))

@@ -8,12 +8,13 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from pydicom.datadict import tag_for_keyword
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.valuerep import DA, DT, IS, TM, DSfloat, PersonName
 
+from pneumothorax.dicom.age import age_in_years
 from pneumothorax.dicom.deid import Deidentifier
 from pneumothorax.dicom.results import FileResult, failure, quiet_pydicom
 
@@ -32,7 +33,6 @@ AGE_YEARS_COLUMN = "PatientAgeYears"
 #: Always present, so users can filter images with text burnt into the pixels.
 BURNED_IN_COLUMN = "BurnedInAnnotation"
 _DERIVED_AFTER = {AGE_YEARS_COLUMN: "PatientAge"}
-_AGE_UNITS = {"D": 1 / 365.25, "W": 7 / 365.25, "M": 1 / 12, "Y": 1.0}
 
 
 def flatten_header(ds: Dataset, private_tags: bool = False) -> dict[str, Any]:
@@ -44,8 +44,8 @@ def flatten_header(ds: Dataset, private_tags: bool = False) -> dict[str, Any]:
     elements (kept as ``gggg_eeee`` columns when asked). Numbers stay numbers, multi-valued
     elements become JSON lists, sequences become JSON (the DICOM JSON model, PS3.18 F.2),
     dates and times become ISO 8601 (``2019-01-31``, ``13:45:00``). Two columns are
-    added: ``PatientAgeYears`` (see :func:`age_in_years`) and ``BurnedInAnnotation``
-    (empty when the file does not say).
+    added: ``PatientAgeYears`` (:func:`pneumothorax.dicom.age.age_in_years`) and
+    ``BurnedInAnnotation`` (empty when the file does not say).
 
     Args:
         ds: A data set (its Pixel Data, if read, is never copied).
@@ -72,40 +72,6 @@ def flatten_header(ds: Dataset, private_tags: bool = False) -> dict[str, Any]:
     row[AGE_YEARS_COLUMN] = age_in_years(row.get("PatientAge"))
     row.setdefault(BURNED_IN_COLUMN, None)
     return row
-
-
-def age_in_years(value: Any) -> float | None:
-    """(0010,1010) Patient Age as a number of years.
-
-    The standard writes ``nnnD``, ``nnnW``, ``nnnM`` or ``nnnY`` (PS3.5 6.2, VR AS), e.g.
-    ``"045Y"`` is 45 and ``"021M"`` is 1.75; a bare number (SIIM writes ``"21"``) is read
-    as years. Anything else gives ``None``.
-    """
-    if value is None:
-        return None
-    text = str(value).strip().upper()
-    unit = _AGE_UNITS.get(text[-1:]) if text else None
-    digits = text[:-1] if unit is not None else text
-    if not digits.isdigit():
-        return None
-    years = int(digits) * (unit or 1.0)
-    return int(years) if float(years).is_integer() else round(years, 4)
-
-
-def read_header_row(item: tuple[str, Callable[[], Dataset]]) -> FileResult:
-    """Load one header and flatten it (no checks: see :mod:`pneumothorax.dicom.inspect`).
-
-    Args:
-        item: ``(id, load)``.
-
-    Returns:
-        The row as ``value``, or the reason the file was unusable as ``error``.
-    """
-    file_id, load = item
-    try:
-        return FileResult(file_id, flatten_header(load()))
-    except Exception as err:  # one bad file must not stop the others
-        return failure(file_id, err)
 
 
 def column_order(rows: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -157,7 +123,7 @@ def _scalar(value: Any) -> Any:
     return value if isinstance(value, str) else str(value)
 
 
-_ISO_FORMATS = {"DA": DA, "DT": DT, "TM": TM}
+_ISO_FORMATS: dict[str, type[DA] | type[DT] | type[TM]] = {"DA": DA, "DT": DT, "TM": TM}
 
 
 def _iso(vr: str, value: Any) -> Any:
@@ -217,8 +183,11 @@ def read_metadata_row(
         # With de-identification on, pydicom's warnings must not quote the values it reads.
         with quiet_pydicom() if options.deidentifier is not None else nullcontext():
             ds = load()
-            for keyword in BULK_KEYWORDS & set(ds.dir()):
-                delattr(ds, keyword)  # never copied, and the de-identifier need not walk them
+            # Never copied, and the de-identifier need not walk them. Deleted by tag: a
+            # repeating group's keyword ((60xx,3000) Overlay Data) is no attribute name.
+            bulk = [e.tag for e in ds.elements() if keyword_for_tag(e.tag) in BULK_KEYWORDS]
+            for tag in bulk:
+                del ds[tag]
             if options.deidentifier is not None:
                 options.deidentifier.apply(ds)
             return FileResult(file_id, flatten_header(ds, private_tags=options.private_tags))

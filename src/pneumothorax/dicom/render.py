@@ -18,14 +18,15 @@ from pydicom.pixels import (
     apply_voi_lut,
     get_decoder,
 )
-from pydicom.uid import UID, ImplicitVRLittleEndian, RLELossless
+from pydicom.uid import UID, RLELossless
 
+from pneumothorax.dicom.common import MONOCHROME, syntax_name, transfer_syntax
 from pneumothorax.dicom.errors import DicomFileError
-from pneumothorax.dicom.fast_decode import check_fast_decodes, fast_path_applies, render_fast
+from pneumothorax.dicom.fast_decode import fast_path_applies, render_fast
 from pneumothorax.dicom.padding import PADDING_KEYWORDS, padding_mask
 from pneumothorax.dicom.results import FileResult, failure, quiet_pydicom
+from pneumothorax.dicom.validate import check_image
 
-MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 #: Frame policies: only frame 0 (``<id>.png``) or every frame (``<id>/<frame>.png``).
 FRAME_POLICIES = ("first", "all")
 #: Name recorded for data that needs no codec (native and deflated transfer syntaxes).
@@ -107,23 +108,6 @@ class RenderInfo:
         }
 
 
-def transfer_syntax(ds: Dataset) -> UID:
-    """The data set's Transfer Syntax UID (implicit VR little endian when there is no meta)."""
-    meta = getattr(ds, "file_meta", None)
-    uid = meta.get("TransferSyntaxUID") if meta is not None else None
-    return UID(uid) if uid else ImplicitVRLittleEndian
-
-
-def syntax_name(uid: UID) -> str:
-    """``transfer syntax <name> (<uid>)`` for a registered UID, else no value at all.
-
-    A file's own text never reaches a reason: an unregistered "UID" could be anything.
-    """
-    if uid.is_transfer_syntax and uid.name != str(uid):
-        return f"transfer syntax {uid.name} ({uid})"
-    return "the (0002,0010) Transfer Syntax UID (not a registered transfer syntax)"
-
-
 def frame_count(ds: Dataset) -> int:
     """(0028,0008) Number of Frames, 1 when absent."""
     return int(ds.get("NumberOfFrames") or 1)
@@ -162,7 +146,13 @@ def decode_frame(ds: Dataset, index: int = 0) -> tuple[np.ndarray, str]:
         try:
             with quiet_pydicom(), warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                arr, _ = decoder.as_array(ds, index=index, decoding_plugin=plugin, as_rgb=True)
+                # pydicom 3.0 annotates **kwargs as DecodeOptions, not Unpack[DecodeOptions].
+                arr, _ = decoder.as_array(
+                    ds,
+                    index=index,
+                    decoding_plugin=plugin,
+                    as_rgb=True,  # type: ignore[arg-type]
+                )
         except Exception as err:  # a corrupt stream fails differently in every plugin
             reasons.append(_plugin_reason(plugin or NATIVE_DECODER, err))
             continue
@@ -379,30 +369,6 @@ def grey_level_counts(image: Image.Image) -> np.ndarray:
     return np.bincount(np.asarray(grey).ravel(), minlength=256).astype(np.int64)
 
 
-def check_decodes(ds: Dataset) -> tuple[str, str]:
-    """Decode every frame the way :func:`render` would, without rendering or resizing.
-
-    Files the fast path serves are checked through it (entropy decoding of the whole JPEG
-    codestream at the smallest DCT scale), so a file passes exactly when the images stage
-    can decode it, at a fraction of a full decode's cost.
-
-    Returns:
-        The VOI :func:`to_display` applies to frame 0 and the decoder that served it.
-
-    Raises:
-        DicomFileError: A frame cannot be decoded.
-    """
-    if fast_path_applies(ds) and check_fast_decodes(ds):
-        return describe_voi(ds), FAST_DECODER
-    window = decoder = ""
-    for index in range(frame_count(ds)):
-        arr, plugin = decode_frame(ds, index)
-        if index == 0:
-            _display, window = to_display(ds, arr, 8, 0)
-            decoder = plugin
-    return window, decoder
-
-
 def _fast_path_fits(ds: Dataset, spec: RenderSpec) -> bool:
     # The fast path makes plain 8-bit stretched frame-0 PNGs; other options take the full path.
     return spec.bit_depth == 8 and not spec.keep_aspect and fast_path_applies(ds, spec.padding)
@@ -423,12 +389,6 @@ def _info(
     )
 
 
-def render_png(ds: Dataset, spec: RenderSpec) -> bytes:
-    """Render frame 0 of ``ds`` to PNG bytes following ``spec``."""
-    pngs, _info = render(ds, spec, "frame")
-    return next(iter(pngs.values()))
-
-
 def convert_to_png(item: tuple[str, Callable[[], Dataset]], spec: RenderSpec) -> FileResult:
     """Per-file work of the images pipeline: load, check, render, resize and encode one file.
 
@@ -441,8 +401,6 @@ def convert_to_png(item: tuple[str, Callable[[], Dataset]], spec: RenderSpec) ->
         alone, ``"/0003"`` per frame with ``frames: all``: the partition is id + suffix),
         or the reason the file was unusable as ``error``; nothing is written for it.
     """
-    from pneumothorax.dicom.validate import check_image
-
     file_id, load = item
     try:
         # pydicom's warnings quote header values (a patient's name in the wrong attribute):
@@ -556,6 +514,8 @@ def _num(value: float) -> str:
 def _plugin_order(decoder: Any, uid: UID) -> tuple[str, ...]:
     # pydicom tries plugins in registration order (pylibjpeg before pillow, ...), which its
     # public `available_plugins` sorts away; follow pydicom so pixels match `pixel_array`.
+    # The one private pydicom member used here: no public API gives that order (pydicom 3.0).
+    # Read defensively: without it, the sorted public list still decodes, in another order.
     registered = tuple(getattr(decoder, "_available", {}) or ()) or decoder.available_plugins
     if uid == RLELossless and "pydicom" in registered:
         # pydicom's own RLE decoder warns when a segment decodes longer or shorter than
@@ -576,8 +536,3 @@ def _plugin_reason(plugin: str, err: BaseException) -> str:
 
 
 _QUOTED_TEXT = re.compile(r"'[^']*[^\W\d_][^']*'|\"[^\"]*[^\W\d_][^\"]*\"")
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

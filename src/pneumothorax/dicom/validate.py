@@ -15,8 +15,8 @@ from pydicom.pixels import get_decoder
 from pydicom.uid import UID
 
 from pneumothorax.dicom.codestream import J2K_SYNTAXES, JPEG_SYNTAXES, codestream_problem
+from pneumothorax.dicom.common import MONOCHROME, syntax_name, transfer_syntax
 from pneumothorax.dicom.errors import DicomFileError
-from pneumothorax.dicom.render import MONOCHROME, syntax_name, transfer_syntax
 
 #: (0002,0002) Media Storage SOP Class UID of a DICOMDIR (PS3.10 Media Storage Directory).
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"

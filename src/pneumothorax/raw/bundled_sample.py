@@ -29,7 +29,7 @@ SAMPLE_KEY = "pneumothorax-bundled-synthetic-sample-public-key"
 SAMPLE_FILES = 100
 #: DVC's hash of the bundled sample folder (data/01_raw/dicom-images-train.dvc).
 SAMPLE_DVC_MD5 = "5770da256922f3514c5df3bc449da405.dir"
-#: SHA-256 of the bundled sample's raw manifest (``python -m pneumothorax.raw.manifest``).
+#: SHA-256 of the bundled sample's raw manifest (``python -m pneumothorax.commands.raw_manifest``).
 #: tests/e2e/test_bundled_sample.py regenerates the sample and checks it.
 SAMPLE_MANIFEST_SHA256 = "69b11ef659ef89161aee05feb40b5b8c68d2d1c836bfe527eb07da889622273d"
 #: SHA-256 of the bundled sample's file names without ``.dcm`` (its partition ids), sorted,

@@ -1,15 +1,14 @@
-"""Deterministic generator of synthetic SIIM-like chest-radiograph DICOM files."""
+"""Deterministic generator of synthetic SIIM-like chest-radiograph DICOM files.
+
+Its command line is :mod:`pneumothorax.commands.sample`.
+"""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import functools
 import io
 import logging
-import os
-import tempfile
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +25,12 @@ from pydicom.uid import (
     SecondaryCaptureImageStorage,
 )
 
+from pneumothorax.files.atomic import write_atomically
 from pneumothorax.labels import rle
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["generate_sample", "main"]
+__all__ = ["LABELS_NAME", "generate_sample"]
 
 # Namespace for name-based (SHA-1, version 5) UUIDs behind every UID here.
 _UID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:pneumothorax:sample")
@@ -143,8 +143,8 @@ def generate_sample(
         label_rows += rows
         written += changed
     labels_path = Path(labels) if labels is not None else root.parent / LABELS_NAME
-    labels_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(labels_path, "".join([LABELS_HEADER + "\n", *label_rows]).encode("ascii"))
+    label_file = "".join([LABELS_HEADER + "\n", *label_rows]).encode("ascii")
+    write_atomically(labels_path, label_file, keep_same=True)
     logger.info(
         "Generated %d synthetic DICOM files in %s (%d rewritten, %d unchanged)",
         count,
@@ -194,7 +194,9 @@ def _generate_one(
     buffer = io.BytesIO()
     dataset.save_as(buffer, enforce_file_format=True)
     path = _path_for(root, header)
-    return path, _write_atomic(path, buffer.getvalue()), _label_rows(header, regions)
+    # An identical file is left untouched: its mtime stays, so DVC does not rehash it.
+    changed = write_atomically(path, buffer.getvalue(), keep_same=True)
+    return path, changed, _label_rows(header, regions)
 
 
 def _uid(*parts: object) -> UID:
@@ -330,33 +332,6 @@ def _encode_jpeg(pixels: np.ndarray) -> bytes:
         buffer, format="JPEG", quality=_JPEG_QUALITY, optimize=False
     )
     return buffer.getvalue()
-
-
-def _write_atomic(path: Path, data: bytes) -> bool:
-    """Write ``data`` to ``path`` via a same-directory temp file and rename.
-
-    Returns:
-        False if the file already held exactly ``data`` and was left alone,
-        True if it was (re)written.
-    """
-    try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            # Leaving identical files untouched keeps their mtimes, so DVC and
-            # other mtime-based caches do not rehash them.
-            return False
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp_name, path)
-    except BaseException:
-        # Also on KeyboardInterrupt, so an interrupted run leaves no debris.
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return True
 
 
 def _smoothstep(t: np.ndarray) -> np.ndarray:
@@ -580,56 +555,3 @@ def _noise_tile(size: int) -> Image.Image:
     parts = rng.integers(-1, 2, size=(_GRAIN_TERMS, side, side), dtype=np.int16)
     tile = parts.sum(axis=0, dtype=np.int16) + 128
     return Image.fromarray(tile.astype(np.uint8), mode="L")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point: generate a sample and print a summary line.
-
-    Args:
-        argv: Arguments without the program name; ``sys.argv`` if None.
-
-    Returns:
-        The process exit status.
-    """
-    parser = argparse.ArgumentParser(
-        prog="python -m pneumothorax.raw.sample",
-        description="Generate deterministic synthetic SIIM-like chest DICOM files.",
-    )
-    parser.add_argument("--out", required=True, type=Path, help="output directory")
-    parser.add_argument("--count", type=int, default=100, help="number of files")
-    parser.add_argument("--seed", type=int, default=0, help="sample seed")
-    parser.add_argument("--size", type=int, default=1024, help="image side in px")
-    parser.add_argument(
-        "--jpeg-fraction",
-        type=float,
-        default=0.75,
-        help="fraction of files stored as JPEG Baseline",
-    )
-    parser.add_argument(
-        "--labels",
-        type=Path,
-        default=None,
-        help=f"where to write the labels (default: {LABELS_NAME} next to --out)",
-    )
-    args = parser.parse_args(argv)
-
-    start = time.perf_counter()
-    try:
-        paths = generate_sample(
-            args.out,
-            count=args.count,
-            seed=args.seed,
-            size=args.size,
-            jpeg_fraction=args.jpeg_fraction,
-            labels=args.labels,
-        )
-    except ValueError as error:
-        parser.error(str(error))
-    elapsed = time.perf_counter() - start
-    total_mb = sum(path.stat().st_size for path in paths) / 1e6
-    print(f"wrote {len(paths)} files ({total_mb:.1f} MB) to {args.out} in {elapsed:.2f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

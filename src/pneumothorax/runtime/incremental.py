@@ -48,6 +48,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pneumothorax.dicom.errors import first_line
 from pneumothorax.dicom.results import FileResult
 from pneumothorax.runtime.code_deps import import_closure, module_file
 from pneumothorax.runtime.file_ref import FileRef
@@ -207,7 +208,7 @@ class ResultCache:
             if source.exists():
                 os.replace(source, f"{aside}{suffix}")
         self._warn(
-            f"incremental cache {self.path} is damaged ({_first_line(error)}): moved aside to"
+            f"incremental cache {self.path} is damaged ({first_line(error)}): moved aside to"
             f" {aside.name} and rebuilt; this run recomputes what it held"
         )
         self._pending = 0
@@ -357,11 +358,6 @@ def _unseal(stored: Any) -> bytes | None:
         return None
     payload = stored[head:]
     return payload if hashlib.sha256(payload).digest() == stored[len(_VALUE_TAG) : head] else None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def cache_directory(configured: str | None) -> Path:

@@ -46,6 +46,20 @@ def test_patient_age_is_counted_by_decade_with_unknowns(table: pd.DataFrame) -> 
     assert list(age["age"])[-2:] == ["90+", "unknown"]
 
 
+def test_ages_in_months_weeks_and_days_fall_in_the_decade_of_their_years() -> None:
+    table = pd.DataFrame({"id": list("abcde"), "PatientAge": ["120M", "119M", "052W", "3653D", ""]})
+    counts = summarise_metadata(table)[0].set_index("age")["count"].to_dict()
+    # 120 / 12 = 10 -> 10-19; 119 / 12 = 9.92, 364 / 365.25 days = 0.997 -> 0-9;
+    # 3653 / 365.25 = 10.001 -> 10-19; an empty value is unknown.
+    assert (counts["0-9"], counts["10-19"], counts["unknown"]) == (2, 2, 1)
+
+
+def test_bare_years_read_back_from_csv_as_numbers_are_binned() -> None:
+    table = pd.DataFrame({"id": ["a", "b", "c"], "PatientAge": [38.0, float("nan"), 93.0]})
+    counts = summarise_metadata(table)[0].set_index("age")["count"].to_dict()
+    assert (counts["30-39"], counts["90+"], counts["unknown"]) == (1, 1, 1)
+
+
 def test_sex_view_and_raw_size_are_counted_with_unknown_last(table: pd.DataFrame) -> None:
     _, sex, view, size = summarise_metadata(table)
     assert sex.to_dict("list") == {"PatientSex": ["F", "M", "O", "unknown"], "count": [1, 3, 1, 1]}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +11,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
+from pneumothorax.dicom.age import age_in_years
 from pneumothorax.raw.pick import select_sample_ids
 from pneumothorax.runtime.file_ref import FileRef
 
@@ -78,7 +78,7 @@ def summarise_metadata(
         (``size`` as ``<Columns>x<Rows>``, ``count``).
     """
     # Plain lists, not Series.map: pandas would turn the Nones into NaN and ints into floats.
-    labels = [_age_bin(_age_years(v)) for v in _column(train_metadata, "PatientAge")]
+    labels = [_age_bin(age_in_years(v)) for v in _column(train_metadata, "PatientAge")]
     order = [*(f"{lo}-{lo + AGE_BIN_WIDTH - 1}" for lo in range(0, AGE_LAST_BIN, AGE_BIN_WIDTH))]
     order += [f"{AGE_LAST_BIN}+", UNKNOWN]
     age = pd.DataFrame({"age": order, "count": [labels.count(label) for label in order]})
@@ -157,23 +157,12 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value))
 
 
-def _age_years(value: Any) -> int | None:
-    """(0010,1010) Patient's Age: ``nnnY``/``M``/``W``/``D`` (AS), or a bare number (SIIM)."""
-    if _missing(value):
-        return None
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([DWMY]?)\s*", str(value).upper())
-    if not match:
-        return None
-    number, unit = float(match.group(1)), match.group(2) or "Y"
-    return int(number) if unit == "Y" else 0
-
-
-def _age_bin(age: int | None) -> str:
+def _age_bin(age: float | None) -> str:
     if age is None:
         return UNKNOWN
     if age >= AGE_LAST_BIN:
         return f"{AGE_LAST_BIN}+"
-    low = age // AGE_BIN_WIDTH * AGE_BIN_WIDTH
+    low = int(age // AGE_BIN_WIDTH * AGE_BIN_WIDTH)
     return f"{low}-{low + AGE_BIN_WIDTH - 1}"
 
 

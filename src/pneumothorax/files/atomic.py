@@ -1,11 +1,16 @@
 """Write a local file so that readers see the old bytes or the new ones, never a part.
 
-A write goes to a hidden temporary name in the target's folder,
-``.<name>.<pid>.<uuid hex>.tmp`` (which ``.dvcignore`` hides from DVC), and is renamed into
-place. A run killed between the two (``kill -9``, a power cut) leaves that temporary file
-behind; the writer's process id in its name lets a later run tell it from the temporary
-file of a write still under way in another process, and remove it
-(:func:`remove_stale_temporaries`).
+The project's one way to publish a file: the sample generator, the raw manifest, the PNG,
+CSV and metrics datasets all write through here. A write goes to a hidden temporary name in
+the target's folder, ``.<name>.<pid>.<uuid hex>.tmp`` (which ``.dvcignore`` hides from DVC),
+and is renamed into place (:func:`os.replace`, atomic on POSIX and Windows). A run killed
+between the two (``kill -9``, a power cut) leaves that temporary file behind; the writer's
+process id in its name lets a later run tell it from the temporary file of a write still
+under way in another process, and remove it (:func:`remove_stale_temporaries`).
+
+Hand-written, as a rename is all it takes (the ``atomicwrites`` package is archived):
+:func:`tempfile.mkstemp` would create files readable by their owner only instead of with
+the umask's mode, and its names do not carry the writer's process id.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import contextlib
 import os
 import re
 import uuid
+from collections.abc import Iterator
 
 #: A temporary file of this module: ``.<name>.<pid>.<32 hex digits>.tmp``. Files of older
 #: versions (``.<name>.<32 hex digits>.tmp``, no pid) match too, with no pid.
@@ -26,7 +32,40 @@ def temporary_path(path: str) -> str:
     return os.path.join(directory or ".", f".{name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
 
 
-def write_atomically(path: str, data: bytes, *, sweep: bool = False) -> None:
+@contextlib.contextmanager
+def replacing(path: str, *, sweep: bool = False) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; when the block ends cleanly, rename it onto ``path``.
+
+    For writers that need their own stream (e.g. fsspec's, with open arguments): write the
+    yielded path in full inside the block. On any exception (also ``KeyboardInterrupt``) the
+    temporary file is removed and ``path`` keeps its old bytes.
+
+    Args:
+        path: The file to write (its folder is created if missing).
+        sweep: First remove the stale temporaries of ``path`` that killed runs left
+            (:func:`remove_stale_temporaries`). It lists the folder: for single outputs,
+            not for each file of a folder of thousands (their folder is swept once).
+
+    Yields:
+        The temporary path to write.
+    """
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    if sweep:
+        remove_stale_temporaries(directory, os.path.basename(path))
+    tmp = temporary_path(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_atomically(
+    path: str | os.PathLike[str], data: bytes, *, sweep: bool = False, keep_same: bool = False
+) -> bool:
     """Write ``data`` to a temporary name in ``path``'s folder, then rename it into place.
 
     A killed run leaves at most a hidden temporary file (see :func:`temporary_path`), never
@@ -35,24 +74,29 @@ def write_atomically(path: str, data: bytes, *, sweep: bool = False) -> None:
     Args:
         path: The file to write.
         data: Its new bytes.
-        sweep: First remove the stale temporaries of ``path`` that killed runs left
-            (:func:`remove_stale_temporaries`). It lists the folder: for single outputs,
-            not for each file of a folder of thousands (their folder is swept once).
+        sweep: See :func:`replacing`.
+        keep_same: Leave ``path`` untouched when it already holds exactly ``data``, so its
+            mtime stays and DVC and other mtime-based caches do not rehash it.
+
+    Returns:
+        True if the file was (re)written, False if ``keep_same`` left it alone.
     """
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    if sweep:
-        remove_stale_temporaries(directory, os.path.basename(path))
-    # A unique name opened normally (not mkstemp's 0600), so the file gets the umask's mode.
-    tmp = temporary_path(path)
+    path = os.fspath(path)
+    if keep_same and _holds(path, data):
+        return False
+    with replacing(path, sweep=sweep) as tmp, open(tmp, "wb") as stream:
+        stream.write(data)
+    return True
+
+
+def _holds(path: str, data: bytes) -> bool:
     try:
-        with open(tmp, "wb") as stream:
-            stream.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        if os.stat(path).st_size != len(data):
+            return False
+        with open(path, "rb") as stream:
+            return stream.read() == data
+    except FileNotFoundError:
+        return False
 
 
 def remove_stale_temporaries(directory: str, name: str | None = None) -> list[str]:
@@ -69,7 +113,7 @@ def remove_stale_temporaries(directory: str, name: str | None = None) -> list[st
     Returns:
         The paths removed.
     """
-    removed = []
+    removed: list[str] = []
     try:
         entries = list(os.scandir(directory))
     except OSError:  # no folder yet: nothing left behind

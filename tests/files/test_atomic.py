@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
-from pneumothorax.datasets.atomic_write import (
+import pytest
+
+from pneumothorax.files.atomic import (
     remove_stale_temporaries,
+    replacing,
     temporary_path,
     write_atomically,
 )
@@ -27,9 +32,9 @@ def test_a_killed_writer_leaves_only_a_hidden_temporary_that_the_next_write_remo
     # A writer killed with SIGKILL between write and rename: a real process, really killed.
     code = (
         "import os, signal, sys\n"
-        "from pneumothorax.datasets import atomic_write\n"
+        "from pneumothorax.files import atomic\n"
         "os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
-        "atomic_write.write_atomically(sys.argv[1], b'half')\n"
+        "atomic.write_atomically(sys.argv[1], b'half')\n"
     )
     killed = subprocess.Popen([sys.executable, "-c", code, str(target)])
     assert killed.wait() == -9
@@ -53,3 +58,39 @@ def test_a_killed_writer_leaves_only_a_hidden_temporary_that_the_next_write_remo
     removed = remove_stale_temporaries(str(tmp_path / "out"))
     assert sorted(Path(p).name for p in removed) == sorted([other.name, old_format.name])
     assert live.exists()
+
+
+def test_keep_same_leaves_an_identical_file_untouched_and_rewrites_a_different_one(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "a" / "b.dcm"  # folders created on the way
+    assert write_atomically(target, b"one", keep_same=True) is True
+    os.utime(target, ns=(1_000_000_000, 1_000_000_000))
+    assert write_atomically(target, b"one", keep_same=True) is False
+    assert target.stat().st_mtime_ns == 1_000_000_000
+    assert write_atomically(target, b"two", keep_same=True) is True
+    assert target.read_bytes() == b"two"
+    assert target.stat().st_mtime_ns != 1_000_000_000
+    # Without keep_same the same bytes are written again (a new mtime).
+    os.utime(target, ns=(1_000_000_000, 1_000_000_000))
+    assert write_atomically(target, b"two") is True
+    assert target.stat().st_mtime_ns != 1_000_000_000
+
+
+def test_files_get_the_umask_mode_not_owner_only(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        write_atomically(tmp_path / "x.csv", b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "x.csv").stat().st_mode) == 0o644
+
+
+def test_a_failed_block_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "train.csv"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="writer failed"), replacing(str(target)) as tmp:
+        Path(tmp).write_bytes(b"half")
+        raise RuntimeError("writer failed")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["train.csv"]

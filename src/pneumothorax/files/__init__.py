@@ -1,0 +1,1 @@
+"""File writing every layer shares (standard library only, nothing of ours imported)."""
