@@ -60,6 +60,8 @@ def dask_cluster():
         host="127.0.0.1",
         dashboard_address=None,
     )
+    # On a loaded machine a worker may register after the constructor returns.
+    cluster.wait_for_workers(2, timeout=60)
     yield cluster
     cluster.close()
 
