@@ -11,7 +11,7 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import networkx as nx  # in the lock through kedro-viz; its SCC search is well kept
+import networkx as nx  # locked (dvc needs it); its SCC search is well kept
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
