@@ -16,7 +16,6 @@ import re
 import signal
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.e2e.conftest import LABELS, RAW, Project, cli_env, copy_project
+from tests.e2e.conftest import RAW, Project, sample_project
 
 pytestmark = [
     pytest.mark.e2e,
@@ -52,32 +51,23 @@ class Workspace:
 
 @pytest.fixture(scope="module", name="ws")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    root = tmp_path_factory.mktemp("faults")
-    path = copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc", f"{LABELS}.dvc"))
-    params = path / "params.yaml"
-    text = params.read_text().replace("backend: processes", "backend: sequential")
     # PNGs reach the disk a chunk at a time (up to 512 PNGs or 8 MB, images/nodes.py). At
     # 512 px, uncompressed, a chunk is ~30 PNGs, so a killed run has written some chunks
     # and not others; with the defaults all 80 would land in one save at the very end. No
     # incremental cache: a rerun converts, it does not copy cached PNGs out in a blink.
-    for old, new in (
-        ("size: 256", "size: 512"),
-        ("png_compress_level: 1", "png_compress_level: 0"),
-        ("  enabled: true", "  enabled: false"),  # incremental.enabled
-    ):
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    params.write_text(text)
-    proj = Project(path=path, env=cli_env())
-    proj.run("git", "init", "-q", "-b", "main")
-    proj.run(
-        sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW),
-        "--count", str(COUNT), "--size", "512",
-    )  # fmt: skip
-    proj.run("dvc", "add", "-q", str(RAW), str(LABELS))
-    proj.run("git", "add", "-A")
-    proj.run("git", "commit", "-qm", "project with a sample large enough to interrupt")
-    raw = path / RAW
+    proj = sample_project(
+        tmp_path_factory.mktemp("faults") / "project",
+        count=COUNT,
+        size=512,
+        message="project with a sample large enough to interrupt",
+        params={
+            "backend: processes": "backend: sequential",
+            "size: 256": "size: 512",
+            "png_compress_level: 1": "png_compress_level: 0",
+            "  enabled: true": "  enabled: false",  # incremental.enabled
+        },
+    )
+    raw = proj.path / RAW
     # Read-only for every later command. As root (CI) this does not stop a write, so the
     # snapshot of bytes and timestamps below is what test_the_raw_layer_... relies on.
     subprocess.run(["chmod", "-R", "a-w", str(raw)], check=True)
@@ -191,8 +181,7 @@ def test_a_second_repro_while_one_runs_fails_with_a_lock_message(ws: Workspace) 
     for png in (workspace.path / IMAGES).glob("*.png"):
         with Image.open(png) as image:
             image.load()
-    workspace.run("git", "add", "-A")
-    workspace.run("git", "commit", "-qm", "first reproduction")
+    workspace.commit("first reproduction")
     ws.reference.update(outputs)
 
 

@@ -6,7 +6,6 @@ Tests in this module share one project copy and run in order, as a user would.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.e2e.conftest import LABELS, MAX_TERMINAL_LINES, RAW, Project
+from tests.e2e.conftest import LABELS, MAX_TERMINAL_LINES, RAW, Project, md5s
 
 pytestmark = [
     pytest.mark.e2e,
@@ -39,14 +38,6 @@ def _png_sizes(project: Project) -> dict[str, tuple[int, int]]:
         with Image.open(png) as image:
             sizes[png.relative_to(folder).as_posix().removesuffix(".png")] = image.size
     return sizes
-
-
-def _md5s(root: Path) -> dict[str, str]:
-    return {
-        p.relative_to(root).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def _ran(output: str) -> set[str]:
@@ -95,8 +86,7 @@ def _assert_quiet(output: str) -> None:
 
 
 def test_second_repro_runs_only_the_manifest(project: Project) -> None:
-    project.run("git", "add", "-A")
-    project.run("git", "commit", "-qm", "lock the first run")
+    project.commit("lock the first run")
     result = project.run("dvc", "repro")
     # The manifest runs every time (dvc.yaml); its bytes are unchanged, so nothing else runs.
     assert _ran(result.stdout) == {"raw_manifest"}
@@ -222,8 +212,8 @@ def test_push_then_pull_into_a_fresh_clone_is_byte_identical(project: Project) -
     project.run("git", "clone", "-q", str(project.path), str(clone), cwd=project.path.parent)
     project.run("dvc", "pull", cwd=clone)
     for layer in ("data/01_raw", "data/02_intermediate"):
-        original = _md5s(project.path / layer)
-        pulled = _md5s(clone / layer)
+        original = md5s(project.path / layer)
+        pulled = md5s(clone / layer)
         assert pulled == original
         assert any(name.endswith((".dcm", ".png", ".csv")) for name in pulled)
     assert "in sync" in project.run("dvc", "status", "--cloud", cwd=clone).stdout

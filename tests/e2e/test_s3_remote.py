@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import RAW, Project, cli_env
+from tests.e2e.conftest import RAW, Project, cli_env, md5s
 from tests.e2e.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, S3Server
 
 pytestmark = [
@@ -52,8 +52,7 @@ def origin(project: Project, s3: S3Server) -> Project:
     project.run("dvc", "remote", "modify", "s3remote", "verify", "true")
     # Per-machine settings and secrets go to the git-ignored .dvc/config.local.
     _configure_locally(project, "s3remote", s3, credentials=True)
-    project.run("git", "add", "-A")
-    project.run("git", "commit", "-qm", "pipeline outputs and the team S3 remote")
+    project.commit("pipeline outputs and the team S3 remote")
     return project
 
 
@@ -91,22 +90,14 @@ def _clone(origin: Project, name: str, s3: S3Server, remote: str = "s3remote") -
     return clone
 
 
-def _md5s(root: Path) -> dict[str, str]:
-    return {
-        p.relative_to(root).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
 def _layers(project: Project) -> dict[str, str]:
-    md5s = {}
+    found = {}
     for layer in LAYERS:
-        md5s.update({f"{layer}/{k}": v for k, v in _md5s(project.path / layer).items()})
+        found.update({f"{layer}/{k}": v for k, v in md5s(project.path / layer).items()})
     # Git's files (.gitignore, .gitkeep, the .dvc pointer, the DVC metrics kept in git with
     # `cache: false`) are not DVC's to restore.
     git_files = (".gitignore", ".gitkeep", ".dvc", "_metrics.json")
-    return {k: v for k, v in md5s.items() if not k.endswith(git_files)}
+    return {k: v for k, v in found.items() if not k.endswith(git_files)}
 
 
 def _keys(s3: S3Server, prefix: str) -> set[str]:
