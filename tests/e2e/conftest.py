@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,8 @@ RAW = Path("data/01_raw/dicom-images-train")
 LABELS = Path("data/01_raw/train-rle.csv")
 #: The intermediate layer: train.csv, rejected.csv, img_train/ and its log.
 OUT = Path("data/02_intermediate")
+TABLE = OUT / "train.csv"
+IMAGES = OUT / "img_train"
 #: What a fresh project leaves out of the copy: the lock and the committed sample's DVC
 #: pointers (the test generates its own raw data and labels).
 FRESH = ("dvc.lock", f"{RAW}.dvc", f"{LABELS}.dvc")
@@ -194,6 +197,11 @@ def rows(path: Path) -> list[dict[str, str]]:
     """The rows of a CSV file the pipeline wrote."""
     with path.open(newline="", encoding="utf-8") as stream:
         return list(csv.DictReader(stream))
+
+
+def stages_run(output: str) -> set[str]:
+    """The DVC stages a ``dvc repro`` output says it ran."""
+    return set(re.findall(r"Running stage '([^']+)'", output))
 
 
 def md5s(root: Path) -> dict[str, str]:

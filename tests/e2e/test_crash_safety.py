@@ -25,7 +25,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.e2e.conftest import RAW, Project, sample_project
+from tests.e2e.conftest import IMAGES, RAW, TABLE, Project, sample_project, stages_run
 
 pytestmark = [
     pytest.mark.e2e,
@@ -33,8 +33,6 @@ pytestmark = [
 ]
 
 COUNT = 80
-IMAGES = Path("data/02_intermediate/img_train")
-TABLE = Path("data/02_intermediate/train.csv")
 PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk and its CRC: the last 8 bytes of every PNG
 # What PngDataset and AtomicCSVDataset leave behind when killed between write and rename.
 TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")
@@ -99,10 +97,6 @@ def _outputs(project: Project) -> dict[str, str]:
     return md5s
 
 
-def _ran(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
-
-
 def _up_to_date(project: Project) -> bool:
     """`dvc status` lists nothing but the manifest stage, which is always_changed."""
     status = json.loads(project.run("dvc", "status", "--json").stdout)
@@ -154,13 +148,13 @@ def test_a_second_repro_while_one_runs_fails_with_a_lock_message(ws: Workspace) 
     # Refused, not queued: DVC's repository lock ("Unable to acquire lock") or, once the
     # first holds its stage's read/write lock, the busy paths with the holder's PID.
     assert second.returncode != 0
-    assert _ran(second.stdout) == set()
+    assert stages_run(second.stdout) == set()
     assert re.search(
         rf"Unable to acquire lock|is busy, it is being blocked by:\s+\(PID {first.pid}\): "
         r"\S*dvc repro",
         second.stderr,
     ), second.stderr
-    assert _ran((logs / "first.log").read_text()) == {
+    assert stages_run((logs / "first.log").read_text()) == {
         "raw_manifest",
         "metadata",
         "images",
@@ -172,7 +166,7 @@ def test_a_second_repro_while_one_runs_fails_with_a_lock_message(ws: Workspace) 
     }
     # Running it again once the first has finished is the remedy: nothing left to do but
     # the manifest, which runs every time (dvc.yaml).
-    assert _ran(workspace.run("dvc", "repro").stdout) == {"raw_manifest"}
+    assert stages_run(workspace.run("dvc", "repro").stdout) == {"raw_manifest"}
 
     # Nothing corrupted: DVC's recorded hashes match the workspace, every output is whole.
     assert _up_to_date(workspace)
@@ -243,7 +237,7 @@ def test_a_repro_killed_mid_conversion_leaves_no_partial_png_and_reruns_identica
     # very bytes of the uninterrupted run.
     rerun = workspace.run("dvc", "repro", "--force", "images")
     # --force also reruns the stages upstream of the target: the (quick) raw manifest.
-    assert _ran(rerun.stdout) == {"raw_manifest", "images"}, rerun.stdout
+    assert stages_run(rerun.stdout) == {"raw_manifest", "images"}, rerun.stdout
     assert _outputs(workspace) == reference
     assert _up_to_date(workspace)
 

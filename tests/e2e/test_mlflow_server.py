@@ -7,7 +7,6 @@ kills the server.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -20,7 +19,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.e2e.conftest import LABELS, RAW, Project, cli_env, sample_project
+from tests.e2e.conftest import IMAGES, LABELS, RAW, TABLE, Project, cli_env, rows, sample_project
 from tests.e2e.mlflow_server import (
     CHROMIUM,
     WINDOW,
@@ -40,8 +39,6 @@ pytestmark = [
 
 SIZES = (64, 96)
 GROUP_TAG = "pneumothorax.experiment_group"
-TABLE = Path("data/02_intermediate/train.csv")
-IMAGES = Path("data/02_intermediate/img_train")
 REPORTING = Path("data/08_reporting")
 REPORT_FILES = (
     "contact_sheet.png",
@@ -325,13 +322,8 @@ def test_runs_from_two_clones_land_in_the_same_experiment(
     assert {r["info"]["experiment_id"] for r in [*runs, *first_clone]} == {server.experiment_id()}
 
 
-def _table_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as stream:
-        return list(csv.DictReader(stream))
-
-
 def _assert_outputs_valid(project: Project, count: int) -> None:
-    assert len(_table_rows(project.path / TABLE)) == count
+    assert len(rows(project.path / TABLE)) == count
     pngs = sorted((project.path / IMAGES).rglob("*.png"))
     assert len(pngs) == count
     for png in pngs:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import signal
 import subprocess
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import RAW, Project, cli_env, md5s
+from tests.e2e.conftest import RAW, Project, cli_env, md5s, stages_run
 from tests.e2e.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, S3Server
 
 pytestmark = [
@@ -111,10 +110,6 @@ def _expected_objects(project: Project) -> int:
     return len(set(_layers(project).values())) + 4
 
 
-def _ran(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
-
-
 def test_push_then_a_fresh_clone_pulls_every_layer_byte_identical(
     origin: Project, s3: S3Server
 ) -> None:
@@ -133,7 +128,7 @@ def test_push_then_a_fresh_clone_pulls_every_layer_byte_identical(
     assert any(k.endswith(".csv") for k in expected)
     assert _layers(clone) == expected
     assert "Cache and remote 's3remote' are in sync" in clone.run("dvc", "status", "-c").stdout
-    assert _ran(clone.run("dvc", "repro").stdout) == {"raw_manifest"}
+    assert stages_run(clone.run("dvc", "repro").stdout) == {"raw_manifest"}
 
 
 def test_a_push_killed_part_way_completes_when_run_again(origin: Project, s3: S3Server) -> None:
