@@ -33,7 +33,6 @@ KNOWN_UPWARD: frozenset[tuple[str, str]] = frozenset(
     {
         ("pneumothorax.raw.manifest", "pneumothorax.datasets.atomic_write"),  # domain branch
         ("pneumothorax.raw.manifest", "pneumothorax.runtime.incremental"),  # domain branch
-        ("pneumothorax.tracking.mlflow_hook", "pneumothorax.pipelines.reporting.nodes"),  # tracking
     }
 )
 
