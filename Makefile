@@ -9,7 +9,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 SAMPLE_COUNT ?= 100
 MLFLOW_PORT ?= 5000
-LINT_PATHS := $(wildcard src tests benchmarks)
+LINT_PATHS := $(wildcard src tests benchmarks docs/*.py)
 MLFLOW_HOST ?= 127.0.0.1
 MLFLOW_SERVER_DIR ?= mlflow-server
 
@@ -55,9 +55,10 @@ run: sample key  ## Set up, then `dvc repro` the pipeline on the raw data
 test: $(STAMP)  ## Run the whole test suite (what CI runs)
 	python -m pytest
 
-lint: $(STAMP)  ## ruff lint and format check
+lint: $(STAMP)  ## ruff lint and format check, mypy type check of src/
 	ruff check $(LINT_PATHS)
 	ruff format --check $(LINT_PATHS)
+	mypy  # the files and settings: [tool.mypy] in pyproject.toml
 
 format: $(STAMP)  ## ruff fix and format
 	ruff check --fix $(LINT_PATHS)

@@ -38,13 +38,9 @@ def build_zoo(root: Path) -> Path:
     write(image(pixels), root / "good/plain.dcm")
     # Valid data set without the 128-byte preamble and "DICM": must still be read.
     (root / "good/no_preamble.dcm").write_bytes(to_bytes(image(pixels))[132:])
-    jpeg = image(pixels)
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="JPEG", quality=95)
-    jpeg.PixelData = encapsulate([buffer.getvalue()])
-    jpeg["PixelData"].VR = "OB"
-    jpeg.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
-    write(jpeg, root / "good/jpeg.dcm")
+    write(_encapsulated(pixels, buffer.getvalue(), JPEGBaseline8Bit), root / "good/jpeg.dcm")
 
     bad = root / "bad"
     bad.mkdir(parents=True, exist_ok=True)
@@ -58,16 +54,10 @@ def build_zoo(root: Path) -> Path:
     (bad / "cut_in_header.dcm").write_bytes(whole[:300])
     write(image(ramp(8, 8, 0, 4095), bits_stored=20), bad / "invalid_value.dcm")
     shutil.copy(get_testdata_file("rtplan.dcm"), bad / "rt_plan.dcm")
-    mpeg = image(pixels)
-    mpeg.PixelData = encapsulate([b"\x00\x00\x01\xb3" + bytes(64)])
-    mpeg["PixelData"].VR = "OB"
-    mpeg.file_meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.4.100")
-    write(mpeg, bad / "no_decoder.dcm")
-    corrupt = image(pixels)
-    corrupt.PixelData = encapsulate([b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4])
-    corrupt["PixelData"].VR = "OB"
-    corrupt.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
-    write(corrupt, bad / "corrupt_jpeg.dcm")
+    mpeg2 = UID("1.2.840.10008.1.2.4.100")  # MPEG2 Main Profile / Main Level: no decoder
+    write(_encapsulated(pixels, b"\x00\x00\x01\xb3" + bytes(64), mpeg2), bad / "no_decoder.dcm")
+    corrupt = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4  # SOI, APP0, then noise
+    write(_encapsulated(pixels, corrupt, JPEGBaseline8Bit), bad / "corrupt_jpeg.dcm")
     mismatch = image(pixels)
     mismatch.SamplesPerPixel = 3  # MONOCHROME2 with 3 samples (PS3.3 C.7.6.3.1.2 says 1)
     mismatch.PlanarConfiguration = 0
@@ -137,6 +127,7 @@ def add_unreadable_entries(root: Path, good: Path | None = None) -> dict[str, st
 
 
 def _encapsulated(pixels, stream: bytes, syntax: UID, **attributes: object):
+    """An image data set of ``pixels`` whose Pixel Data is ``stream``, encapsulated."""
     ds = image(pixels, **attributes)
     ds.PixelData = encapsulate([stream])
     ds["PixelData"].VR = "OB"
@@ -155,21 +146,16 @@ def hostile_pixel_files() -> dict[str, tuple[object, str]]:
     made by Pillow (JPEG) and pydicom's encoders (JPEG 2000 via pylibjpeg, RLE), then cut
     or damaged here; the valid originals are in :func:`good_compressed_files`.
     """
-    import numpy as np
     from pydicom.uid import JPEG2000Lossless, RLELossless
 
     pixels, jpeg, j2k, rle = _compressed_streams()
+    floats = _float_image(pixels)
     sos = jpeg.index(b"\xff\xda")
     damaged = bytearray(jpeg)
     middle = sos + (len(jpeg) - sos) // 2
     damaged[middle : middle + 8] = b"\xff\xd3\xff\xd5\xff\xd1\xff\xd6"  # restart markers, shuffled
     rle_damaged = bytearray(rle)
     rle_damaged[64:80] = b"\x81" * 16  # run headers where literal bytes were: segments overrun
-    floats = image(pixels)
-    for keyword in ("PixelData", "BitsStored", "HighBit", "PixelRepresentation"):
-        delattr(floats, keyword)
-    floats.BitsAllocated = 32
-    floats.FloatPixelData = (pixels.astype(np.float32) / 255).tobytes()
     return {
         "jpeg_cut": (
             _encapsulated(pixels, _even(jpeg[: sos + (len(jpeg) - sos) // 2]), JPEGBaseline8Bit),
@@ -225,21 +211,27 @@ def hostile_pixel_files() -> dict[str, tuple[object, str]]:
 def good_compressed_files() -> dict[str, object]:
     """The valid originals of :func:`hostile_pixel_files`, and float data without Bits
     Stored (which Float Pixel Data never has, PS3.3 C.7.6.24): all must convert."""
-    import numpy as np
     from pydicom.uid import JPEG2000Lossless, RLELossless
 
     pixels, jpeg, j2k, rle = _compressed_streams()
+    return {
+        "jpeg_ok": _encapsulated(pixels, jpeg, JPEGBaseline8Bit),
+        "j2k_ok": _encapsulated(pixels, j2k, JPEG2000Lossless),
+        "rle_ok": _encapsulated(pixels, rle, RLELossless),
+        "float_ok": _float_image(pixels),
+    }
+
+
+def _float_image(pixels):
+    """``pixels`` / 255 as (7FE0,0008) Float Pixel Data, without the integer-only attributes."""
+    import numpy as np
+
     floats = image(pixels)
     for keyword in ("PixelData", "BitsStored", "HighBit", "PixelRepresentation"):
         delattr(floats, keyword)
     floats.BitsAllocated = 32
     floats.FloatPixelData = (pixels.astype(np.float32) / 255).tobytes()
-    return {
-        "jpeg_ok": _encapsulated(pixels, jpeg, JPEGBaseline8Bit),
-        "j2k_ok": _encapsulated(pixels, j2k, JPEG2000Lossless),
-        "rle_ok": _encapsulated(pixels, rle, RLELossless),
-        "float_ok": floats,
-    }
+    return floats
 
 
 def _float_variant(ds, **attributes: object):

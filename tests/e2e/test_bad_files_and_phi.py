@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-import csv
 import re
-import sys
 from pathlib import Path
 
 import pydicom
 import pytest
 
 from tests.dicom.zoo import BAD, GOOD, build_zoo, plant_phi
-from tests.e2e.conftest import LABELS, MAX_TERMINAL_LINES, RAW, Project, cli_env, copy_project
+from tests.e2e.conftest import LABELS, MAX_TERMINAL_LINES, OUT, RAW, Project, new_project, rows
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning")]
 
-OUT = Path("data/02_intermediate")
 SAMPLE = 6
 DERIVED_LAYERS = ("03_primary", "05_model_input", "06_models", "08_reporting")
 
 
 @pytest.fixture(scope="module")
 def messy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, set[str], str]:
-    root = tmp_path_factory.mktemp("messy")
-    path = copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc", f"{LABELS}.dvc"))
-    project = Project(path=path, env=cli_env())
-    project.run("git", "init", "-q", "-b", "main")
-    project.run(
-        sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW),
-        "--count", str(SAMPLE), "--size", "128",
-    )  # fmt: skip
+    project = new_project(tmp_path_factory.mktemp("messy") / "project")
+    path = project.path
+    project.generate_sample(SAMPLE, 128)
     planted = set(plant_phi(build_zoo(path / RAW / "zoo")).values())
     for dcm in (path / RAW).rglob("*.dcm"):  # the sample's own dummy identifiers too
         if "zoo" in dcm.parts:
@@ -38,26 +30,19 @@ def messy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, set[str], 
         for keyword in ("PatientName", "PatientID", "PatientBirthDate", "InstitutionName",
                         "ReferringPhysicianName", "AccessionNumber"):  # fmt: skip
             planted.add(str(ds[keyword].value))
-    project.run("dvc", "add", "-q", str(RAW), str(LABELS))
-    project.run("git", "add", "-A")
-    project.run("git", "commit", "-qm", "messy raw folder")
+    project.commit("messy raw folder", dvc_add=(RAW, LABELS))
     result = project.run("dvc", "repro")
     return project, planted, result.stdout + result.stderr
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as stream:
-        return list(csv.DictReader(stream))
-
-
 def test_good_files_convert_and_bad_ones_are_listed(messy) -> None:
     project, _planted, output = messy
-    rejected = _rows(project.path / OUT / "rejected.csv")
+    rejected = rows(project.path / OUT / "rejected.csv")
     # ids are file names; `path` keeps the folders below the raw folder (and the suffix).
     assert {row["id"] for row in rejected} == {b.rsplit("/", 1)[-1] for b in BAD}
     for row in rejected:
         assert BAD[row["path"].removeprefix("zoo/").removesuffix(".dcm")] in row["reason"]
-    assert len(_rows(project.path / OUT / "train.csv")) == SAMPLE + len(GOOD)
+    assert len(rows(project.path / OUT / "train.csv")) == SAMPLE + len(GOOD)
     pngs = list((project.path / OUT / "img_train").rglob("*.png"))
     assert len(pngs) == SAMPLE + len(GOOD)
     assert "Traceback" not in output

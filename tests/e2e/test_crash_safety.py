@@ -16,7 +16,6 @@ import re
 import signal
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.e2e.conftest import LABELS, RAW, Project, cli_env, copy_project
+from tests.e2e.conftest import IMAGES, RAW, TABLE, Project, sample_project, stages_run
 
 pytestmark = [
     pytest.mark.e2e,
@@ -34,8 +33,6 @@ pytestmark = [
 ]
 
 COUNT = 80
-IMAGES = Path("data/02_intermediate/img_train")
-TABLE = Path("data/02_intermediate/train.csv")
 PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk and its CRC: the last 8 bytes of every PNG
 # What PngDataset and AtomicCSVDataset leave behind when killed between write and rename.
 TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")
@@ -52,32 +49,23 @@ class Workspace:
 
 @pytest.fixture(scope="module", name="ws")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    root = tmp_path_factory.mktemp("faults")
-    path = copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc", f"{LABELS}.dvc"))
-    params = path / "params.yaml"
-    text = params.read_text().replace("backend: processes", "backend: sequential")
     # PNGs reach the disk a chunk at a time (up to 512 PNGs or 8 MB, images/nodes.py). At
     # 512 px, uncompressed, a chunk is ~30 PNGs, so a killed run has written some chunks
     # and not others; with the defaults all 80 would land in one save at the very end. No
     # incremental cache: a rerun converts, it does not copy cached PNGs out in a blink.
-    for old, new in (
-        ("size: 256", "size: 512"),
-        ("png_compress_level: 1", "png_compress_level: 0"),
-        ("  enabled: true", "  enabled: false"),  # incremental.enabled
-    ):
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    params.write_text(text)
-    proj = Project(path=path, env=cli_env())
-    proj.run("git", "init", "-q", "-b", "main")
-    proj.run(
-        sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW),
-        "--count", str(COUNT), "--size", "512",
-    )  # fmt: skip
-    proj.run("dvc", "add", "-q", str(RAW), str(LABELS))
-    proj.run("git", "add", "-A")
-    proj.run("git", "commit", "-qm", "project with a sample large enough to interrupt")
-    raw = path / RAW
+    proj = sample_project(
+        tmp_path_factory.mktemp("faults") / "project",
+        count=COUNT,
+        size=512,
+        message="project with a sample large enough to interrupt",
+        params={
+            "backend: processes": "backend: sequential",
+            "size: 256": "size: 512",
+            "png_compress_level: 1": "png_compress_level: 0",
+            "  enabled: true": "  enabled: false",  # incremental.enabled
+        },
+    )
+    raw = proj.path / RAW
     # Read-only for every later command. As root (CI) this does not stop a write, so the
     # snapshot of bytes and timestamps below is what test_the_raw_layer_... relies on.
     subprocess.run(["chmod", "-R", "a-w", str(raw)], check=True)
@@ -107,10 +95,6 @@ def _outputs(project: Project) -> dict[str, str]:
     for png in sorted((project.path / IMAGES).glob("*.png")):
         md5s[png.relative_to(project.path).as_posix()] = hashlib.md5(png.read_bytes()).hexdigest()
     return md5s
-
-
-def _ran(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
 
 
 def _up_to_date(project: Project) -> bool:
@@ -164,13 +148,13 @@ def test_a_second_repro_while_one_runs_fails_with_a_lock_message(ws: Workspace) 
     # Refused, not queued: DVC's repository lock ("Unable to acquire lock") or, once the
     # first holds its stage's read/write lock, the busy paths with the holder's PID.
     assert second.returncode != 0
-    assert _ran(second.stdout) == set()
+    assert stages_run(second.stdout) == set()
     assert re.search(
         rf"Unable to acquire lock|is busy, it is being blocked by:\s+\(PID {first.pid}\): "
         r"\S*dvc repro",
         second.stderr,
     ), second.stderr
-    assert _ran((logs / "first.log").read_text()) == {
+    assert stages_run((logs / "first.log").read_text()) == {
         "raw_manifest",
         "metadata",
         "images",
@@ -182,7 +166,7 @@ def test_a_second_repro_while_one_runs_fails_with_a_lock_message(ws: Workspace) 
     }
     # Running it again once the first has finished is the remedy: nothing left to do but
     # the manifest, which runs every time (dvc.yaml).
-    assert _ran(workspace.run("dvc", "repro").stdout) == {"raw_manifest"}
+    assert stages_run(workspace.run("dvc", "repro").stdout) == {"raw_manifest"}
 
     # Nothing corrupted: DVC's recorded hashes match the workspace, every output is whole.
     assert _up_to_date(workspace)
@@ -191,8 +175,7 @@ def test_a_second_repro_while_one_runs_fails_with_a_lock_message(ws: Workspace) 
     for png in (workspace.path / IMAGES).glob("*.png"):
         with Image.open(png) as image:
             image.load()
-    workspace.run("git", "add", "-A")
-    workspace.run("git", "commit", "-qm", "first reproduction")
+    workspace.commit("first reproduction")
     ws.reference.update(outputs)
 
 
@@ -254,7 +237,7 @@ def test_a_repro_killed_mid_conversion_leaves_no_partial_png_and_reruns_identica
     # very bytes of the uninterrupted run.
     rerun = workspace.run("dvc", "repro", "--force", "images")
     # --force also reruns the stages upstream of the target: the (quick) raw manifest.
-    assert _ran(rerun.stdout) == {"raw_manifest", "images"}, rerun.stdout
+    assert stages_run(rerun.stdout) == {"raw_manifest", "images"}, rerun.stdout
     assert _outputs(workspace) == reference
     assert _up_to_date(workspace)
 

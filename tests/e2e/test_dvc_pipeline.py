@@ -6,24 +6,28 @@ Tests in this module share one project copy and run in order, as a user would.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 from PIL import Image
 
-from tests.e2e.conftest import LABELS, MAX_TERMINAL_LINES, RAW, Project
+from tests.e2e.conftest import (
+    IMAGES,
+    LABELS,
+    MAX_TERMINAL_LINES,
+    RAW,
+    TABLE,
+    Project,
+    md5s,
+    stages_run,
+)
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.filterwarnings("ignore:Invalid value for VR AS"),
 ]
-
-TABLE = Path("data/02_intermediate/train.csv")
-IMAGES = Path("data/02_intermediate/img_train")
 
 
 def _dicom_ids(project: Project) -> list[str]:
@@ -41,21 +45,9 @@ def _png_sizes(project: Project) -> dict[str, tuple[int, int]]:
     return sizes
 
 
-def _md5s(root: Path) -> dict[str, str]:
-    return {
-        p.relative_to(root).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
-def _ran(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
-
-
 def test_repro_builds_the_intermediate_layer(project: Project) -> None:
     result = project.run("dvc", "repro")
-    assert _ran(result.stdout) == {
+    assert stages_run(result.stdout) == {
         *("raw_manifest", "metadata", "images", "reporting"),
         *("labels", "masks", "split", "model"),
     }
@@ -95,11 +87,10 @@ def _assert_quiet(output: str) -> None:
 
 
 def test_second_repro_runs_only_the_manifest(project: Project) -> None:
-    project.run("git", "add", "-A")
-    project.run("git", "commit", "-qm", "lock the first run")
+    project.commit("lock the first run")
     result = project.run("dvc", "repro")
     # The manifest runs every time (dvc.yaml); its bytes are unchanged, so nothing else runs.
-    assert _ran(result.stdout) == {"raw_manifest"}
+    assert stages_run(result.stdout) == {"raw_manifest"}
     assert "Stage 'metadata' didn't change, skipping" in result.stdout
     assert "Stage 'images' didn't change, skipping" in result.stdout
     assert "Stage 'reporting' didn't change, skipping" in result.stdout
@@ -132,7 +123,13 @@ def test_image_size_change_reruns_only_the_images_stage(project: Project) -> Non
     params.write_text(original.replace("size: 256", "size: [160, 128]", 1))
     try:
         result = project.run("dvc", "repro")
-        assert _ran(result.stdout) == {"raw_manifest", "images", "reporting", "masks", "model"}
+        assert stages_run(result.stdout) == {
+            "raw_manifest",
+            "images",
+            "reporting",
+            "masks",
+            "model",
+        }
         for stage in ("metadata", "labels", "split"):
             assert f"Stage '{stage}' didn't change, skipping" in result.stdout
         assert set(_png_sizes(project).values()) == {(160, 128)}
@@ -140,7 +137,7 @@ def test_image_size_change_reruns_only_the_images_stage(project: Project) -> Non
         params.write_text(original)
     # Back to the committed params: DVC restores the outputs from its run cache.
     result = project.run("dvc", "repro")
-    assert _ran(result.stdout) == {"raw_manifest"}
+    assert stages_run(result.stdout) == {"raw_manifest"}
     assert set(_png_sizes(project).values()) == {(256, 256)}
     assert project.run("git", "status", "--porcelain").stdout == ""
 
@@ -163,10 +160,10 @@ def test_split_or_model_params_rerun_only_what_reads_them(
     params.write_text(original.replace(old, new))
     try:
         result = project.run("dvc", "repro")
-        assert _ran(result.stdout) == {"raw_manifest", *stages}, result.stdout
+        assert stages_run(result.stdout) == {"raw_manifest", *stages}, result.stdout
     finally:
         params.write_text(original)
-    assert _ran(project.run("dvc", "repro").stdout) == {"raw_manifest"}
+    assert stages_run(project.run("dvc", "repro").stdout) == {"raw_manifest"}
     assert project.run("git", "status", "--porcelain").stdout == ""
 
 
@@ -178,7 +175,7 @@ def test_a_label_file_change_reruns_labels_masks_split_and_model(project: Projec
     labels.write_text("".join([lines[0], *lines[2:]]), encoding="ascii")
     try:
         result = project.run("dvc", "repro")
-        assert _ran(result.stdout) == {"raw_manifest", "labels", "masks", "split", "model"}
+        assert stages_run(result.stdout) == {"raw_manifest", "labels", "masks", "split", "model"}
         for stage in ("images", "metadata", "reporting"):
             assert f"Stage '{stage}' didn't change, skipping" in result.stdout
         # Not fatal: the image is listed, its mask is gone, the others are there.
@@ -191,7 +188,7 @@ def test_a_label_file_change_reruns_labels_masks_split_and_model(project: Projec
         assert masks == set(_dicom_ids(project)) - {dropped}
     finally:
         labels.write_bytes(original)
-    assert _ran(project.run("dvc", "repro").stdout) == {"raw_manifest"}
+    assert stages_run(project.run("dvc", "repro").stdout) == {"raw_manifest"}
     assert project.run("git", "status", "--porcelain").stdout == ""
 
 
@@ -222,12 +219,12 @@ def test_push_then_pull_into_a_fresh_clone_is_byte_identical(project: Project) -
     project.run("git", "clone", "-q", str(project.path), str(clone), cwd=project.path.parent)
     project.run("dvc", "pull", cwd=clone)
     for layer in ("data/01_raw", "data/02_intermediate"):
-        original = _md5s(project.path / layer)
-        pulled = _md5s(clone / layer)
+        original = md5s(project.path / layer)
+        pulled = md5s(clone / layer)
         assert pulled == original
         assert any(name.endswith((".dcm", ".png", ".csv")) for name in pulled)
     assert "in sync" in project.run("dvc", "status", "--cloud", cwd=clone).stdout
-    assert _ran(project.run("dvc", "repro", cwd=clone).stdout) == {"raw_manifest"}
+    assert stages_run(project.run("dvc", "repro", cwd=clone).stdout) == {"raw_manifest"}
 
 
 @pytest.mark.parametrize("mode", [[], ["--temp"]], ids=["workspace", "temp"])
@@ -236,9 +233,9 @@ def test_exp_run_with_a_new_image_size_is_listed_and_tracked(
 ) -> None:
     size = 128 if not mode else 96
     result = project.run("dvc", "exp", "run", *mode, "-S", f"image.size={size}")
-    assert _ran(result.stdout) == {*("raw_manifest", "images", "reporting", "masks", "model")}, (
-        result.stdout
-    )
+    assert stages_run(result.stdout) == {
+        *("raw_manifest", "images", "reporting", "masks", "model")
+    }, result.stdout
 
     shown = json.loads(project.run("dvc", "exp", "show", "--json").stdout)
     sizes = {

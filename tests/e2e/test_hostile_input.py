@@ -7,14 +7,12 @@ here (tests/dicom/zoo.py); samples are small, the machine is shared.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,38 +24,25 @@ from tests.dicom.zoo import (
     good_compressed_files,
     hostile_pixel_files,
 )
-from tests.e2e.conftest import LABELS, RAW, Project, cli_env, copy_project
+from tests.e2e.conftest import LABELS, OUT, RAW, Project, new_project, rows
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning")]
 
-OUT = Path("data/02_intermediate")
 SAMPLE = 3
 TEMPORARY = re.compile(r"^\..+\.tmp$")
 
 
-def _new_project(root: Path, *, sample: int = 0, size: int = 64, params: dict | None = None):
-    path = copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc"))
-    text = (path / "params.yaml").read_text()
-    for old, new in (params or {}).items():
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    (path / "params.yaml").write_text(text)
-    project = Project(path=path, env=cli_env())
-    project.run("git", "init", "-q", "-b", "main")
-    project.run("git", "add", "-A")
-    project.run("git", "commit", "-qm", "project")
+def _new_project(
+    root: Path, *, sample: int = 0, size: int = 64, params: dict[str, str] | None = None
+) -> Project:
+    """The project committed without a raw folder's pointer (the raw folder is not under
+    DVC: the tests edit it between runs), ``sample`` generated files in it."""
+    project = new_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc"), params=params)
+    project.commit("project")
     if sample:
-        project.run(
-            sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW), "--count",
-            str(sample), "--size", str(size),
-        )  # fmt: skip
-    (path / RAW).mkdir(parents=True, exist_ok=True)
+        project.generate_sample(sample, size)
+    (project.path / RAW).mkdir(parents=True, exist_ok=True)
     return project
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as stream:
-        return list(csv.DictReader(stream))
 
 
 def _outputs(project: Project) -> dict[str, str]:
@@ -89,14 +74,14 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, dict, st
 
 def test_bad_files_are_listed_good_ones_converted_and_no_traceback(hostile) -> None:
     project, expected, output = hostile
-    rejected = {row["id"]: row["reason"] for row in _rows(project.path / OUT / "rejected.csv")}
+    rejected = {row["id"]: row["reason"] for row in rows(project.path / OUT / "rejected.csv")}
     assert set(rejected) == set(expected)
     for file_id, reason in expected.items():
         assert reason in rejected[file_id], (file_id, rejected[file_id])
     good = SAMPLE + len(good_compressed_files())
-    assert len(_rows(project.path / OUT / "train.csv")) == good
+    assert len(rows(project.path / OUT / "train.csv")) == good
     assert len(list((project.path / OUT / "img_train").glob("*.png"))) == good
-    log = {row["id"]: row["status"] for row in _rows(project.path / OUT / "img_train_log.csv")}
+    log = {row["id"]: row["status"] for row in rows(project.path / OUT / "img_train_log.csv")}
     assert {file_id for file_id, status in log.items() if status == "rejected"} == set(expected)
     assert "Traceback" not in output
     assert f"images: {len(expected)} file(s) rejected, {good} converted" in output
@@ -136,8 +121,8 @@ def test_a_file_its_user_cannot_read_is_listed_in_every_stage(hostile) -> None:
     assert "Traceback" not in output
     reason = "cannot read the file (Permission denied)"
     for table in ("rejected.csv", "img_train_log.csv"):
-        rows = {row["id"]: row for row in _rows(project.path / OUT / table)}
-        assert rows["secret"]["reason"].endswith(reason), rows["secret"]
+        by_id = {row["id"]: row for row in rows(project.path / OUT / table)}
+        assert by_id["secret"]["reason"].endswith(reason), by_id["secret"]
     manifest = (project.path / OUT / "raw_manifest.csv").read_text().splitlines()
     size = (project.path / RAW / "pixels" / "jpeg_ok.dcm").stat().st_size
     assert f"secret.dcm,{size}," in manifest  # listed, no digest
@@ -224,7 +209,7 @@ def test_a_run_where_every_file_is_rejected_finishes_with_empty_outputs(
     assert f"images: all {bad} file(s) rejected, none converted: the outputs are empty" in output
     assert f"metadata: all {bad} file(s) rejected, none converted" in output
     assert (project.path / OUT / "train.csv").read_text() == "id\n"
-    assert len(_rows(project.path / OUT / "rejected.csv")) == bad
+    assert len(rows(project.path / OUT / "rejected.csv")) == bad
     assert list((project.path / OUT / "img_train").iterdir()) == []
     assert (project.path / "data/08_reporting/contact_sheet.png").is_file()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import REPO, Project, cli_env, copy_project
+from tests.e2e.conftest import REPO, new_project
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +39,7 @@ def test_every_catalog_entry_has_a_layer() -> None:
 
 
 def test_viz_build_lists_the_datasets_by_layer(tmp_path: Path) -> None:
-    project = Project(path=copy_project(tmp_path / "project"), env=cli_env())
+    project = new_project(tmp_path / "project", exclude=(), git=False)
     project.run("kedro", "viz", "build", timeout=300)
     build = project.path / "build"
     assert (build / "index.html").is_file()

@@ -7,13 +7,11 @@ kills the server.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +19,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.e2e.conftest import LABELS, RAW, Project, cli_env, copy_project
+from tests.e2e.conftest import IMAGES, LABELS, RAW, TABLE, Project, cli_env, rows, sample_project
 from tests.e2e.mlflow_server import (
     CHROMIUM,
     WINDOW,
@@ -41,8 +39,6 @@ pytestmark = [
 
 SIZES = (64, 96)
 GROUP_TAG = "pneumothorax.experiment_group"
-TABLE = Path("data/02_intermediate/train.csv")
-IMAGES = Path("data/02_intermediate/img_train")
 REPORTING = Path("data/08_reporting")
 REPORT_FILES = (
     "contact_sheet.png",
@@ -63,34 +59,19 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     running.stop()
 
 
-def _new_project(root: Path, env: dict[str, str], count: int = 12) -> Project:
-    """The project in a fresh git repo with a generated sample; per-file work sequential
-    (12 files: process start-up would cost more than it saves)."""
-    exclude = ("dvc.lock", f"{RAW}.dvc", f"{LABELS}.dvc")
-    project = Project(path=copy_project(root, exclude=exclude), env=env)
-    params = project.path / "params.yaml"
-    params.write_text(params.read_text().replace("backend: processes", "backend: sequential"))
-    project.run("git", "init", "-q", "-b", "main")
-    project.run(
-        sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW),
-        "--count", str(count), "--size", "256",
-    )  # fmt: skip
-    project.run("dvc", "add", "-q", str(RAW), str(LABELS))
-    project.run("git", "add", "-A")
-    project.run("git", "commit", "-qm", "project with a small sample")
-    return project
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, server: MlflowServer) -> Project:
     """The project, logging to the module's server, with a committed first reproduction."""
-    proj = _new_project(
+    proj = sample_project(
         tmp_path_factory.mktemp("e2e-mlflow") / "project",
-        cli_env({"MLFLOW_TRACKING_URI": server.url}),
+        count=12,
+        size=256,
+        # Per-file work sequential (12 files: process start-up would cost more than it saves).
+        params={"backend: processes": "backend: sequential"},
+        env={"MLFLOW_TRACKING_URI": server.url},
     )
     proj.run("dvc", "repro")
-    proj.run("git", "add", "-A")
-    proj.run("git", "commit", "-qm", "first reproduction")
+    proj.commit("first reproduction")
     return proj
 
 
@@ -315,10 +296,7 @@ def clone(project: Project) -> Project:
     project.run(
         "git", "clone", "-q", str(project.path), str(teammate.path), cwd=project.path.parent
     )
-    teammate.run(
-        sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW),
-        "--count", "12", "--size", "256",
-    )  # fmt: skip
+    teammate.generate_sample(12, 256)
     return teammate
 
 
@@ -344,13 +322,8 @@ def test_runs_from_two_clones_land_in_the_same_experiment(
     assert {r["info"]["experiment_id"] for r in [*runs, *first_clone]} == {server.experiment_id()}
 
 
-def _table_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as stream:
-        return list(csv.DictReader(stream))
-
-
 def _assert_outputs_valid(project: Project, count: int) -> None:
-    assert len(_table_rows(project.path / TABLE)) == count
+    assert len(rows(project.path / TABLE)) == count
     pngs = sorted((project.path / IMAGES).rglob("*.png"))
     assert len(pngs) == count
     for png in pngs:

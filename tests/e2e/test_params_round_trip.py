@@ -24,8 +24,7 @@ def test_dvc_exp_run_set_changes_only_the_value_it_sets(tmp_path) -> None:
     )
     project.run("git", "init", "-q", "-b", "main")
     project.run("dvc", "init", "-q")
-    project.run("git", "add", "-A")
-    project.run("git", "commit", "-qm", "params")
+    project.commit("params")
     before = (project.path / "params.yaml").read_text(encoding="utf-8").splitlines()
 
     project.run("dvc", "exp", "run", "-S", "image.size=64")

@@ -9,7 +9,6 @@ number of files the way holding every PNG would.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import LABELS, RAW, Project, cli_env, copy_project
+from tests.e2e.conftest import LABELS, RAW, Project, md5s, new_project
 
 pytestmark = [
     pytest.mark.e2e,
@@ -28,14 +27,6 @@ pytestmark = [
 
 OUTPUTS = Path("data/02_intermediate")
 CACHE = Path(".cache/pneumothorax")
-
-
-def _md5s(root: Path) -> dict[str, str]:
-    return {
-        p.relative_to(root).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def _set_params(project: Project, **groups: dict) -> None:
@@ -53,13 +44,8 @@ def _counts(output: str, kind: str) -> tuple[int, int]:
 
 
 def _new_project(root: Path, count: int, size: int = 256) -> Project:
-    exclude = ("dvc.lock", f"{RAW}.dvc", f"{LABELS}.dvc")
-    project = Project(path=copy_project(root, exclude=exclude), env=cli_env())
-    project.run("git", "init", "-q", "-b", "main")
-    project.run(
-        sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW),
-        "--count", str(count), "--size", str(size),
-    )  # fmt: skip
+    project = new_project(root)
+    project.generate_sample(count, size)
     return project
 
 
@@ -98,7 +84,7 @@ def test_executors_write_identical_bytes(tmp_path: Path, dask_scheduler: str) ->
             assert (
                 f"connecting to the scheduler at {dask_scheduler}" in result.stdout + result.stderr
             )
-        outputs[backend] = _md5s(project.path / OUTPUTS)
+        outputs[backend] = md5s(project.path / OUTPUTS)
     assert len(outputs["sequential"]) == 13  # train.csv, rejected.csv, img_train_log.csv, 10 PNGs
     assert outputs["processes"] == outputs["sequential"]
     assert outputs["dask"] == outputs["sequential"]
@@ -114,16 +100,13 @@ def test_adding_files_reconverts_only_them_and_equals_a_full_rebuild(tmp_path: P
     assert _counts(out, "png") == (0, 12) and _counts(out, "metadata-row") == (0, 12)
 
     # Files 0..11 are unchanged (the generator's file i does not depend on count): +1 file.
-    project.run(
-        sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW),
-        "--count", "13", "--size", "256",
-    )  # fmt: skip
+    project.generate_sample(13, 256)
     project.run("dvc", "add", "-q", str(RAW), str(LABELS))
     second = project.run("dvc", "repro")
     out = second.stdout + second.stderr
     assert _counts(out, "png") == (12, 1)
     assert _counts(out, "metadata-row") == (12, 1)
-    incremental = _md5s(project.path / OUTPUTS)
+    incremental = md5s(project.path / OUTPUTS)
     assert sum(name.endswith(".png") for name in incremental) == 13
 
     shutil.rmtree(project.path / CACHE)
@@ -131,7 +114,7 @@ def test_adding_files_reconverts_only_them_and_equals_a_full_rebuild(tmp_path: P
     assert _counts(rebuild.stdout + rebuild.stderr, "png") == (0, 13)
     rebuild = project.run("kedro", "run", "--pipelines", "metadata")
     assert _counts(rebuild.stdout + rebuild.stderr, "metadata-row") == (0, 13)
-    assert _md5s(project.path / OUTPUTS) == incremental
+    assert md5s(project.path / OUTPUTS) == incremental
 
     # A param that changes the output reconverts everything.
     _set_params(project, image={"size": 128})

@@ -10,9 +10,7 @@ log, the terminal, the MLflow store with its artifacts and the per-file cache ar
 
 from __future__ import annotations
 
-import csv
 import sqlite3
-import sys
 from pathlib import Path
 
 import pydicom
@@ -21,11 +19,19 @@ from pydicom import config
 
 from tests.dicom.factory import to_bytes
 from tests.dicom.phi import Planted, occurs, plant
-from tests.e2e.conftest import LABELS, RAW, Project, cli_env, copy_project, tracked_files
+from tests.e2e.conftest import (
+    LABELS,
+    OUT,
+    RAW,
+    Project,
+    cli_env,
+    new_project,
+    rows,
+    tracked_files,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning")]
 
-OUT = Path("data/02_intermediate")
 SAMPLE = 3
 BAD_PHOTOMETRIC = "QXPHOTOSECRETQ"
 #: Where the Retain Patient Characteristics Option's values may go: the table and what is
@@ -35,14 +41,9 @@ NO_VALUE_AT_ALL = ("rejected.csv", "img_train_log.csv", "logs/", "terminal")
 
 @pytest.fixture(scope="module")
 def planted_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, list[Planted], str]:
-    root = tmp_path_factory.mktemp("privacy")
-    path = copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc", f"{LABELS}.dvc"))
-    project = Project(path=path, env=cli_env())
-    project.run("git", "init", "-q", "-b", "main")
-    project.run(
-        sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW),
-        "--count", str(SAMPLE), "--size", "64",
-    )  # fmt: skip
+    project = new_project(tmp_path_factory.mktemp("privacy") / "project")
+    path = project.path
+    project.generate_sample(SAMPLE, 64)
     files = sorted((path / RAW).rglob("*.dcm"))
     plants = []
     for prefix, dcm in zip("ABC", files, strict=True):
@@ -54,17 +55,15 @@ def planted_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, list
     rejected.PhotometricInterpretation = BAD_PHOTOMETRIC
     plants[-1].markers[BAD_PHOTOMETRIC] = "PhotometricInterpretation (rejected file)"
     _write(rejected, path / RAW / "hostile" / "photometric.dcm")
-    project.run("dvc", "add", "-q", str(RAW), str(LABELS))
-    project.run("git", "add", "-A")
-    project.run("git", "commit", "-qm", "raw folder with planted markers")
+    project.commit("raw folder with planted markers", dvc_add=(RAW, LABELS))
     result = project.run("dvc", "repro")
     return project, plants, result.stdout + result.stderr
 
 
 def test_the_run_converts_the_planted_files_and_rejects_the_hostile_one(planted_run) -> None:
     project, plants, output = planted_run
-    assert len(_rows(project.path / OUT / "train.csv")) == SAMPLE
-    (rejected,) = _rows(project.path / OUT / "rejected.csv")
+    assert len(rows(project.path / OUT / "train.csv")) == SAMPLE
+    (rejected,) = rows(project.path / OUT / "rejected.csv")
     assert rejected["path"] == "hostile/photometric.dcm"
     assert rejected["reason"].startswith(
         "invalid header value: (0028,0004) Photometric Interpretation is not one of"
@@ -115,11 +114,6 @@ def _write(ds: pydicom.Dataset, path: Path) -> None:
         path.write_bytes(to_bytes(ds))
     finally:
         config.settings.writing_validation_mode = old
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as stream:
-        return list(csv.DictReader(stream))
 
 
 def _everything_written(project: Project, output: str) -> dict[str, str]:

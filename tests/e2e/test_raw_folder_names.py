@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import RAW, Project, cli_env, copy_project
+from tests.e2e.conftest import RAW, new_project
 
 pytestmark = pytest.mark.e2e
 
@@ -16,9 +16,8 @@ pytestmark = pytest.mark.e2e
 def test_a_raw_folder_named_with_spaces_is_one_argument_of_the_manifest_stage(
     tmp_path: Path,
 ) -> None:
-    path = copy_project(tmp_path / "project", exclude=("dvc.lock", f"{RAW}.dvc"))
-    project = Project(path=path, env=cli_env())
-    project.run("git", "init", "-q", "-b", "main")
+    project = new_project(tmp_path / "project", exclude=("dvc.lock", f"{RAW}.dvc"))
+    path = project.path
     name = "data/01_raw/my x-rays (2024)"
     (path / name / "study").mkdir(parents=True)
     (path / name / "study" / "1.dcm").write_bytes(b"one")

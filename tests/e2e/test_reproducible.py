@@ -6,23 +6,21 @@ tmp_path, with the test's virtualenv standing in for `make setup`'s (``make -o``
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import shutil
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pydicom
 import pytest
 from pydicom import config
 
-from tests.e2e.conftest import LABELS, RAW, Project, cli_env, copy_project
+from tests.e2e.conftest import OUT, RAW, Project, cli_env, md5s, new_project, rows
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning")]
 
 VENV = Path(sys.executable).parent.parent
-OUT = Path("data/02_intermediate")
 # `make run` on the bundled sample: no key anywhere (the public sample key applies).
 NO_KEY = {"PNEUMOTHORAX_DEID_KEY": ""}
 
@@ -44,26 +42,15 @@ def _make(project: Project, target: str) -> str:
     return result.stdout + result.stderr
 
 
-def _md5s(folder: Path) -> dict[str, str]:
-    return {
-        p.relative_to(folder).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
 @pytest.fixture(scope="module")
 def origin(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, Path]:
     """The project as published: `make run` on the generated sample, lock committed, a remote."""
     root = tmp_path_factory.mktemp("published")
-    path = copy_project(root / "origin", exclude=("dvc.lock",))
-    project = Project(path=path, env=cli_env(NO_KEY))
-    project.run("git", "init", "-q", "-b", "main")
+    path = new_project(root / "origin", exclude=("dvc.lock",), env=NO_KEY).path
     project = _user(path)
     remote = root / "remote"
     project.run("dvc", "remote", "add", "-d", "store", str(remote))
-    project.run("git", "add", "-A")
-    project.run("git", "commit", "-qm", "project without a lock")
+    project.commit("project without a lock")
     output = _make(project, "run")
     assert "generated the bundled synthetic sample: 100 files" in output
     assert "public sample key" in output
@@ -72,8 +59,7 @@ def origin(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, Path]:
     # lock is there to commit.
     changed = project.run("git", "status", "--porcelain").stdout.splitlines()
     assert [line[3:] for line in changed] == ["dvc.lock"]
-    project.run("git", "add", "-A")
-    project.run("git", "commit", "-qm", "lock of the sample")
+    project.commit("lock of the sample")
     return project, remote
 
 
@@ -106,27 +92,16 @@ def test_push_then_a_fresh_clone_pulls_the_raw_layer(origin, tmp_path: Path) -> 
     clone = _clone(published, tmp_path / "teammate")
     output = _make(clone, "sample")
     assert "pulled from the DVC remote" in output
-    assert _md5s(clone.path / RAW) == _md5s(published.path / RAW)
-    assert len(_md5s(clone.path / RAW)) == 100
+    assert md5s(clone.path / RAW) == md5s(published.path / RAW)
+    assert len(md5s(clone.path / RAW)) == 100
     _make(clone, "run")
     assert clone.run("git", "status", "--porcelain").stdout == ""
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> Project:
+def small(make_project: Callable[..., Project]) -> Project:
     """A project with 6 generated files, its own secret key, committed without a lock."""
-    root = tmp_path_factory.mktemp("small")
-    path = copy_project(root / "project", exclude=("dvc.lock", f"{RAW}.dvc", f"{LABELS}.dvc"))
-    project = Project(path=path, env=cli_env())
-    project.run("git", "init", "-q", "-b", "main")
-    project.run(
-        sys.executable, "-m", "pneumothorax.commands.sample", "--out", str(RAW), "--count", "6",
-        "--size", "128",
-    )  # fmt: skip
-    project.run("dvc", "add", "-q", str(RAW), str(LABELS))
-    project.run("git", "add", "-A")
-    project.run("git", "commit", "-qm", "small sample")
-    return project
+    return make_project("small", count=6, size=128, message="small sample")
 
 
 def _set_raw_folder(project: Project, folder: str) -> None:
@@ -138,17 +113,15 @@ def _set_raw_folder(project: Project, folder: str) -> None:
 
 
 def test_another_raw_folder_through_the_param(small: Project, tmp_path: Path) -> None:
-    path = tmp_path / "project"
-    shutil.copytree(small.path, path, symlinks=True)
-    project = Project(path=path, env=small.env)
+    project = small.copy_to(tmp_path / "project")
+    path = project.path
     mine = "data/01_raw/my-xrays"
     project.run("git", "mv", f"{RAW}.dvc", f"{mine}.dvc")
     (path / RAW).rename(path / mine)
     _set_raw_folder(project, mine)
     project.run("dvc", "add", "-q", mine)
     project.run("dvc", "repro")
-    with (path / OUT / "train.csv").open(newline="") as stream:
-        assert len(list(csv.DictReader(stream))) == 6
+    assert len(rows(path / OUT / "train.csv")) == 6
     assert len(list((path / OUT / "img_train").glob("*.png"))) == 6
     manifest = (path / OUT / "raw_manifest.csv").read_text().splitlines()
     assert len(manifest) == 7
@@ -182,9 +155,8 @@ def test_another_raw_folder_through_the_param(small: Project, tmp_path: Path) ->
 def test_mlflow_artifacts_stay_inside_a_moved_or_copied_project(
     small: Project, tmp_path: Path, how: str
 ) -> None:
-    before = tmp_path / "before"
-    shutil.copytree(small.path, before, symlinks=True)
-    first = Project(path=before, env=small.env)
+    first = small.copy_to(tmp_path / "before")
+    before = first.path
     first.run("kedro", "run")
     old_runs = _runs(before)
     after = tmp_path / "after"
@@ -192,7 +164,7 @@ def test_mlflow_artifacts_stay_inside_a_moved_or_copied_project(
         before.rename(after)
     else:
         first.run("cp", "-a", str(before), str(after), cwd=tmp_path)
-        original_files = _md5s(before / "mlartifacts")
+        original_files = md5s(before / "mlartifacts")
     second = Project(path=after, env=small.env)
     second.run("kedro", "run", "--pipelines", "reporting")
     runs = _runs(after)
@@ -208,7 +180,7 @@ def test_mlflow_artifacts_stay_inside_a_moved_or_copied_project(
     earlier = [after / "mlartifacts" / r / "artifacts" for r in old_runs]
     assert any(folder.is_dir() for folder in earlier)
     if how == "cp -a":  # the original is untouched: same files, same store
-        assert _md5s(before / "mlartifacts") == original_files
+        assert md5s(before / "mlartifacts") == original_files
         assert _runs(before) == old_runs
     else:
         assert not before.exists()
@@ -220,9 +192,8 @@ def _runs(project: Path) -> dict[str, str]:
 
 
 def test_one_verdict_per_file_on_bad_headers(small: Project, tmp_path: Path) -> None:
-    path = tmp_path / "project"
-    shutil.copytree(small.path, path, symlinks=True)
-    project = Project(path=path, env=small.env)
+    project = small.copy_to(tmp_path / "project")
+    path = project.path
     source = next((path / RAW).rglob("*.dcm"))
     bad_date = "2023-01-01"
     bad_time = "25:99:99"
@@ -240,16 +211,14 @@ def test_one_verdict_per_file_on_bad_headers(small: Project, tmp_path: Path) -> 
     result = project.run("dvc", "repro")
 
     def ids(name: str) -> set[str]:
-        with (path / OUT / name).open(newline="", encoding="utf-8") as stream:
-            return {row["id"] for row in csv.DictReader(stream)}
+        return {row["id"] for row in rows(path / OUT / name)}
 
     pngs = {p.stem for p in (path / OUT / "img_train").glob("*.png")}
     train, rejected = ids("train.csv"), ids("rejected.csv")
     assert "1.2.3.4.5.6.7.8.9" in train and "1.2.3.4.5.6.7.8.9" in pngs
     assert train == pngs and not train & rejected
     assert rejected == {"truncated"}
-    with (path / OUT / "train.csv").open(newline="", encoding="utf-8") as stream:
-        row = next(r for r in csv.DictReader(stream) if r["id"] == "1.2.3.4.5.6.7.8.9")
+    row = next(r for r in rows(path / OUT / "train.csv") if r["id"] == "1.2.3.4.5.6.7.8.9")
     assert row["StudyDate"] == "" and row["StudyTime"] == ""  # dropped, not shifted or kept
     assert row["PatientSex"] in ("M", "F")  # the rest of the row is there
     # No output, log line or MLflow field echoes the raw values.
@@ -265,10 +234,9 @@ def test_one_verdict_per_file_on_bad_headers(small: Project, tmp_path: Path) -> 
 def test_the_public_sample_key_is_refused_for_other_data(small: Project, tmp_path: Path) -> None:
     from pneumothorax.raw.bundled_sample import SAMPLE_KEY
 
-    path = tmp_path / "project"
-    shutil.copytree(small.path, path, symlinks=True)
-    env = {**small.env, "PNEUMOTHORAX_DEID_KEY": SAMPLE_KEY}
-    project = Project(path=path, env=env)
+    project = small.copy_to(tmp_path / "project")
+    path = project.path
+    project.env["PNEUMOTHORAX_DEID_KEY"] = SAMPLE_KEY
     project.run("kedro", "run", "--pipelines", "images")
     failed = project.run("kedro", "run", "--pipelines", "metadata", check=False)
     assert failed.returncode != 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import signal
 import subprocess
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import RAW, Project, cli_env
+from tests.e2e.conftest import RAW, Project, cli_env, md5s, stages_run
 from tests.e2e.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, S3Server
 
 pytestmark = [
@@ -52,8 +51,7 @@ def origin(project: Project, s3: S3Server) -> Project:
     project.run("dvc", "remote", "modify", "s3remote", "verify", "true")
     # Per-machine settings and secrets go to the git-ignored .dvc/config.local.
     _configure_locally(project, "s3remote", s3, credentials=True)
-    project.run("git", "add", "-A")
-    project.run("git", "commit", "-qm", "pipeline outputs and the team S3 remote")
+    project.commit("pipeline outputs and the team S3 remote")
     return project
 
 
@@ -91,22 +89,14 @@ def _clone(origin: Project, name: str, s3: S3Server, remote: str = "s3remote") -
     return clone
 
 
-def _md5s(root: Path) -> dict[str, str]:
-    return {
-        p.relative_to(root).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
 def _layers(project: Project) -> dict[str, str]:
-    md5s = {}
+    found = {}
     for layer in LAYERS:
-        md5s.update({f"{layer}/{k}": v for k, v in _md5s(project.path / layer).items()})
+        found.update({f"{layer}/{k}": v for k, v in md5s(project.path / layer).items()})
     # Git's files (.gitignore, .gitkeep, the .dvc pointer, the DVC metrics kept in git with
     # `cache: false`) are not DVC's to restore.
     git_files = (".gitignore", ".gitkeep", ".dvc", "_metrics.json")
-    return {k: v for k, v in md5s.items() if not k.endswith(git_files)}
+    return {k: v for k, v in found.items() if not k.endswith(git_files)}
 
 
 def _keys(s3: S3Server, prefix: str) -> set[str]:
@@ -118,10 +108,6 @@ def _expected_objects(project: Project) -> int:
     """One object per distinct file content, plus one listing (.dir) per tracked folder."""
     # The raw, img_train, masks and classifier folders.
     return len(set(_layers(project).values())) + 4
-
-
-def _ran(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
 
 
 def test_push_then_a_fresh_clone_pulls_every_layer_byte_identical(
@@ -142,7 +128,7 @@ def test_push_then_a_fresh_clone_pulls_every_layer_byte_identical(
     assert any(k.endswith(".csv") for k in expected)
     assert _layers(clone) == expected
     assert "Cache and remote 's3remote' are in sync" in clone.run("dvc", "status", "-c").stdout
-    assert _ran(clone.run("dvc", "repro").stdout) == {"raw_manifest"}
+    assert stages_run(clone.run("dvc", "repro").stdout) == {"raw_manifest"}
 
 
 def test_a_push_killed_part_way_completes_when_run_again(origin: Project, s3: S3Server) -> None:

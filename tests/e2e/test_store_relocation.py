@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Project, cli_env, copy_project
+from tests.e2e.conftest import Project, new_project
 
 pytestmark = pytest.mark.e2e
 
@@ -35,10 +35,9 @@ def _closed_port() -> int:
 
 
 def _copy(path: Path, extra: dict[str, str] | None = None) -> Project:
-    copy_project(path, exclude=("dvc.lock",))
-    env = cli_env(extra)
-    env["PYTHONPATH"] = str(path / "src")
-    return Project(path=path, env=env)
+    project = new_project(path, exclude=("dvc.lock",), env=extra, git=False)
+    project.env["PYTHONPATH"] = str(path / "src")
+    return project
 
 
 def test_an_unreadable_local_store_warns_and_the_run_goes_on(tmp_path: Path) -> None:

@@ -150,7 +150,7 @@ def _renumbered(schema: bytes) -> tuple[bytes, dict[str, str]]:
             return [walk(item) for item in node]
         if not isinstance(node, dict):
             return node
-        out = {}
+        out: dict[str, Any] = {}
         for key, value in node.items():
             if key == "__id__":
                 out[key] = ids.setdefault(value, len(ids) + 1)

@@ -108,7 +108,7 @@ def _significant(values: np.ndarray, digits: int) -> np.ndarray:
 
 
 def evaluate(
-    labels: Sequence[int], scores: Sequence[float], threshold: float
+    labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, threshold: float
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """AUC, F1 and counts of a validation set, and its ROC curve.
 
@@ -122,16 +122,18 @@ def evaluate(
         ``auc`` and with an empty curve when the set lacks positives or negatives (a tiny
         sample), where neither is defined.
     """
-    labels = np.asarray(labels, dtype=int)
-    scores = np.asarray(scores, dtype=float)
+    truth = np.asarray(labels, dtype=int)
+    probability = np.asarray(scores, dtype=float)
     metrics = {
-        "f1": float(f1_score(labels, scores >= threshold, zero_division=0)) if labels.size else 0.0,
-        "positives": float(labels.sum()),
-        "negatives": float((1 - labels).sum()),
+        "f1": float(f1_score(truth, probability >= threshold, zero_division=0))
+        if truth.size
+        else 0.0,
+        "positives": float(truth.sum()),
+        "negatives": float((1 - truth).sum()),
     }
     if metrics["positives"] == 0 or metrics["negatives"] == 0:
         empty = np.zeros(0)
         return metrics, {"fpr": empty, "tpr": empty, "threshold": empty}
-    fpr, tpr, thresholds = roc_curve(labels, scores)
-    metrics["auc"] = float(roc_auc_score(labels, scores))
+    fpr, tpr, thresholds = roc_curve(truth, probability)
+    metrics["auc"] = float(roc_auc_score(truth, probability))
     return metrics, {"fpr": fpr, "tpr": tpr, "threshold": thresholds}
