@@ -98,7 +98,15 @@ def test_image_params_valid(raw: dict, size: tuple[int, int], level: int) -> Non
     params = ImageParams.from_mapping(raw)
     assert params.size == size
     assert params.png_compress_level == level
-    assert params.render_spec() == RenderSpec(size=size, png_compress_level=level)
+    # The model's fields are exactly what the renderer takes (the images node builds it so).
+    assert RenderSpec(**params.model_dump()) == RenderSpec(
+        size=size,
+        png_compress_level=level,
+        bit_depth=8,
+        keep_aspect=False,
+        frames="first",
+        padding="black",
+    )
 
 
 @pytest.mark.parametrize(
@@ -142,7 +150,7 @@ def test_image_params_invalid(raw: dict, message: str) -> None:
 
 @pytest.mark.parametrize(("raw", "policy"), [({}, "black"), ({"padding": "keep"}, "keep")])
 def test_image_padding_reaches_the_render_spec(raw: dict, policy: str) -> None:
-    assert ImageParams.from_mapping(raw).render_spec().padding == policy
+    assert RenderSpec(**ImageParams.from_mapping(raw).model_dump()).padding == policy
 
 
 def test_policies_are_those_the_renderer_implements() -> None:

@@ -10,6 +10,9 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
+from pneumothorax.config.params import ImageParams
+from pneumothorax.dicom.render import RenderSpec
+
 
 def image(
     pixels: np.ndarray,
@@ -75,3 +78,8 @@ def write(ds: Dataset, path: Path) -> Path:
 def ramp(rows: int, columns: int, low: int, high: int, dtype: str = "uint16") -> np.ndarray:
     """Values evenly spread from ``low`` to ``high``, row after row."""
     return np.linspace(low, high, rows * columns).round().astype(dtype).reshape(rows, columns)
+
+
+def render_spec(**overrides: object) -> RenderSpec:
+    """A render spec of ``params.yaml``'s defaults (the typed model's), with ``overrides``."""
+    return RenderSpec(**{**ImageParams().model_dump(), **overrides})  # type: ignore[arg-type]

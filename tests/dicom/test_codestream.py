@@ -7,15 +7,15 @@ import pytest
 from pneumothorax.dicom.codestream import codestream_problem
 from pneumothorax.dicom.render import RenderSpec, convert_to_png
 from pneumothorax.dicom.results import FileResult
-from tests.dicom.factory import roundtrip
+from tests.dicom.factory import render_spec, roundtrip
 from tests.dicom.zoo import good_compressed_files, hostile_pixel_files
 
 HOSTILE = hostile_pixel_files()
 GOOD = good_compressed_files()
 #: The fast path (8-bit, stretched) and the full path (16-bit) decode differently.
 SPECS = {
-    "fast path": RenderSpec(size=(32, 32)),
-    "full path": RenderSpec(size=(32, 32), bit_depth=16),
+    "fast path": render_spec(size=(32, 32)),
+    "full path": render_spec(size=(32, 32), bit_depth=16),
 }
 
 
@@ -49,7 +49,7 @@ def test_float_pixel_data_without_bits_stored_is_stretched_over_its_range() -> N
     from PIL import Image
 
     ds = GOOD["float_ok"]
-    result = _convert(ds, RenderSpec(size=(64, 64)))
+    result = _convert(ds, render_spec(size=(64, 64)))
     (png,) = result.value[0].values()
     values = np.frombuffer(ds.FloatPixelData, dtype=np.float32).reshape(64, 64)
     # Hand computation: the frame's min..max onto 0..255, as for any deep data (no resize).

@@ -21,12 +21,11 @@ from pneumothorax.dicom.fast_decode import fast_path_applies
 from pneumothorax.dicom.padding import PADDING_POLICIES, padding_mask, padding_range
 from pneumothorax.dicom.render import (
     FAST_DECODER,
-    RenderSpec,
     decode_frame,
     render,
     to_display,
 )
-from tests.dicom.factory import image, roundtrip
+from tests.dicom.factory import image, render_spec, roundtrip
 
 P = -2000  # CT padding, stored value (HU -3024 after the intercept)
 
@@ -216,7 +215,7 @@ def test_padding_inside_the_stored_range_of_8_bit_data(bit_depth: int, scale: in
 def test_fast_path_pads_uncompressed_8_bit_data(padding: str, edge: int) -> None:
     stored = _frame([10, 20, 30, 40], 200)
     ds = roundtrip(image(stored, PixelPaddingValue=200))
-    pngs, info = render(ds, RenderSpec(size=(4, 4), padding=padding), "x")
+    pngs, info = render(ds, render_spec(size=(4, 4), padding=padding), "x")
     assert info.decoder == FAST_DECODER
     with Image.open(io.BytesIO(pngs["x"])) as png:
         np.testing.assert_array_equal(np.asarray(png), _frame([10, 20, 30, 40], edge))
@@ -228,7 +227,7 @@ def test_fast_path_resize_with_padding_stays_within_one_grey_level_of_a_full_ren
     stored = np.full((256, 256), 200, dtype=np.uint8)
     stored[32:224, 32:224] = np.linspace(0, 199, 192 * 192).astype(np.uint8).reshape(192, 192)
     ds = roundtrip(image(stored, PixelPaddingValue=200))
-    pngs, info = render(ds, RenderSpec(size=(64, 64)), "x")
+    pngs, info = render(ds, render_spec(size=(64, 64)), "x")
     assert info.decoder == FAST_DECODER
     with Image.open(io.BytesIO(pngs["x"])) as png:
         fast = np.asarray(png, dtype=np.float64)
@@ -249,7 +248,7 @@ def test_enhanced_single_frame_padding_in_a_functional_group_is_black(where: str
         ds.SharedFunctionalGroupsSequence = Sequence([group])
     else:
         ds.PerFrameFunctionalGroupsSequence = Sequence([group])
-    pngs, _info = render(roundtrip(ds), RenderSpec(size=(4, 4)), "x")
+    pngs, _info = render(roundtrip(ds), render_spec(size=(4, 4)), "x")
     with Image.open(io.BytesIO(pngs["x"])) as png:
         np.testing.assert_array_equal(np.asarray(png), _frame([10, 20, 30, 40], 0))
 
@@ -266,7 +265,7 @@ def test_enhanced_single_frame_rescale_in_a_functional_group_is_applied() -> Non
     group = Dataset()
     group.PixelValueTransformationSequence = Sequence([transform])
     ds.SharedFunctionalGroupsSequence = Sequence([group])
-    pngs, _info = render(roundtrip(ds), RenderSpec(size=(4, 4)), "x")
+    pngs, _info = render(roundtrip(ds), render_spec(size=(4, 4)), "x")
     with Image.open(io.BytesIO(pngs["x"])) as png:
         np.testing.assert_array_equal(np.asarray(png), _frame([0, 13, 27, 40], 255))
 
@@ -321,7 +320,7 @@ def test_every_frame_of_a_multi_frame_object_is_padded(where: str) -> None:
     ds = image(frames, bits_stored=12, frames=2)
     _where_padding(ds, where)
     ds = roundtrip(ds)
-    pngs, _info = render(ds, RenderSpec(size=(4, 4), frames="all"), "x")
+    pngs, _info = render(ds, render_spec(size=(4, 4), frames="all"), "x")
     assert sorted(pngs) == ["x/0000", "x/0001"]
     for key in pngs:
         with Image.open(io.BytesIO(pngs[key])) as png:

@@ -22,7 +22,6 @@ from pydicom.uid import (
 
 from pneumothorax.dicom.errors import DicomFileError
 from pneumothorax.dicom.render import (
-    RenderSpec,
     convert_to_png,
     decode_frame,
     encode_png,
@@ -30,7 +29,7 @@ from pneumothorax.dicom.render import (
     resize,
     to_display,
 )
-from tests.dicom.factory import image, ramp, roundtrip
+from tests.dicom.factory import image, ramp, render_spec, roundtrip
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -127,7 +126,7 @@ def test_8_bit_data_without_voi_keep_their_stored_values() -> None:
 def test_16_bit_output_keeps_the_full_precision() -> None:
     pixels = ramp(16, 64, 0, 4095)
     ds = roundtrip(image(pixels, bits_stored=12))
-    pngs, info = render(ds, RenderSpec(size=(64, 16), bit_depth=16), "x")
+    pngs, info = render(ds, render_spec(size=(64, 16), bit_depth=16), "x")
     out = _png_array(pngs["x"])
     assert out.dtype in (np.uint16, np.int32)
     np.testing.assert_array_equal(out, np.rint(pixels / 4095 * 65535).astype(np.uint16))
@@ -181,8 +180,8 @@ def test_palette_colour_uses_its_lookup_tables() -> None:
 def test_every_frame_is_written_as_id_slash_frame_when_asked() -> None:
     frames = np.stack([np.full((8, 8), v, dtype=np.uint8) for v in (0, 100, 200)])
     ds = roundtrip(image(frames, frames=3))
-    first, _ = render(ds, RenderSpec(size=(8, 8)), "a/b")
-    every, info = render(ds, RenderSpec(size=(8, 8), frames="all"), "a/b")
+    first, _ = render(ds, render_spec(size=(8, 8)), "a/b")
+    every, info = render(ds, render_spec(size=(8, 8), frames="all"), "a/b")
     assert list(first) == ["a/b"]
     assert list(every) == ["a/b/0000", "a/b/0001", "a/b/0002"]
     assert [int(_png_array(every[k]).mean()) for k in every] == [0, 100, 200]
@@ -287,7 +286,7 @@ def test_each_transfer_syntax_decodes_like_the_native_data(
 )
 def test_public_files_shipped_with_pydicom_render(name: str, syntax_name: str) -> None:
     ds = pydicom.dcmread(get_testdata_file(name))
-    pngs, info = render(ds, RenderSpec(size=(32, 32)), "x")
+    pngs, info = render(ds, render_spec(size=(32, 32)), "x")
     assert pydicom.uid.UID(info.transfer_syntax).name == syntax_name
     out = _png_array(pngs["x"])
     assert out.shape[:2] == (32, 32) and out.std() > 0  # a real picture, not a flat field
@@ -295,10 +294,10 @@ def test_public_files_shipped_with_pydicom_render(name: str, syntax_name: str) -
 
 
 def test_mr_lossless_encodings_render_identically() -> None:
-    native = render(pydicom.dcmread(get_testdata_file("MR_small.dcm")), RenderSpec(), "x")[0]
+    native = render(pydicom.dcmread(get_testdata_file("MR_small.dcm")), render_spec(), "x")[0]
     for name in ("MR_small_RLE.dcm", "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm",
                  "MR_small_bigendian.dcm", "MR_small_implicit.dcm"):  # fmt: skip
-        assert render(pydicom.dcmread(get_testdata_file(name)), RenderSpec(), "x")[0] == native
+        assert render(pydicom.dcmread(get_testdata_file(name)), render_spec(), "x")[0] == native
 
 
 # ---- Hand-computed grey levels (tests/dicom/factory.py builds the data sets) ----
@@ -521,7 +520,7 @@ def test_compress_level_changes_bytes_not_pixels() -> None:
 def test_convert_to_png_renders_at_spec_size() -> None:
     pixels = np.arange(256, dtype=np.uint8).reshape(16, 16)
     ds = image(pixels, bits_stored=8)
-    result = convert_to_png(("a/b/c", lambda: ds), RenderSpec(size=(16, 16)))
+    result = convert_to_png(("a/b/c", lambda: ds), render_spec(size=(16, 16)))
     assert result.ok
     assert result.id == "a/b/c"
     pngs, info = result.value
@@ -529,7 +528,7 @@ def test_convert_to_png_renders_at_spec_size() -> None:
     assert (info.frames, info.frames_written) == (1, 1)
     decoded = Image.open(io.BytesIO(pngs[""]))
     np.testing.assert_array_equal(np.asarray(decoded), pixels)  # same size: no resampling
-    resized, _ = convert_to_png(("a/b/c", lambda: ds), RenderSpec(size=(32, 8))).value
+    resized, _ = convert_to_png(("a/b/c", lambda: ds), render_spec(size=(32, 8))).value
     assert Image.open(io.BytesIO(resized[""])).size == (32, 8)
 
 
@@ -571,7 +570,7 @@ def test_convert_to_png_loader_error_becomes_result(error: Exception, expected: 
     def load() -> Dataset:
         raise error
 
-    result = convert_to_png(("st/se/im", load), RenderSpec())
+    result = convert_to_png(("st/se/im", load), render_spec())
     assert not result.ok
     assert result.value is None
     assert result.error == expected
@@ -580,7 +579,7 @@ def test_convert_to_png_loader_error_becomes_result(error: Exception, expected: 
 def test_convert_to_png_undecodable_pixels_become_result() -> None:
     ds = image(np.zeros((4, 4), dtype=np.uint8), bits_stored=8)
     ds.PixelData = b"\x00" * 5  # 16 pixels expected
-    result = convert_to_png(("short", lambda: ds), RenderSpec())
+    result = convert_to_png(("short", lambda: ds), render_spec())
     assert not result.ok
     assert result.error.startswith("short: ")
 

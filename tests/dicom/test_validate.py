@@ -14,9 +14,9 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import UID, AllTransferSyntaxes
 
 from pneumothorax.dicom.errors import DicomFileError
-from pneumothorax.dicom.render import RenderSpec, convert_to_png
+from pneumothorax.dicom.render import convert_to_png
 from pneumothorax.dicom.validate import check_image
-from tests.dicom.factory import image, roundtrip, to_bytes
+from tests.dicom.factory import image, render_spec, roundtrip, to_bytes
 
 # PS3.3 C.7.6.3.1.2: one sample for MONOCHROME1/2 and PALETTE COLOR, three for RGB and YBR_*.
 MISMATCHES = [
@@ -74,7 +74,7 @@ def test_consistent_headers_pass(photometric: str, samples: int) -> None:
 
 def test_the_pipeline_step_reports_the_file_and_renders_nothing() -> None:
     ds = _image("MONOCHROME2", 3, "1.2.840.10008.1.2.1")
-    result = convert_to_png(("x", lambda: ds), RenderSpec(size=(4, 4)))
+    result = convert_to_png(("x", lambda: ds), render_spec(size=(4, 4)))
     assert not result.ok
     assert "SamplesPerPixel does not match" in str(result.error)
     assert "MONOCHROME2" not in str(result.error)
@@ -95,7 +95,7 @@ def test_missing_type_1_pixel_attribute_is_rejected_whatever_the_path(
     # 8-bit fast path must not render what the full path rejects.
     ds = _image("MONOCHROME2", 1, "1.2.840.10008.1.2.1")
     delattr(ds, keyword)
-    result = convert_to_png(("x", lambda: ds), RenderSpec(size=(4, 4), bit_depth=bit_depth))
+    result = convert_to_png(("x", lambda: ds), render_spec(size=(4, 4), bit_depth=bit_depth))
     assert not result.ok
     assert str(result.error) == f"raw/x.dcm: missing {name}"
 
@@ -117,7 +117,7 @@ def _converted(**changes: object):
         setattr(ds, keyword, value)
     if syntax:
         ds.file_meta.TransferSyntaxUID = UID(str(syntax))
-    return convert_to_png(("st/se/im", lambda: ds), RenderSpec(size=(4, 4)))
+    return convert_to_png(("st/se/im", lambda: ds), render_spec(size=(4, 4)))
 
 
 @pytest.mark.parametrize(
@@ -170,4 +170,4 @@ def _without_pixels(**changes: object):
         ds = roundtrip(ds)
     finally:
         config.settings.writing_validation_mode = old
-    return convert_to_png(("st/se/im", lambda: ds), RenderSpec(size=(4, 4)))
+    return convert_to_png(("st/se/im", lambda: ds), render_spec(size=(4, 4)))

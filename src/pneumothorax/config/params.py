@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self, TypeVar, cast, get_args
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar, cast, get_args
 
 import yaml
 from pydantic import (
@@ -29,9 +29,6 @@ from pydantic import (
 )
 
 from pneumothorax.config.errors import ParamsError
-
-if TYPE_CHECKING:  # render pulls in numpy, Pillow and pydicom (~1 s): only nodes need them
-    from pneumothorax.dicom.render import RenderSpec
 
 PARAMS_FILE = "params.yaml"
 #: executor.backend choices (pneumothorax.runtime.executors implements them).
@@ -112,12 +109,6 @@ class ImageParams(_Group):
         if max(size) > MAX_IMAGE_SIZE:
             raise ValueError(f"must be at most {MAX_IMAGE_SIZE} pixels a side")
         return size
-
-    def render_spec(self) -> RenderSpec:
-        """The pure rendering settings these parameters describe."""
-        from pneumothorax.dicom.render import RenderSpec
-
-        return RenderSpec(**self.model_dump())
 
 
 class MetadataParams(_Group):

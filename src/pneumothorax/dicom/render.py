@@ -47,6 +47,9 @@ _PIXEL_MODULE = (
 class RenderSpec:
     """How to turn one DICOM image into PNGs.
 
+    No defaults here: ``params.yaml``'s ``image`` group (its typed model) is the one place
+    they are written, and the images node builds this from it.
+
     Attributes:
         size: Output ``(width, height)`` in pixels.
         png_compress_level: zlib level 0-9 for the PNG encoder.
@@ -58,12 +61,12 @@ class RenderSpec:
             pixels are rendered like any other.
     """
 
-    size: tuple[int, int] = (256, 256)
-    png_compress_level: int = 6
-    bit_depth: int = 8
-    keep_aspect: bool = False
-    frames: str = "first"
-    padding: str = "black"
+    size: tuple[int, int]
+    png_compress_level: int
+    bit_depth: int
+    keep_aspect: bool
+    frames: str
+    padding: str
 
 
 @dataclass(frozen=True)

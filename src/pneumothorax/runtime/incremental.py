@@ -40,7 +40,7 @@ import logging
 import os
 import sqlite3
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -416,14 +416,7 @@ def map_cached(
     seen = cache.has_generation(generation)
     if seen:
         _hash_changed(cache, inputs)
-    hits: list[tuple[_Input, str]] = []
-    misses: list[_Input] = []
-    for entry in inputs:
-        key = cache_key(kind, code, params, entry.digest) if seen and entry.digest else None
-        if key and cache.has(key):
-            hits.append((entry, key))
-        else:
-            misses.append(entry)
+    hits, misses = _partition(cache, inputs, kind, code, params, seen)
     logger.debug("%s: %d cached, %d to compute", kind, len(hits), len(misses))
     for entry, key in hits:
         value = cache.get(key)
@@ -433,17 +426,43 @@ def map_cached(
             continue
         yield FileResult(entry.ref.id, decoded)
     work = ((entry.ref, entry.digest, entry.path) for entry in misses)
-    for entry, (digest, result) in zip(
-        misses, mapper(partial(_with_digest, fn), work), strict=True
-    ):
+    results = mapper(partial(_with_digest, fn), work)
+    for entry, (digest, result) in zip(misses, results, strict=True):
         if digest is not None and result.ok:
-            if entry.digest is None and entry.path and entry.stat:
-                cache.remember_digest(entry.path, entry.stat, digest)  # hashed by the worker
             if not seen:
                 cache.add_generation(generation)
                 seen = True
-            cache.put(cache_key(kind, code, params, digest), encode(result.value))
+            _store(
+                cache, entry, digest, cache_key(kind, code, params, digest), encode(result.value)
+            )
         yield result
+
+
+def _partition(
+    cache: ResultCache,
+    inputs: list[_Input],
+    kind: str,
+    code: str,
+    params: Mapping[str, Any],
+    seen: bool,
+) -> tuple[list[tuple[_Input, str]], list[_Input]]:
+    """The inputs whose result is cached (with its key), and those to compute."""
+    hits: list[tuple[_Input, str]] = []
+    misses: list[_Input] = []
+    for entry in inputs:
+        key = cache_key(kind, code, params, entry.digest) if seen and entry.digest else None
+        if key and cache.has(key):
+            hits.append((entry, key))
+        else:
+            misses.append(entry)
+    return hits, misses
+
+
+def _store(cache: ResultCache, entry: _Input, digest: str, key: str, value: bytes) -> None:
+    """Cache a computed success, and the input's digest when the worker hashed it."""
+    if entry.digest is None and entry.path and entry.stat:
+        cache.remember_digest(entry.path, entry.stat, digest)
+    cache.put(key, value)
 
 
 _MISSING = object()

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pneumothorax.config.params import ImageParams
-from pneumothorax.dicom.render import convert_to_png
+from pneumothorax.dicom.render import RenderSpec, convert_to_png
 from pneumothorax.dicom.results import FileResult
 from pneumothorax.runtime.compact_rows import CompactRows
 from pneumothorax.runtime.file_ref import FileRef
@@ -56,7 +56,7 @@ def render_images(
     Raises:
         BadInputError: ``strict`` and a file is unusable.
     """
-    spec = image.render_spec()
+    spec = RenderSpec(**image.model_dump())
     report = _new_report()
     chunk: dict[str, bytes] = {}
     chunk_bytes = 0
