@@ -153,10 +153,6 @@ _DIGEST_BYTES = 32
 _CORRUPT_CODES = (11, 26)
 
 
-class CacheCorruptError(RuntimeError):
-    """The cache file is damaged (raised inside :class:`ResultCache`, never out of it)."""
-
-
 class ResultCache:
     """Input digests by file state, and results by key, in one sqlite file.
 
