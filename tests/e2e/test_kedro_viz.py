@@ -13,7 +13,7 @@ from tests.e2e.conftest import REPO, new_project
 pytestmark = pytest.mark.e2e
 
 #: The catalog's layers, in data order (conf/base/catalog.yml `metadata.kedro-viz.layer`).
-LAYERS = ["raw", "intermediate", "primary", "feature", "model_input", "models", "reporting"]
+LAYERS = ["raw", "intermediate", "primary", "model_input", "models", "reporting"]
 
 
 def _catalog_layers() -> dict[str, str]:
