@@ -10,7 +10,7 @@ import fsspec
 import pytest
 
 from pneumothorax.runtime.file_ref import FileRef
-from pneumothorax.runtime.incremental import ResultCache, cache_key, code_version
+from pneumothorax.runtime.incremental import ResultCache, cache_key, code_version, map_cached
 
 LOCAL = fsspec.filesystem("file")
 
@@ -90,10 +90,20 @@ def _ref(path: Path) -> FileRef:
     return FileRef(path.name, path.name, partial(Path.read_bytes, path), url=str(path), fs=LOCAL)
 
 
+def _run_cached(files: list[Path], cache_dir: Path, mapper) -> list[tuple[str, bytes]]:
+    """``(id, value)`` of every file through :func:`map_cached` (identity work), sorted."""
+    cache = ResultCache(cache_dir)
+    results = map_cached(
+        _identity, [_ref(p) for p in files], mapper=mapper, cache=cache,
+        kind="raw", code="c", params={}, encode=bytes, decode=bytes,
+    )  # fmt: skip
+    out = sorted((r.id, r.value) for r in results)
+    cache.close()
+    return out
+
+
 def test_touched_but_unchanged_files_come_from_the_cache(tmp_path: Path) -> None:
     import os
-
-    from pneumothorax.runtime.incremental import map_cached
 
     files = []
     for index in range(3):
@@ -108,14 +118,7 @@ def test_touched_but_unchanged_files_come_from_the_cache(tmp_path: Path) -> None
             yield fn(item)
 
     def run() -> list[tuple[str, bytes]]:
-        cache = ResultCache(tmp_path / "cache")
-        results = map_cached(
-            _identity, [_ref(p) for p in files], mapper=mapper, cache=cache,
-            kind="raw", code="c", params={}, encode=bytes, decode=bytes,
-        )  # fmt: skip
-        out = sorted((r.id, r.value) for r in results)
-        cache.close()
-        return out
+        return _run_cached(files, tmp_path / "cache", mapper)
 
     first = run()
     assert computed == ["f0", "f1", "f2"]
@@ -244,8 +247,6 @@ def test_a_damaged_cache_gives_one_warning_and_the_results_of_a_clean_run(
 ) -> None:
     import logging
 
-    from pneumothorax.runtime.incremental import map_cached
-
     files = []
     for index in range(60):
         path = tmp_path / "raw" / f"f{index:02d}"
@@ -255,14 +256,7 @@ def test_a_damaged_cache_gives_one_warning_and_the_results_of_a_clean_run(
     expected = [(p.name, p.read_bytes()) for p in files]  # what the per-file work returns
 
     def run() -> list[tuple[str, bytes]]:
-        cache = ResultCache(tmp_path / "cache")
-        results = map_cached(
-            _identity, [_ref(p) for p in files], mapper=map, cache=cache,
-            kind="raw", code="c", params={}, encode=bytes, decode=bytes,
-        )  # fmt: skip
-        out = sorted((r.id, r.value) for r in results)
-        cache.close()
-        return out
+        return _run_cached(files, tmp_path / "cache", map)
 
     assert run() == expected
     cache_file = tmp_path / "cache" / "cache.sqlite"
