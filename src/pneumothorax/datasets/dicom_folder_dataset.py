@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
-from copy import deepcopy
 from typing import Any, Literal
 
-import fsspec
-from fsspec.core import strip_protocol
-from fsspec.utils import infer_storage_options
-from kedro.io.core import AbstractDataset, DatasetError, parse_dataset_definition
+from kedro.io.core import AbstractDataset, DatasetError
 
 from pneumothorax.datasets.copyable import partition_maker
+from pneumothorax.datasets.folder import FileFolder
 from pneumothorax.dicom.errors import DicomFileError
 from pneumothorax.raw.layer import missing_folder_reason
 from pneumothorax.raw.manifest import display_path, walk_entries
@@ -20,9 +16,6 @@ from pneumothorax.runtime.file_ref import FileRef
 
 _DICOM_SUFFIX = ".dcm"
 _ID_SCHEMES = ("name", "path")
-#: Catalog keys of the file dataset that do not change what a load returns (the bytes are
-#: hashed anyway), and may hold secrets: left out of the reading options the cache key holds.
-_NOT_READING = ("filepath", "credentials", "fs_args", "metadata")
 
 
 class RawFolderError(DatasetError):
@@ -59,7 +52,7 @@ class UnusableFile:
         raise DatasetError(str(error)) from error
 
 
-class DicomFolderDataset(AbstractDataset[None, dict[str, FileRef]]):
+class DicomFolderDataset(FileFolder, AbstractDataset[None, dict[str, FileRef]]):
     """A read-only folder of DICOM files, listed recursively, one :class:`FileRef` per file.
 
     Like kedro-datasets' ``PartitionedDataset`` (same catalog keys: ``path``, ``dataset``,
@@ -127,19 +120,7 @@ class DicomFolderDataset(AbstractDataset[None, dict[str, FileRef]]):
             raise DatasetError(f"DicomFolderDataset: ids must be 'name' or 'path', got {ids!r}")
         del filename_suffix
         self._ids = ids
-        self._path = path
-        self._protocol = infer_storage_options(path)["protocol"]
-        self._fs = fsspec.filesystem(
-            self._protocol, **deepcopy(credentials or {}), **(fs_args or {})
-        )
-        self._root = strip_protocol(path).rstrip("/")
-        self._dataset_type, self._dataset_config = parse_dataset_definition(
-            dataset if isinstance(dataset, dict) else {"type": dataset}
-        )
-        if credentials and "credentials" not in self._dataset_config:
-            self._dataset_config["credentials"] = deepcopy(credentials)
-        self._filepath_arg = filepath_arg
-        self._load_args = deepcopy(load_args or {})
+        self._open_folder(path, dataset, filepath_arg, load_args, fs_args, credentials)
         self.metadata = metadata
 
     def load(self) -> dict[str, FileRef]:
@@ -168,15 +149,8 @@ class DicomFolderDataset(AbstractDataset[None, dict[str, FileRef]]):
             if problem is not None:
                 refs[partition] = FileRef(partition, relative, UnusableFile(relative, problem).load)
                 continue
-            url = self._join_protocol(path)
-            refs[partition] = FileRef(
-                id=partition,
-                path=relative,
-                load=make(url).load,
-                url=path if self._protocol == "file" else url,
-                fs=self._fs,
-                reader=reader,
-                reader_module=self._dataset_type.__module__,
+            refs[partition] = self._file_ref(
+                partition, relative, path, reader, lambda url: make(url).load
             )
         if not refs:
             raise RawFolderError(
@@ -212,11 +186,6 @@ class DicomFolderDataset(AbstractDataset[None, dict[str, FileRef]]):
             (path, None) for path in found if not _is_hidden(path[len(self._root) :].lstrip("/"))
         )
 
-    def _join_protocol(self, path: str) -> str:
-        # As PartitionedDataset joins them (``memory:///x`` keeps an empty host).
-        prefix = f"{self._protocol}://"
-        return f"{prefix}{path}" if self._path.startswith(prefix) else path
-
     def _id_for(self, relative: str) -> str:
         partition = relative.rsplit("/", 1)[-1] if self._ids == "name" else relative
         if partition.lower().endswith(_DICOM_SUFFIX):
@@ -230,11 +199,6 @@ class DicomFolderDataset(AbstractDataset[None, dict[str, FileRef]]):
             else "rename one of them"
         )
         return f"{first} and {second}: both map to the id '{partition}'; {fix}"
-
-    def _reader(self) -> str:
-        """How each file is read, as text for the cache key: the dataset type and options."""
-        options = {k: v for k, v in self._dataset_config.items() if k not in _NOT_READING}
-        return json.dumps([self._dataset_type.__qualname__, options], sort_keys=True, default=str)
 
 
 def _folder(relative: str) -> str:

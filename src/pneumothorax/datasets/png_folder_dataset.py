@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
-from copy import deepcopy
 from typing import Any
 
-import fsspec
-from fsspec.core import strip_protocol
-from fsspec.utils import infer_storage_options
-from kedro.io.core import VERSION_KEY, AbstractDataset, DatasetError, parse_dataset_definition
+from kedro.io.core import VERSION_KEY, AbstractDataset, DatasetError
 
 from pneumothorax.datasets.copyable import partition_maker
+from pneumothorax.datasets.folder import FileFolder
 from pneumothorax.datasets.png_dataset import PngDataset
 from pneumothorax.files.atomic import remove_stale_temporaries
 from pneumothorax.runtime.file_ref import FileRef
 
-#: Dataset options that do not change what a file's load returns (left out of the cache key).
-_NOT_READING = ("filepath", "credentials", "fs_args", "metadata", "save_args")
 
-
-class PngFolderDataset(AbstractDataset[dict[str, Any], dict[str, FileRef]]):
+class PngFolderDataset(FileFolder, AbstractDataset[dict[str, Any], dict[str, FileRef]]):
     """A folder of :class:`PngDataset` files: kedro-datasets' ``PartitionedDataset``, minus its
     per-file cost.
 
@@ -66,28 +59,16 @@ class PngFolderDataset(AbstractDataset[dict[str, Any], dict[str, FileRef]]):
         Raises:
             DatasetError: ``dataset`` is not a (subclass of) ``PngDataset``, or is versioned.
         """
-        self._dataset_type, self._dataset_config = parse_dataset_definition(
-            dataset if isinstance(dataset, dict) else {"type": dataset}
-        )
+        self._open_folder(path, dataset, filepath_arg, load_args, fs_args, credentials)
         if not issubclass(self._dataset_type, PngDataset):
             raise DatasetError(
                 f"PngFolderDataset: dataset must be a PngDataset, got {self._dataset_type.__name__}"
             )
         if VERSION_KEY in self._dataset_config:
             raise DatasetError("PngFolderDataset: versioned partitions are not supported")
-        if credentials and "credentials" not in self._dataset_config:
-            self._dataset_config["credentials"] = deepcopy(credentials)
-        self._path = path
-        self._protocol = infer_storage_options(path)["protocol"]
-        self._fs = fsspec.filesystem(
-            self._protocol, **deepcopy(credentials or {}), **(fs_args or {})
-        )
-        self._root = strip_protocol(path).rstrip("/")
         self._suffix = filename_suffix
-        self._filepath_arg = filepath_arg
         self._overwrite = overwrite
         self._save_lazily = save_lazily
-        self._load_args = deepcopy(load_args or {})
         self._swept = False
         self.metadata = metadata
 
@@ -105,29 +86,15 @@ class PngFolderDataset(AbstractDataset[dict[str, Any], dict[str, FileRef]]):
         """
         self._fs.invalidate_cache(self._root)
         make = self._maker()
-        reader = json.dumps(
-            [
-                self._dataset_type.__qualname__,
-                {k: v for k, v in self._dataset_config.items() if k not in _NOT_READING},
-            ],
-            sort_keys=True,
-            default=str,
-        )
+        reader = self._reader()
         partitions: dict[str, FileRef] = {}
         for path in sorted(self._fs.find(self._root, **self._load_args)):
             if not path.endswith(self._suffix):
                 continue
             relative = path[len(self._root) :].lstrip("/")
             partition = relative[: len(relative) - len(self._suffix)]
-            url = self._join_protocol(path)
-            partitions[partition] = FileRef(
-                id=partition,
-                path=relative,
-                load=make(url).read,
-                url=path if self._protocol == "file" else url,
-                fs=self._fs,
-                reader=reader,
-                reader_module=self._dataset_type.__module__,
+            partitions[partition] = self._file_ref(
+                partition, relative, path, reader, lambda url: make(url).read
             )
         if not partitions and not self._fs.isdir(self._root):
             raise DatasetError(f"No partitions found in '{self._path}' (no such folder)")
@@ -182,8 +149,3 @@ class PngFolderDataset(AbstractDataset[dict[str, Any], dict[str, FileRef]]):
         if ".." in relative.split("/"):
             raise DatasetError(f"PngFolderDataset: partition id {partition_id!r} leaves the folder")
         return f"{self._root}/{relative}{self._suffix}"
-
-    def _join_protocol(self, path: str) -> str:
-        # As PartitionedDataset joins them (``memory:///x`` keeps an empty host).
-        prefix = f"{self._protocol}://"
-        return f"{prefix}{path}" if self._path.startswith(prefix) else path
