@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pneumothorax.labels.rle import NEGATIVE, RleError, decode, encode, parse_runs
+from pneumothorax.labels.rle import (
+    NEGATIVE,
+    RleError,
+    decode,
+    encode,
+    parse_runs,
+    spans,
+    union_area,
+)
 
 # A 3-row x 4-column image. Column-major numbering, by hand:
 #   col 0: pixels 0 1 2 | col 1: 3 4 5 | col 2: 6 7 8 | col 3: 9 10 11
@@ -93,3 +101,26 @@ def test_a_run_past_the_image_is_an_error() -> None:
 def test_round_trip_on_a_random_mask() -> None:
     mask = np.random.default_rng(0).random((17, 9)) < 0.3
     np.testing.assert_array_equal(decode(encode(mask), mask.shape), mask)
+
+
+def test_spans_are_absolute_half_open_runs() -> None:
+    # "1 3 4 3": pixels 1..3 (ends at 4), then 4 after that end: 8..10 (ends at 11).
+    assert spans(ENCODED, (3, 4)) == [(1, 4), (8, 11)]
+    assert spans(NEGATIVE, (3, 4)) == []
+
+
+def test_union_area_counts_overlapping_pixels_once() -> None:
+    # [0, 3) and [2, 5) cover pixels 0-4 (5 pixels); [7, 8) one more; [3, 4) is inside.
+    assert union_area([(2, 5), (7, 8), (0, 3), (3, 4)]) == 6
+    assert union_area([]) == 0
+
+
+def test_union_area_equals_the_decoded_masks_pixel_count() -> None:
+    # Several random masks of one image, encoded, united two ways: counting the pixels of
+    # the materialised union (decode) and merging the runs.
+    rng = np.random.default_rng(1)
+    shape = (23, 17)
+    for _ in range(50):
+        values = [encode(rng.random(shape) < 0.2) for _ in range(3)]
+        runs = [run for value in values for run in spans(value, shape)]
+        assert union_area(runs) == int(decode(values, shape).sum())

@@ -47,6 +47,17 @@ def test_several_rows_of_one_image_count_as_its_regions() -> None:
     ]  # fmt: skip
 
 
+def test_overlapping_regions_count_their_shared_pixels_once() -> None:
+    # Pixels 1-3 and 2-5 of a 3 x 4 image: 1, 2, 3, 4, 5 -> 5 pixels, not 3 + 4.
+    checked = check_labels(
+        _table([("1.2.3", " 1 3"), ("1.2.3", " 2 4"), ("1.2.4", " -1"), ("1.2.5", " -1")]),
+        SHAPES,
+        SOURCE,
+    )
+    assert checked.rejected == []
+    assert checked.labels.set_index("id").loc["1.2.3", "area"] == 5
+
+
 @pytest.mark.parametrize(
     ("value", "reason"),
     [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from pneumothorax.labels.rle import decode
+from pneumothorax.labels.rle import NEGATIVE, decode
 
 
 def mask_image(
@@ -23,8 +23,11 @@ def mask_image(
         size: ``(width, height)`` of the converted images.
         keep_aspect: ``image.keep_aspect``.
     """
-    mask = Image.fromarray(decode(runs, shape).astype(np.uint8) * 255, mode="L")
     width, height = size
+    if all(value.strip() == NEGATIVE for value in runs):
+        # Most of SIIM's images: nothing to decode; the same all-zero pixels as below.
+        return Image.new("L", (width, height), 0)
+    mask = Image.fromarray(decode(runs, shape).astype(np.uint8) * 255, mode="L")
     target = (width, height)
     if keep_aspect:
         rows, columns = shape

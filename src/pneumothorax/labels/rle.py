@@ -51,6 +51,48 @@ def parse_runs(encoded: str) -> list[tuple[int, int]]:
     return pairs
 
 
+def spans(encoded: str, shape: tuple[int, int]) -> list[tuple[int, int]]:
+    """One value's runs as absolute ``[start, end)`` flat pixel indices (column-major).
+
+    Args:
+        encoded: One ``EncodedPixels`` value.
+        shape: ``(rows, columns)`` of the original image.
+
+    Returns:
+        The runs in file order; ``[]`` for ``"-1"``.
+
+    Raises:
+        RleError: A malformed value, or a run that ends past the last pixel.
+    """
+    rows, columns = shape
+    pixels = rows * columns
+    position, result = 0, []
+    for start, length in parse_runs(encoded):
+        position += start
+        end = position + length
+        if end > pixels:
+            raise RleError(
+                f"a run ends at pixel {end}, past the {rows}x{columns} image ({pixels} pixels)"
+            )
+        result.append((position, end))
+        position = end
+    return result
+
+
+def union_area(runs: Iterable[tuple[int, int]]) -> int:
+    """Pixels covered by the union of ``[start, end)`` runs (overlaps counted once).
+
+    Equal to ``decode(values, shape).sum()`` without building the image: checking
+    SIIM's 10,712 label rows this way takes milliseconds instead of seconds.
+    """
+    area, reached = 0, 0
+    for start, end in sorted(runs):
+        if end > reached:
+            area += end - max(start, reached)
+            reached = end
+    return area
+
+
 def decode(encoded: str | Iterable[str], shape: tuple[int, int]) -> np.ndarray:
     """Decode one value, or the union of several rows of one image, to a boolean mask.
 
@@ -67,17 +109,8 @@ def decode(encoded: str | Iterable[str], shape: tuple[int, int]) -> np.ndarray:
     rows, columns = shape
     flat = np.zeros(rows * columns, dtype=bool)
     for value in [encoded] if isinstance(encoded, str) else encoded:
-        position = 0
-        for start, length in parse_runs(value):
-            position += start
-            end = position + length
-            if end > flat.size:
-                raise RleError(
-                    f"a run ends at pixel {end}, past the {rows}x{columns} image "
-                    f"({flat.size} pixels)"
-                )
-            flat[position:end] = True
-            position = end
+        for start, end in spans(value, shape):
+            flat[start:end] = True
     # Column-major numbering: the flat index is column * rows + row.
     return flat.reshape((columns, rows)).T
 

@@ -6,10 +6,9 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
-from pneumothorax.labels.rle import NEGATIVE, RleError, decode
+from pneumothorax.labels.rle import NEGATIVE, RleError, spans, union_area
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +113,7 @@ def _check_image(
     rows: list[tuple[int, str]], shape: tuple[int, int]
 ) -> tuple[tuple[int, str] | None, int, int]:
     """``(problem or None, area in pixels, regions)`` of one image's rows."""
-    union = np.zeros(shape, dtype=bool)
+    covered: list[tuple[int, int]] = []
     regions = 0
     negative_line = None
     for line, value in rows:
@@ -122,13 +121,13 @@ def _check_image(
             negative_line = line
             continue
         try:
-            union |= decode(value, shape)
+            covered += spans(value, shape)
         except RleError as err:
             return (line, str(err)), 0, 0
         regions += 1
     if regions and negative_line is not None:
         return (negative_line, "-1 (no pneumothorax) next to rows with regions"), 0, 0
-    return None, int(union.sum()), regions
+    return None, union_area(covered), regions
 
 
 def _row(image_id: str, path: str, reason: str) -> dict[str, str]:
