@@ -7,6 +7,7 @@ import pytest
 
 from pneumothorax.dicom.render import resize
 from pneumothorax.labels.masks import mask_image
+from pneumothorax.labels.rle import decode, encode
 
 
 def test_mask_at_its_own_size_is_the_decoded_runs_in_0_and_255() -> None:
@@ -49,3 +50,12 @@ def test_letterboxed_masks_cover_exactly_the_pixels_of_the_letterboxed_image(
     mask = np.asarray(mask_image([f"0 {rows * columns}"], shape, size, keep_aspect=True))
     picture = np.asarray(resize(np.full(shape, 255, dtype=np.uint8), size, keep_aspect=True))
     np.testing.assert_array_equal(mask > 0, picture > 0)
+
+
+def test_overlapping_rows_of_a_non_square_image_match_the_decoded_union() -> None:
+    # decode (a bool array set run by run) is the reference for every pixel.
+    rng = np.random.default_rng(2)
+    shape = (13, 29)
+    runs = [encode(rng.random(shape) < 0.3) for _ in range(3)]
+    mask = np.asarray(mask_image(runs, shape, (29, 13)))
+    np.testing.assert_array_equal(mask, decode(runs, shape).astype(np.uint8) * 255)
