@@ -6,26 +6,26 @@ import io
 import logging
 from collections.abc import Callable, Mapping
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from PIL import Image
-from sklearn.dummy import DummyClassifier
-from sklearn.pipeline import Pipeline
 
 from pneumothorax.config.params import ModelParams
 from pneumothorax.dicom.results import FileResult
-from pneumothorax.model.classifier import (
-    CellFeatures,
-    build_classifier,
-    evaluate,
-    round_coefficients,
-)
 from pneumothorax.runtime.file_ref import FileRef
 from pneumothorax.runtime.mapper import FileMapper
 from pneumothorax.runtime.run_metrics import MetricsDict
 
 logger = logging.getLogger(__name__)
+
+#: A fitted scikit-learn ``Pipeline``. scikit-learn (and the model module, built on it) is
+#: imported inside the nodes that use it: Kedro imports every pipeline in every stage, and
+#: scikit-learn with SciPy would add ~0.45 s to the start-up of the six stages that never
+#: touch the model. Its classes cannot annotate the nodes without that import (Kedro
+#: resolves the annotations at start-up), and scikit-learn ships no types anyway.
+Classifier = Any
 
 #: PNG without a "Software" chunk: the same curve always gives the same bytes.
 _PNG_METADATA = {"Software": None}
@@ -73,7 +73,7 @@ def extract_features(
     )
 
 
-def train_classifier(features: pd.DataFrame, split: pd.DataFrame, model: ModelParams) -> Pipeline:
+def train_classifier(features: pd.DataFrame, split: pd.DataFrame, model: ModelParams) -> Classifier:
     """Fit the classifier on the ``train`` images of the split, at the PNGs' own size.
 
     Args:
@@ -84,6 +84,10 @@ def train_classifier(features: pd.DataFrame, split: pd.DataFrame, model: ModelPa
     Returns:
         The fitted scikit-learn pipeline (features, scaling, logistic regression).
     """
+    from sklearn.dummy import DummyClassifier
+
+    from pneumothorax.model.classifier import build_classifier, round_coefficients
+
     train = split[split["split"] == "train"]
     labels = train["pneumothorax"].to_numpy(dtype=int)
     classifier = build_classifier(model.cells, model.c)
@@ -106,7 +110,7 @@ def train_classifier(features: pd.DataFrame, split: pd.DataFrame, model: ModelPa
 
 
 def evaluate_classifier(
-    classifier: Pipeline, features: pd.DataFrame, split: pd.DataFrame, model: ModelParams
+    classifier: Classifier, features: pd.DataFrame, split: pd.DataFrame, model: ModelParams
 ) -> tuple[MetricsDict, pd.DataFrame, bytes]:
     """Score the ``valid`` images: AUC and F1, the ROC curve as points and as a picture.
 
@@ -119,6 +123,8 @@ def evaluate_classifier(
     Returns:
         The metrics, the ROC points (``fpr, tpr, threshold``) and the ROC curve as PNG bytes.
     """
+    from pneumothorax.model.classifier import evaluate
+
     valid = split[split["split"] == "valid"]
     rows = _rows(features, valid["id"])
     scores = np.zeros(len(rows))
@@ -157,6 +163,8 @@ def _rows(features: pd.DataFrame, ids: pd.Series) -> np.ndarray:
 
 def _image_features(item: tuple[str, Callable[[], Image.Image]], cells: int) -> FileResult:
     """Per-file work (on a worker): one PNG, grey in [0, 1], to its cell features."""
+    from pneumothorax.model.classifier import CellFeatures
+
     image_id, load = item
     with load() as image:
         grey = image if image.mode in ("L", "I;16") else image.convert("L")

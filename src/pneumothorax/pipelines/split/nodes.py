@@ -7,7 +7,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
 
 from pneumothorax.config.params import SplitParams
 
@@ -39,6 +38,9 @@ def split_patients(
     With fewer patients than folds, or each class smaller than the folds (a handful of
     images), every image is ``train``, with a warning: the model has no validation part.
     """
+    # Imported here: Kedro imports every pipeline in every stage (see model/nodes.py).
+    from sklearn.model_selection import StratifiedGroupKFold
+
     table = labels[["id", "pneumothorax"]].sort_values("id", ignore_index=True)
     patient_of = (
         dict(zip(train_metadata["id"], train_metadata["PatientID"], strict=True))
