@@ -261,7 +261,9 @@ def _items(kind: str, data: Path) -> list[Any]:
 
         from pneumothorax.labels.table import normalise_columns
 
-        rows = normalise_columns(pd.read_csv(labels_for(data)), str(labels_for(data)))
+        # Every cell as text, as the catalog's train_rle reads it ("-1" stays "-1").
+        table = pd.read_csv(labels_for(data), dtype=str, keep_default_na=False)
+        rows = normalise_columns(table, str(labels_for(data)))
         runs = rows.groupby("ImageId", sort=False)["EncodedPixels"].agg(list)
         return list(runs.items())
     return sorted(data.glob("*.png") if kind == "features" else data.rglob("*.dcm"))
