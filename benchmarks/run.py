@@ -8,9 +8,12 @@ Run by hand (never in CI), from the repository root with the venv active::
 One command times, in one run, on generated SIIM-like data (1024x1024, 75% JPEG Baseline,
 25% uncompressed, from ``pneumothorax.raw.sample``):
 
-- floors: the tuned images-only 2-process loop (at the pipeline's size and at the
-  experiment's), the metadata rows loop, the interpreter, a bare ``kedro run`` of an empty
-  Kedro project, a no-op ``dvc repro`` of a one-stage DVC project;
+- floors, what any implementation pays: bare 2-process loops (no Kedro, no DVC, no cache)
+  calling each layer's library functions (the tuned images-only loop at the pipeline's size
+  and at the experiment's, the metadata rows, the masks, the model's cell features) and
+  their start-up on 1 file; ``dvc commit`` of each loop's folder in a scratch repository;
+  the interpreter; a bare ``kedro run`` of an empty Kedro project; a no-op ``dvc repro``
+  and a ``dvc exp run -S`` of a one-stage DVC project;
 - the project: the fixed cost of one stage on 1 file (wall, and ``python -X importtime``
   seconds per package), a full ``dvc repro`` (with each stage's share and each process's
   peak RSS), a no-op one, ``dvc exp run -S image.size=...``, ``dvc repro`` after
@@ -19,7 +22,8 @@ One command times, in one run, on generated SIIM-like data (1024x1024, 75% JPEG 
   ``dvc repro`` at ``--rss-small`` files against ``--count``, and DVC alone on the run's
   PNGs under the settings in our hands (``cache.type``, ``core.checksum_jobs``, ``-j``);
 
-then prints one table with each target's value, floor and verdict. Results are written to
+then prints one table with each target's value, floor (a sum of the floors above, its terms
+printed) and verdict. Results are written to
 ``benchmarks/results/<timestamp>.json`` and ``.md``. Everything is generated under
 ``--workdir`` (default ``benchmarks/results/work``). Timings on a shared machine are noisy:
 compare the ratios measured within one run. Peak RSS is the largest single process of the
