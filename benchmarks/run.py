@@ -61,8 +61,6 @@ LABELS = Path("data/01_raw/train-rle.csv")
 SIZE = 256
 #: Rows and columns of every generated file (SIIM's own size).
 ORIGINAL = 1024
-#: ``model.cells`` of params.yaml: the model stage's grid of cells per side.
-CELLS = 8
 #: metadata.deid is on by default and needs a key; a fixed one keeps runs comparable.
 BENCH_KEY = "benchmark-key-not-a-secret"
 #: The sizes the absolute targets of issue #20 are stated at.
@@ -254,7 +252,13 @@ def _features_one(path: Path, out: Path, size: int) -> Any:
     with Image.open(io.BytesIO(path.read_bytes())) as image:
         grey = image if image.mode in ("L", "I;16") else image.convert("L")
         array = np.asarray(grey, dtype=np.float32) / (65535.0 if grey.mode == "I;16" else 255.0)
-    return CellFeatures(cells=CELLS).transform(array[np.newaxis])[0]
+    return CellFeatures(cells=_model_cells()).transform(array[np.newaxis])[0]
+
+
+@cache
+def _model_cells() -> int:
+    """``model.cells`` of the project's params.yaml (read once per process)."""
+    return int(yaml.safe_load((REPO / "params.yaml").read_text())["model"]["cells"])
 
 
 def _items(kind: str, data: Path) -> list[Any]:
