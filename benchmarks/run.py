@@ -954,7 +954,7 @@ def _report(bench: Bench, result: dict, n: int, small: int, exp_size: int) -> st
             "< 60 s at 10,712",
             f"{full_floor:.1f} s = per-file work {work:.1f} (4 loops {loops:.1f} - their "
             f"start-ups {starts:.1f}) + DVC commit of the PNGs and masks {commit_layers:.1f} + "
-            f"{kedro_stages} x bare `kedro run` {kedro_floor:.2f}",
+            f"{kedro_stages} x bare `kedro run` {kedro_floor:.2f} = {starts_kedro:.1f}",
             full < 60 if judged else None,
         ),
         (
@@ -970,7 +970,7 @@ def _report(bench: Bench, result: dict, n: int, small: int, exp_size: int) -> st
             "<= 0.2",
             f"{plus_floor / full:.2f} ({plus_floor:.1f} s = {kedro_stages} x bare `kedro run` "
             f"{starts_kedro:.1f} + DVC commit of the PNGs and masks {commit_layers:.1f} + 1% of "
-            f"the per-file work {0.01 * work:.1f}; / full)",
+            f"the per-file work {0.01 * work:.2f}; / full)",
             plus / full <= 0.2,
         ),
         (
@@ -978,7 +978,7 @@ def _report(bench: Bench, result: dict, n: int, small: int, exp_size: int) -> st
             f"{exp_run / loop_exp:.2f}",
             "<= 1.3",
             f"{exp_floor / loop_exp:.2f} ({exp_floor:.1f} s = loop {loop_exp:.1f} + DVC commit "
-            f"of its PNGs {commit_exp:.1f} + bare `dvc exp run -S` {exp_dvc:.1f}; / loop)",
+            f"of its PNGs {commit_exp:.1f} + bare `dvc exp run -S` {exp_dvc:.2f}; / loop)",
             exp_run / loop_exp <= 1.3,
         ),
         (
