@@ -22,9 +22,10 @@ logger = logging.getLogger(__name__)
 
 #: A fitted scikit-learn ``Pipeline``. scikit-learn (and the model module, built on it) is
 #: imported inside the nodes that use it: Kedro imports every pipeline in every stage, and
-#: scikit-learn with SciPy would add ~0.45 s to the start-up of the six stages that never
-#: touch the model. Its classes cannot annotate the nodes without that import (Kedro
-#: resolves the annotations at start-up), and scikit-learn ships no types anyway.
+#: scikit-learn would add about half a second to the start-up of the six stages that never
+#: touch the model (measured after MLflow, which imports SciPy anyway). Its classes cannot
+#: annotate the nodes without that import (Kedro resolves the annotations at start-up),
+#: and scikit-learn ships no types anyway.
 Classifier = Any
 
 #: PNG without a "Software" chunk: the same curve always gives the same bytes.
