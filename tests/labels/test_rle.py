@@ -124,3 +124,9 @@ def test_union_area_equals_the_decoded_masks_pixel_count() -> None:
         values = [encode(rng.random(shape) < 0.2) for _ in range(3)]
         runs = [run for value in values for run in spans(value, shape)]
         assert union_area(runs) == int(decode(values, shape).sum())
+
+
+def test_fill_sets_the_value_and_the_type_inside_the_regions() -> None:
+    decoded = decode(ENCODED, (3, 4), fill=np.uint8(255))
+    assert decoded.dtype == np.uint8
+    np.testing.assert_array_equal(decoded, MASK.astype(np.uint8) * 255)

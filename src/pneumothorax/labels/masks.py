@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from pneumothorax.labels.rle import NEGATIVE, spans
+from pneumothorax.labels.rle import NEGATIVE, decode
 
 
 def mask_image(
@@ -43,17 +43,11 @@ def mask_image(
 
 
 def _full_size(runs: list[str], shape: tuple[int, int]) -> Image.Image:
-    """The runs' union at the original size, 255 inside: what :func:`decode` marks True.
+    """The runs' union at the original size, 255 inside.
 
-    Filled as uint8 in the runs' own column-major order, then transposed by Pillow: one
-    1-byte-per-pixel buffer instead of decode's bool array and two converted copies
-    (~3x faster on SIIM's positives).
+    Decoded straight to uint8 and handed to Pillow as filled, in column-major order, for
+    Pillow to transpose: one buffer instead of a bool mask and two converted copies (~3x
+    faster on SIIM's positives).
     """
-    rows, columns = shape
-    flat = np.zeros(rows * columns, dtype=np.uint8)
-    for value in runs:
-        for start, end in spans(value, shape):
-            flat[start:end] = 255
-    return Image.fromarray(flat.reshape(columns, rows), mode="L").transpose(
-        Image.Transpose.TRANSPOSE
-    )
+    columns_first = decode(runs, shape, fill=np.uint8(255)).T
+    return Image.fromarray(columns_first, mode="L").transpose(Image.Transpose.TRANSPOSE)

@@ -93,24 +93,30 @@ def union_area(runs: Iterable[tuple[int, int]]) -> int:
     return area
 
 
-def decode(encoded: str | Iterable[str], shape: tuple[int, int]) -> np.ndarray:
-    """Decode one value, or the union of several rows of one image, to a boolean mask.
+def decode(
+    encoded: str | Iterable[str], shape: tuple[int, int], fill: bool | np.uint8 = True
+) -> np.ndarray:
+    """Decode one value, or the union of several rows of one image, to a mask array.
 
     Args:
         encoded: One ``EncodedPixels`` value, or all of an image's values.
         shape: ``(rows, columns)`` of the original image.
+        fill: The value inside the regions, whose type is the array's: ``True`` gives a
+            ``bool`` mask, ``np.uint8(255)`` a mask image's pixels.
 
     Returns:
-        A ``bool`` array of ``shape``; True inside the regions.
+        An array of ``shape``; ``fill`` inside the regions, 0 elsewhere. It is the
+        transposed view of the buffer filled in SIIM's column-major order, so its ``.T``
+        is contiguous.
 
     Raises:
         RleError: A malformed value, or a run that ends past the last pixel.
     """
     rows, columns = shape
-    flat = np.zeros(rows * columns, dtype=bool)
+    flat = np.zeros(rows * columns, dtype=np.asarray(fill).dtype)
     for value in [encoded] if isinstance(encoded, str) else encoded:
         for start, end in spans(value, shape):
-            flat[start:end] = True
+            flat[start:end] = fill
     # Column-major numbering: the flat index is column * rows + row.
     return flat.reshape((columns, rows)).T
 
