@@ -230,29 +230,24 @@ def _metadata_one(path: Path, out: Path, size: int) -> dict:
 
 
 def _masks_one(item: tuple[str, list[str]], out: Path, size: int) -> None:
-    """The masks stage's per-image work, bare: its label rows to a mask PNG at ``size``."""
-    from pneumothorax.dicom.render import encode_png
-    from pneumothorax.labels.masks import mask_image
+    """The masks stage's per-image work, bare: its label rows to a mask PNG at ``size``
+    (the stage's own function, without Kedro, the mapper or the dataset)."""
+    from pneumothorax.pipelines.masks.nodes import _mask_png
 
     image_id, runs = item
-    # 9: the masks stage's zlib level (pipelines/masks/nodes.py).
-    png = encode_png(mask_image(runs, (ORIGINAL, ORIGINAL), (size, size)), 9)
+    png = _mask_png(runs, (ORIGINAL, ORIGINAL), (size, size), keep_aspect=False)
     (out / f"{image_id}.png").write_bytes(png)
 
 
 def _features_one(path: Path, out: Path, size: int) -> Any:
-    """The model stage's per-PNG work, bare: a PNG, grey in [0, 1], to its cell features
-    (as pipelines/model/nodes.py ``_image_features``)."""
-    import numpy as np
+    """The model stage's per-PNG work, bare: a PNG to its cell features (the stage's own
+    function, without Kedro, the mapper or the dataset)."""
     from PIL import Image
 
-    from pneumothorax.model.classifier import CellFeatures
+    from pneumothorax.pipelines.model.nodes import _image_features
 
     del out, size  # the features travel back to the parent, as the pipeline's do
-    with Image.open(io.BytesIO(path.read_bytes())) as image:
-        grey = image if image.mode in ("L", "I;16") else image.convert("L")
-        array = np.asarray(grey, dtype=np.float32) / (65535.0 if grey.mode == "I;16" else 255.0)
-    return CellFeatures(cells=_model_cells()).transform(array[np.newaxis])[0]
+    return _image_features((path.stem, partial(Image.open, path)), cells=_model_cells()).value
 
 
 @cache
