@@ -11,16 +11,19 @@ One command times, in one run, on generated SIIM-like data (1024x1024, 75% JPEG 
 - floors, what any implementation pays: bare 2-process loops (no Kedro, no DVC, no cache)
   calling each layer's library functions (the tuned images-only loop at the pipeline's size
   and at the experiment's, the metadata rows, the masks, the model's cell features) and
-  their start-up on 1 file; ``dvc commit`` of each loop's folder in a scratch repository;
+  their start-up on 1 file; ``dvc commit`` of each loop's folder in a scratch repository
+  (into an empty cache, then again after the folder is rewritten with the same bytes);
   the interpreter; a bare ``kedro run`` of an empty Kedro project; a no-op ``dvc repro``
-  and a ``dvc exp run -S`` of a one-stage DVC project;
+  and a ``dvc exp run -S`` of a one-stage DVC project, tracking nothing and tracking the
+  loops' raw, PNG and mask files;
 - the project: the fixed cost of one stage on 1 file (wall, and ``python -X importtime``
-  seconds per package), a full ``dvc repro`` (with each stage's share and each process's
-  peak RSS), a no-op one, ``dvc exp run -S image.size=...``, ``dvc repro`` after
-  ``dvc add`` of +1% files, ``dvc push`` to a local remote and ``dvc pull`` into a fresh
-  clone (with the copying and hashing floors that say what dominates), peak RSS of a full
-  ``dvc repro`` at ``--rss-small`` files against ``--count``, and DVC alone on the run's
-  PNGs under the settings in our hands (``cache.type``, ``core.checksum_jobs``, ``-j``);
+  seconds per package), a full ``dvc repro`` (with each stage's share, DVC's own time
+  before and after the stages, and each process's peak RSS), a no-op one,
+  ``dvc exp run -S image.size=...``, ``dvc repro`` after ``dvc add`` of +1% files,
+  ``dvc push`` to a local remote and ``dvc pull`` into a fresh clone (with the copying and
+  hashing floors that say what dominates), peak RSS of a full ``dvc repro`` at
+  ``--rss-small`` files against ``--count``, and DVC alone on the run's PNGs under the
+  settings in our hands (``cache.type``, ``core.checksum_jobs``, ``-j``);
 
 then prints one table with each target's value, floor (a sum of the floors above, its terms
 printed) and verdict. Results are written to
@@ -337,11 +340,21 @@ def make_bare_kedro(root: Path) -> Path:
     return root
 
 
-def make_bare_dvc(root: Path, env: dict[str, str]) -> Path:
-    """A git + DVC project with one stage, run once: it reads the param ``x`` of its
-    params.yaml and writes it to one small file."""
+def make_bare_dvc(root: Path, env: dict[str, str], tracked: dict[Path, Path] | None = None) -> Path:
+    """A git + DVC project under the project's DVC settings with one stage, run once: it
+    reads the param ``x`` of its params.yaml and writes it to one small file.
+
+    ``tracked`` (path in the project -> folder): each folder copied there (hard links) and
+    ``dvc add``-ed first, so that the project tracks as many files as the benchmark's:
+    ``dvc exp run`` checks out and stashes every tracked file, whatever the stages do.
+    """
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
+    for rel, folder in (tracked or {}).items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        # Links only as the copy's source: DVC's own cache.type (the project's) still
+        # decides how dvc add caches them.
+        shutil.copytree(folder, root / rel, copy_function=os.link)
     (root / "params.yaml").write_text("x: 1\n")
     (root / "dvc.yaml").write_text(
         "stages:\n  one:\n"
@@ -352,12 +365,28 @@ def make_bare_dvc(root: Path, env: dict[str, str]) -> Path:
         ["git", "init", "-q", "-b", "main"],
         ["dvc", "init", "-q"],
         ["dvc", "config", "core.analytics", "false"],
+        *(
+            ["dvc", "config", key.replace("__", "."), value]
+            for key, value in project_dvc_config().items()
+        ),
+        *([["dvc", "add", "-q", *map(str, tracked)]] if tracked else []),
         ["dvc", "repro", "-q"],
         ["git", "add", "-A"],
         ["git", "commit", "-qm", "floor"],
     ):
         run(cmd, root, env)
     return root
+
+
+def exp_run_floor(root: Path, env: dict[str, str]) -> Timing:
+    """The fastest of 3 ``dvc exp run -S x=...`` in ``root`` (see :func:`make_bare_dvc`),
+    each with a new value so that DVC's run-cache cannot skip the stage."""
+    runs = []
+    for value in (2, 3, 4):
+        runs.append(measure(["dvc", "exp", "run", "-S", f"x={value}"], root, env, STAGE_MARK))
+        run(["git", "checkout", "--", "params.yaml", "dvc.lock"], root, env)
+        run(["dvc", "checkout", "-q"], root, env)
+    return min(runs, key=lambda t: t.seconds)
 
 
 # ---------------------------------------------------------------- peak RSS per process
@@ -494,15 +523,49 @@ def set_params(root: Path, **groups: dict) -> None:
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-STAGE_MARK = r"^Running stage '"
+#: DVC's lines whose times :func:`stage_seconds` and :func:`dvc_own_seconds` read: each
+#: stage's start, the lock-file update after it (DVC has then hashed and cached its outs),
+#: and, in an experiment, the start of its reproduction (after the workspace's stash).
+STAGE_MARK = r"^(Running stage '|Updating lock file|Generating lock file|Reproducing experiment)"
+#: The exp-run floor of the verdict: a 1-stage DVC project tracking the raw, PNG and mask
+#: files of the loops (as many as the benchmark project's layers).
+EXP_FLOOR = "floor: bare `dvc exp run -S` (1 stage; raw, PNG, mask files tracked)"
+
+
+def _stage_bounds(timing: Timing) -> tuple[list[tuple[float, str]], float]:
+    """Each stage's (start, name), and when the last stage ended: its last lock-file line
+    (the whole run's end if it has none: its lock entry did not change)."""
+    starts = [
+        (t, re.search(r"'([^']+)'", line)[1])  # type: ignore[index]
+        for t, line in timing.marks
+        if line.startswith("Running stage")
+    ]
+    last = starts[-1][0] if starts else timing.seconds
+    locks = [t for t, line in timing.marks if "lock file" in line and t >= last]
+    return starts, max(locks, default=timing.seconds)
 
 
 def stage_seconds(timing: Timing) -> dict[str, float]:
     """Each stage's share of a ``dvc repro``: from its "Running stage" line to the next one
-    (or the end), so it includes DVC's hashing and caching of its outputs."""
-    starts = [(t, re.search(r"'([^']+)'", line)[1]) for t, line in timing.marks]  # type: ignore[index]
-    ends = [t for t, _ in starts[1:]] + [timing.seconds]
-    return {name: end - t for (t, name), end in zip(starts, ends, strict=True)}
+    (the last one: to its lock-file update), so it includes DVC's hashing and caching of
+    its outputs and its checks of the stages it skipped after it."""
+    starts, end = _stage_bounds(timing)
+    ends = [t for t, _ in starts[1:]] + [end]
+    return {name: stop - t for (t, name), stop in zip(starts, ends, strict=True)}
+
+
+def dvc_own_seconds(timing: Timing) -> dict[str, float]:
+    """DVC's time outside every stage of a run: before the first "Running stage" line (of
+    it, in an experiment, before "Reproducing experiment"), and after the last stage's
+    lock-file update. With :func:`stage_seconds`' figures they add up to the run."""
+    starts, end = _stage_bounds(timing)
+    first = starts[0][0] if starts else timing.seconds
+    own = {"before the first stage": first}
+    exp = [t for t, line in timing.marks if line.startswith("Reproducing experiment")]
+    if exp:
+        own["of it, before `Reproducing experiment`"] = exp[0]
+    own["after the last stage's lock-file update"] = timing.seconds - end
+    return own
 
 
 def importtime_by_package(root: Path, env: dict[str, str], cmd: Sequence[str]) -> dict[str, float]:
@@ -600,14 +663,28 @@ def project_dvc_config() -> dict[str, str]:
     return config
 
 
-def commit_floor(bench: Bench, name: str, outputs: Path, scratch: Path) -> None:
+def commit_floor(
+    bench: Bench, name: str, outputs: Path, scratch: Path, recommit: str | None = None
+) -> None:
     """Row ``name``: ``dvc commit`` of a copy of ``outputs`` (a folder of small files) in a
-    scratch repository under the project's DVC settings: the hashing and caching any run
-    that rewrites that layer pays."""
+    scratch repository under the project's DVC settings, into an empty cache: the hashing
+    and caching of every object that a run writing that layer anew pays.
+
+    With ``recommit``, also row ``recommit``: the folder deleted and every file written
+    again with the same bytes (new inodes and mtimes), as a rerun stage does (DVC deletes
+    its outs first), then ``dvc commit`` again: every file is rehashed, but its object is
+    already in the cache, so nothing is copied. An incremental run (+1%) pays this one.
+    """
     env = project_env(scratch)
     repo = scratch_dvc_repo(scratch / "repo", outputs, env, **project_dvc_config())
     count = sum(1 for path in outputs.iterdir() if path.is_file())
-    bench.record(name, measure(["dvc", "commit", "-f", "-q", "s"], repo, env), count)
+    commit = ["dvc", "commit", "-f", "-q", "s"]
+    bench.record(name, measure(commit, repo, env), count)
+    if recommit:
+        shutil.rmtree(repo / "out")
+        # copyfile, not copy2: new mtimes too, as a stage writing its files has.
+        shutil.copytree(outputs, repo / "out", copy_function=shutil.copyfile)
+        bench.record(recommit, measure(commit, repo, env), count)
     shutil.rmtree(scratch)
 
 
@@ -716,14 +793,18 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
         Timing(sum(t.seconds for t in starts), max(t.rss_mb for t in starts)),
         1,
     )
-    for name, folder in (
-        (f"the images loop's PNGs at {args.exp_size}", pngs_exp),
-        (f"the images loop's PNGs at {SIZE}", pngs),
-        ("the masks loop's PNGs", masks),
+    for name, folder, again in (
+        (f"the images loop's PNGs at {args.exp_size}", pngs_exp, False),
+        (f"the images loop's PNGs at {SIZE}", pngs, True),
+        ("the masks loop's PNGs", masks, True),
     ):
-        commit_floor(bench, f"floor: DVC alone: commit of {name}", folder, work / "dvc-floor")
-    for folder in (pngs, pngs_exp, masks, tiny_pngs):
-        shutil.rmtree(folder)
+        commit_floor(
+            bench,
+            f"floor: DVC alone: commit of {name}",
+            folder,
+            work / "dvc-floor",
+            f"floor: DVC alone: re-commit of {name} (same bytes, rewritten)" if again else None,
+        )
     bare = make_bare_kedro(work / "bare-kedro")
     bare_env = {**env0, "PYTHONPATH": str(bare / "src")}
     measure(["kedro", "run"], bare, bare_env)  # bytecode compiled, caches warm
@@ -738,16 +819,23 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
         min((measure(["dvc", "repro"], bare_dvc, env0) for _ in range(3)), key=lambda t: t.seconds),
         0,
     )
-    exp_runs = []
-    for value in (2, 3, 4):  # a new value each time: DVC's run-cache cannot skip the stage
-        exp_runs.append(measure(["dvc", "exp", "run", "-S", f"x={value}"], bare_dvc, env0))
-        run(["git", "checkout", "--", "params.yaml", "dvc.lock"], bare_dvc, env0)
-        run(["dvc", "checkout", "-q"], bare_dvc, env0)
-    bench.record(
-        "floor: bare `dvc exp run -S` (1-stage project)",
-        min(exp_runs, key=lambda t: t.seconds),
-        0,
+    bench.record("floor: bare `dvc exp run -S` (1-stage project)", exp_run_floor(bare_dvc, env0), 0)
+    shutil.rmtree(bare_dvc)
+    # The same, tracking as many files as the benchmark project (its raw folder, PNGs and
+    # masks): what DVC's own checkout and stash of them add to any experiment.
+    scaled = make_bare_dvc(
+        work / "bare-dvc-scaled",
+        env0,
+        {RAW: data, Path("png"): pngs, Path("masks"): masks},
     )
+    bench.record(
+        EXP_FLOOR,
+        exp_run_floor(scaled, env0),
+        sum(1 for folder in (data, pngs, masks) for path in folder.rglob("*") if path.is_file()),
+    )
+    shutil.rmtree(scaled)
+    for folder in (pngs, pngs_exp, masks, tiny_pngs):
+        shutil.rmtree(folder)
 
     # Fixed cost of one stage on 1 file: Kedro start-up, our hooks, MLflow tracking.
     tiny = make_project(work / "tiny", tiny_data)
@@ -862,17 +950,19 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
         _remove(path, data)
     dvc_settings(bench, project / "data/02_intermediate/img_train", work / "dvc-settings", n)
 
+    runs = (
+        ("full", "full `dvc repro`"),
+        ("1 file", "fixed: full `dvc repro`, 1 file (every stage)"),
+        ("exp run", f"`dvc exp run -S {exp}`"),
+        ("+1%", plus_row),
+    )
     result = {
         "machine": _machine(),
         "rows": bench.rows,
-        "stages": {
-            column: stage_seconds(bench.timings[row])
-            for column, row in (
-                ("full", "full `dvc repro`"),
-                ("1 file", "fixed: full `dvc repro`, 1 file (every stage)"),
-                ("exp run", f"`dvc exp run -S {exp}`"),
-                ("+1%", plus_row),
-            )
+        "stages": {column: stage_seconds(bench.timings[row]) for column, row in runs},
+        "dvc_own": {
+            column: dvc_own_seconds(bench.timings[row])
+            for column, row in (*runs, ("exp-run floor", EXP_FLOOR))
         },
         "imports": imports,
         "rss": {
@@ -917,6 +1007,11 @@ def _report(bench: Bench, result: dict, n: int, small: int, exp_size: int) -> st
     commit_layers = s(commit.format(f"images loop's PNGs at {SIZE}")) + s(
         commit.format("masks loop's PNGs")
     )
+    # A +1% run rewrites those folders with the same bytes: rehashed, objects already cached.
+    recommit = "floor: DVC alone: re-commit of the {} (same bytes, rewritten)"
+    recommit_layers = s(recommit.format(f"images loop's PNGs at {SIZE}")) + s(
+        recommit.format("masks loop's PNGs")
+    )
     full = s("full `dvc repro`")
     plus = next(v["seconds"] for k, v in bench.rows.items() if k.startswith("`dvc repro` after"))
     stage = s("fixed: `kedro run --pipelines images`, 1 file")
@@ -928,9 +1023,9 @@ def _report(bench: Bench, result: dict, n: int, small: int, exp_size: int) -> st
     kedro_stages = len(result["stages"]["1 file"]) - 1
     starts_kedro = kedro_stages * kedro_floor
     full_floor = work + commit_layers + starts_kedro
-    plus_floor = starts_kedro + commit_layers + 0.01 * work
+    plus_floor = starts_kedro + recommit_layers + 0.01 * work
     exp_run = s(f"`dvc exp run -S image.size={exp_size}`")
-    exp_dvc = s("floor: bare `dvc exp run -S` (1-stage project)")
+    exp_dvc = s(EXP_FLOOR)  # DVC's checkout and stash of as many files as this project's
     # The stages an image.size change reruns (images, masks, model, reporting in this run)
     # each start Kedro; the masks are rewritten at the new size, so DVC commits them too.
     exp_kedro = len([name for name in result["stages"]["exp run"] if name != "raw_manifest"])
@@ -968,8 +1063,9 @@ def _report(bench: Bench, result: dict, n: int, small: int, exp_size: int) -> st
             f"{plus / full:.2f}",
             "<= 0.2",
             f"{plus_floor / full:.2f} ({plus_floor:.1f} s = {kedro_stages} x bare `kedro run` "
-            f"{starts_kedro:.1f} + DVC commit of the PNGs and masks {commit_layers:.1f} + 1% of "
-            f"the per-file work {0.01 * work:.2f}; / full)",
+            f"{starts_kedro:.1f} + DVC re-commit of the PNGs and masks (same bytes, "
+            f"rewritten) {recommit_layers:.1f} + 1% of the per-file work {0.01 * work:.2f}; "
+            "/ full)",
             plus / full <= 0.2,
         ),
         (
@@ -979,7 +1075,8 @@ def _report(bench: Bench, result: dict, n: int, small: int, exp_size: int) -> st
             f"{exp_floor / loop_exp:.2f} ({exp_floor:.1f} s = loop {loop_exp:.1f} + DVC commit "
             f"of its PNGs {commit_exp:.1f} and of the masks {commit_masks:.1f} + {exp_kedro} "
             f"stages rerun x bare `kedro run` {exp_kedro * kedro_floor:.1f} + bare "
-            f"`dvc exp run -S` {exp_dvc:.2f}; / loop)",
+            f"`dvc exp run -S` of 1 stage tracking the loops' raw, PNG and mask files "
+            f"{exp_dvc:.2f}; / loop)",
             exp_run / loop_exp <= 1.3,
         ),
         (
@@ -1030,8 +1127,9 @@ def _report(bench: Bench, result: dict, n: int, small: int, exp_size: int) -> st
             for k, v in bench.rows.items()
         ),
         "",
-        "Each stage's seconds in each run (from its start to the next one's, so DVC's hashing",
-        "and caching of its outputs included; blank: the stage did not run):",
+        "Each stage's seconds in each run (from its start to the next one's, the last one's to",
+        "its lock-file update, so DVC's hashing and caching of its outputs included; blank:",
+        "the stage did not run):",
         "",
         "| stage | " + " | ".join(result["stages"]) + " |",
         "|---|" + "---:|" * len(result["stages"]),
@@ -1040,6 +1138,19 @@ def _report(bench: Bench, result: dict, n: int, small: int, exp_size: int) -> st
             + " | ".join(_cell(col, name) for col in result["stages"].values())
             + " |"
             for name in result["stages"]["full"]
+        ),
+        "",
+        "DVC's own seconds outside every stage of each run, and of the exp-run floor's fastest",
+        "run (the bare `dvc exp run -S` tracking the loops' files); with the stages' figures",
+        "they add up to the run:",
+        "",
+        "| DVC alone | " + " | ".join(result["dvc_own"]) + " |",
+        "|---|" + "---:|" * len(result["dvc_own"]),
+        *(
+            f"| {name} | "
+            + " | ".join(_cell(col, name) for col in result["dvc_own"].values())
+            + " |"
+            for name in result["dvc_own"]["exp run"]
         ),
         "",
         f"Peak RSS (MB) of each process of the full `dvc repro`, at {small} and {n} files",
