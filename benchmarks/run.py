@@ -1140,11 +1140,11 @@ def _report(bench: Bench, result: dict, n: int, small: int, exp_size: int) -> st
             for name in result["stages"]["full"]
         ),
         "",
-        "DVC's own seconds outside every stage of each run, and of the exp-run floor's fastest",
-        "run (the bare `dvc exp run -S` tracking the loops' files); with the stages' figures",
-        "they add up to the run:",
+        "DVC's own seconds outside every stage of each run (for the four project runs, with",
+        "the stages' figures above they add up to the run), and of the exp-run floor's fastest",
+        "run (the bare `dvc exp run -S` tracking the loops' files, its one stage left out):",
         "",
-        "| DVC alone | " + " | ".join(result["dvc_own"]) + " |",
+        "| DVC outside the stages | " + " | ".join(result["dvc_own"]) + " |",
         "|---|" + "---:|" * len(result["dvc_own"]),
         *(
             f"| {name} | "
