@@ -274,3 +274,35 @@ def test_a_damaged_cache_gives_one_warning_and_the_results_of_a_clean_run(
     with caplog.at_level(logging.WARNING, logger="pneumothorax.runtime.incremental"):
         assert run() == expected
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_an_input_that_is_no_file_is_cached_by_the_digest_its_ref_gives(tmp_path: Path) -> None:
+    """A ref with no location (the masks' label rows) hits by its own digest, never hashed."""
+    computed: list[str] = []
+
+    def mapper(fn, items):
+        for item in items:
+            computed.append(item[0].id)
+            yield fn(item)
+
+    def run(digests: dict[str, str]) -> list[tuple[str, bytes]]:
+        refs = [
+            FileRef(name, name, partial(bytes, f"drawn from {digest}", "ascii"), digest=digest)
+            for name, digest in digests.items()
+        ]
+        cache = ResultCache(tmp_path / "cache")
+        results = map_cached(
+            _identity, refs, mapper=mapper, cache=cache,
+            kind="mask", code="c", params={}, encode=bytes, decode=bytes,
+        )  # fmt: skip
+        out = sorted((r.id, r.value) for r in results)
+        cache.close()
+        return out
+
+    assert run({"a": "d1", "b": "d2"}) == [("a", b"drawn from d1"), ("b", b"drawn from d2")]
+    assert computed == ["a", "b"]
+    computed.clear()
+    # "b" now has other rows (another digest); "c" is new with "a"'s rows: only "b" is drawn.
+    again = run({"a": "d1", "b": "d3", "c": "d1"})
+    assert computed == ["b"]
+    assert again == [("a", b"drawn from d1"), ("b", b"drawn from d3"), ("c", b"drawn from d1")]

@@ -15,7 +15,8 @@ class FileRef:
     bytes at ``url`` through ``fs`` (remembering local files by ``local_path``), reports
     name the file by ``path``, and the cache key holds ``reader`` and ``reader_module``.
     The DICOM and PNG folders hand these out; the masks node makes one per mask, with no
-    ``url`` (its input is label rows, not a file), so the mapper runs it but never caches it.
+    ``url`` (its input is label rows, not a file) but a ``digest`` of those rows, which the
+    cache keys its result by.
 
     Attributes:
         id: The partition id (e.g. SIIM's ImageId).
@@ -30,6 +31,8 @@ class FileRef:
             text: part of the cache key, since it changes what ``load`` returns.
         reader_module: The module of the dataset that reads the file: its code shapes the
             results, so the cache key hashes it.
+        digest: For an input that is not a file: a SHA-256 (hex) of everything ``load``
+            reads, which the cache then uses instead of hashing bytes at ``url``.
     """
 
     id: str
@@ -39,6 +42,7 @@ class FileRef:
     fs: Any = None
     reader: str = ""
     reader_module: str | None = None
+    digest: str | None = None
 
     @property
     def local_path(self) -> str | None:

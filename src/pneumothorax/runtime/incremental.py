@@ -484,7 +484,10 @@ class _Input:
 
     @classmethod
     def of(cls, cache: ResultCache, ref: FileRef) -> _Input:
-        """The input with the digest the cache remembers for its file's current state."""
+        """The input with the digest its ref gives (not a file), else the one the cache
+        remembers for its file's current state."""
+        if ref.digest is not None:
+            return cls(ref, ref.digest)
         path = ref.local_path
         stat = _stat(path)
         digest = cache.known_digest(path, stat) if path and stat else None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -47,3 +49,42 @@ def test_masks_come_a_chunk_at_a_time_and_an_empty_run_yields_one_empty_chunk(
     assert [sorted(chunk) for chunk in chunks] == [["a", "b"], ["c", "d"], ["e"]]
     none = labels.iloc[:0]
     assert list(render_masks(none, runs.iloc[:0], ImageParams(size=(4, 4)), file_mapper())) == [{}]
+
+
+def test_a_rerun_draws_only_the_masks_whose_rows_changed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The masks are cached by each image's rows and shape: a changed label is drawn, the
+    others come from the cache, byte for byte as drawn."""
+    labels = pd.DataFrame({"id": ["a", "b"], "rows": [2, 2], "columns": [2, 2]})
+    runs = pd.DataFrame({"id": ["a", "a", "b"], "encoded_pixels": ["0 1", "2 1", "-1"]})
+    more = pd.DataFrame({"id": ["a", "b", "c"], "rows": [2, 2, 2], "columns": [2, 2, 2]})
+    changed = pd.DataFrame(
+        {"id": ["a", "a", "b", "c"], "encoded_pixels": ["0 1", "2 1", "1 1", "-1"]}
+    )
+    cached = {"enabled": True, "cache_dir": str(tmp_path / "cache")}
+    caplog.set_level(logging.DEBUG, logger="pneumothorax.runtime.incremental")
+    image = ImageParams(size=(4, 4))
+
+    def render(table: pd.DataFrame, rows: pd.DataFrame, incremental: dict | None) -> dict:
+        mapper = file_mapper({"backend": "processes", "workers": 2}, incremental=incremental)
+        try:
+            return {
+                k: v for chunk in render_masks(table, rows, image, mapper) for k, v in chunk.items()
+            }
+        finally:
+            mapper.close()
+
+    render(labels, runs, cached)
+    assert "mask: 0 cached, 2 to compute" in caplog.text
+    caplog.clear()
+    rerun = render(more, changed, cached)
+    # "b" changed: drawn; "a" is cached, and so is the new "c": its rows and shape are the
+    # old "b"'s (a negative 2 x 2 image), and a mask is keyed by them, not by its id.
+    assert "mask: 2 cached, 1 to compute" in caplog.text
+    assert rerun == render(more, changed, None)
+    b = np.asarray(Image.open(io.BytesIO(rerun["b"])))
+    # "1 1" in a 2 x 2 image (column-major): pixel (row 1, column 0), doubled to 4 x 4.
+    expected = np.zeros((4, 4), dtype=np.uint8)
+    expected[2:, :2] = 255
+    np.testing.assert_array_equal(b, expected)
