@@ -88,7 +88,7 @@ class ProjectHooks:
         if dataset_name == REJECTED_DATASET and self._rejected_path and len(data):
             logger.warning("%d rejected file(s) listed in %s", len(data), self._rejected_path)
 
-    # trylast: after the MLflow hook has started the run (and imported MLflow).
+    # trylast: after the MLflow hook has asked for its runs (its writer process imports MLflow).
     @hook_impl(trylast=True)
     def before_pipeline_run(self) -> None:
         """Take the start-up heap out of garbage collection."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import mlflow
 import pandas as pd
 import pytest
 from kedro.io.core import DatasetError
 
 from pneumothorax.datasets.artifact_dataset import ArtifactDataset
-from pneumothorax.tracking.logged import MlflowLogged, RunIds
+from pneumothorax.tracking.logged import MlflowLogged
+from tests.tracking.tracked import tracked
 
 
 def _csv(path) -> ArtifactDataset:
@@ -19,22 +19,19 @@ def _csv(path) -> ArtifactDataset:
 
 
 def test_the_file_is_logged_on_the_experiments_entry(tmp_path) -> None:
-    # Artifacts under tmp_path too (MLflow's default root is ./mlruns in the working folder).
-    client = mlflow.MlflowClient()
-    experiment = client.create_experiment("artifacts", (tmp_path / "artifacts").as_uri())
-    parent = client.create_run(experiment).info.run_id
-    child = client.create_run(experiment, tags={"mlflow.parentRunId": parent}).info.run_id
     path = tmp_path / "patient_sex.csv"
     dataset = _csv(path)
     data = pd.DataFrame({"PatientSex": ["F", "M"], "count": [1, 2]})
     dataset.save(data)
-    dataset.log_to_mlflow(data, client, RunIds(run=child, entry=parent, experiment=experiment))
+    runs = tracked(tmp_path, "artifacts", lambda tracker: dataset.log_to_mlflow(data, tracker))
+    assert runs.outcome.failure is None
     assert path.read_text() == "PatientSex,count\nF,1\nM,2\n"
     assert dataset.load().to_dict("list") == {"PatientSex": ["F", "M"], "count": [1, 2]}
-    assert [a.path for a in client.list_artifacts(parent, "reporting")] == [
+    assert [a.path for a in runs.client.list_artifacts(runs.entry, "reporting")] == [
         "reporting/patient_sex.csv"
     ]
-    assert client.list_artifacts(child) == []
+    assert runs.entry != runs.run
+    assert runs.client.list_artifacts(runs.run) == []
     assert isinstance(dataset, MlflowLogged)
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pytest
 from kedro.io.core import DatasetError
 
 from pneumothorax.datasets.sklearn_model_dataset import SklearnModelDataset
 from pneumothorax.model.classifier import build_classifier
-from pneumothorax.tracking.logged import RunIds
+from tests.tracking.tracked import tracked
 
 
 def _fitted():
@@ -38,16 +37,16 @@ def test_save_writes_an_mlflow_model_that_loads_back(tmp_path: Path) -> None:
 
 def test_the_model_is_logged_on_the_stages_run(tmp_path: Path) -> None:
     model, _ = _fitted()
-    client = mlflow.MlflowClient()
-    experiment = client.create_experiment("model", (tmp_path / "artifacts").as_uri())
-    run = client.create_run(experiment).info.run_id
     dataset = SklearnModelDataset(filepath=str(tmp_path / "classifier"), name="classifier")
     dataset.save(model)
-    dataset.log_to_mlflow(model, client, RunIds(run=run, entry=run, experiment=experiment))
-    logged = client.search_logged_models([experiment])
+    runs = tracked(
+        tmp_path, "model", lambda tracker: dataset.log_to_mlflow(model, tracker), under_dvc=False
+    )
+    assert runs.outcome.failure is None
+    experiment = runs.client.get_experiment_by_name("model").experiment_id
+    logged = runs.client.search_logged_models([experiment])
     assert [m.name for m in logged] == ["classifier"]
-    assert logged[0].source_run_id == run
-    assert mlflow.active_run() is None  # the fluent run was only for log_model
+    assert logged[0].source_run_id == runs.run
 
 
 def test_a_remote_path_is_refused() -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 from pneumothorax.tracking.dvc_source import DvcRemoteSource
 from pneumothorax.tracking.mlflow_hook import (
     _current_metrics,
-    _dataset_source,
     _metric_files,
     _plain_run_params,
     _written,
 )
+from pneumothorax.tracking.writer import dataset_source
 
 
 def test_an_object_repr_becomes_its_class_name_and_the_rest_stays() -> None:
@@ -61,9 +61,9 @@ def test_current_metrics_are_named_as_the_stages_log_them(tmp_path: Path) -> Non
 
 
 def test_a_remote_mlflow_has_no_source_type_for_is_described_as_dvc() -> None:
-    source = _dataset_source("ssh://dvc.example.org/srv/dvc/files/md5/ab/cdef.dir")
+    source = dataset_source("ssh://dvc.example.org/srv/dvc/files/md5/ab/cdef.dir")
     assert isinstance(source, DvcRemoteSource)
     assert source.to_dict() == {"uri": "ssh://dvc.example.org/srv/dvc/files/md5/ab/cdef.dir"}
-    assert type(_dataset_source("s3://bucket/dvc/files/md5/ab/cdef.dir")).__name__ == (
+    assert type(dataset_source("s3://bucket/dvc/files/md5/ab/cdef.dir")).__name__ == (
         "S3ArtifactDatasetSource"
     )

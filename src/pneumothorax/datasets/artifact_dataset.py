@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
 
-from pneumothorax.tracking.logged import RunIds
-
-if TYPE_CHECKING:
-    from mlflow import MlflowClient
+from pneumothorax.tracking.logged import ENTRY, RunTracker
 
 
 class ArtifactDataset(AbstractDataset[Any, Any]):
@@ -67,15 +64,14 @@ class ArtifactDataset(AbstractDataset[Any, Any]):
         """Save through the wrapped dataset (the MLflow hook logs the file after it)."""
         self._dataset.save(data)
 
-    def log_to_mlflow(self, data: Any, client: MlflowClient, runs: RunIds) -> None:
+    def log_to_mlflow(self, data: Any, tracker: RunTracker) -> None:
         """Log the written file on the experiment's entry.
 
         Args:
             data: What :meth:`save` was given (the file holds it).
-            client: The MLflow client of the hook.
-            runs: The stage's run and the experiment's entry.
+            tracker: The stage's MLflow tracker.
         """
-        client.log_artifact(runs.entry, str(self._path), self._artifact_path)
+        tracker.log_artifact(ENTRY, self._path, self._artifact_path)
 
     def _describe(self) -> dict[str, Any]:
         return {"dataset": self._dataset._describe(), "artifact_path": self._artifact_path}

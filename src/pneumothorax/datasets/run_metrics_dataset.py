@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 from copy import deepcopy
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import fsspec
 from kedro.io.core import AbstractDataset, get_filepath_str, get_protocol_and_path
 
 from pneumothorax.files.atomic import write_atomically
-from pneumothorax.tracking.logged import RunIds
-
-if TYPE_CHECKING:
-    from mlflow import MlflowClient
+from pneumothorax.tracking.logged import ENTRY, RUN, RunTracker
 
 
 class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, float]]):
@@ -91,27 +87,19 @@ class RunMetricsDataset(AbstractDataset[dict[str, dict[str, float]], dict[str, f
         else:
             self._fs.pipe_file(path, text.encode("utf-8"))
 
-    def log_to_mlflow(
-        self, data: dict[str, dict[str, float]], client: MlflowClient, runs: RunIds
-    ) -> None:
+    def log_to_mlflow(self, data: dict[str, dict[str, float]], tracker: RunTracker) -> None:
         """Log every metric saved (``mlflow_only`` ones too) on the stage's run and its entry.
 
         Args:
             data: What :meth:`save` was given.
-            client: The MLflow client of the hook.
-            runs: The stage's run and the experiment's entry.
+            tracker: The stage's MLflow tracker.
         """
-        from mlflow.entities import Metric
-
         if not data:
             return
         prefix = f"{self._prefix}." if self._prefix else ""
-        now = int(time.time() * 1000)
-        metrics = [
-            Metric(f"{prefix}{name}", float(entry["value"]), now, 0) for name, entry in data.items()
-        ]
-        for run_id in dict.fromkeys([runs.run, runs.entry]):
-            client.log_batch(run_id, metrics=metrics)
+        tracker.log_metrics(
+            (RUN, ENTRY), {f"{prefix}{name}": float(entry["value"]) for name, entry in data.items()}
+        )
 
     def _describe(self) -> dict[str, Any]:
         return {

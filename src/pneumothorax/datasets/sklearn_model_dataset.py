@@ -8,15 +8,12 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
 
-from pneumothorax.tracking.logged import RunIds
-
-if TYPE_CHECKING:
-    from mlflow import MlflowClient
+from pneumothorax.tracking.logged import RUN, RunTracker
 
 
 class SklearnModelDataset(AbstractDataset[Any, Any]):
@@ -79,20 +76,14 @@ class SklearnModelDataset(AbstractDataset[Any, Any]):
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def log_to_mlflow(self, data: Any, client: MlflowClient, runs: RunIds) -> None:
+    def log_to_mlflow(self, data: Any, tracker: RunTracker) -> None:
         """Log the model (``mlflow.sklearn.log_model``) on the stage's run.
 
         Args:
-            data: The model :meth:`save` was given.
-            client: The MLflow client of the hook (its store is MLflow's current one).
-            runs: The stage's run and the experiment's entry.
+            data: The model :meth:`save` was given (it travels pickled to the writer).
+            tracker: The stage's MLflow tracker.
         """
-        import mlflow
-        import mlflow.sklearn
-
-        # log_model logs to MLflow's active run only: the stage's, for this one call.
-        with mlflow.start_run(run_id=runs.run):
-            mlflow.sklearn.log_model(data, name=self._name, **_model_args(data))
+        tracker.log_model(RUN, data, self._name, **_model_args(data))
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._path), "name": self._name}

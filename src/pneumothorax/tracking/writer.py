@@ -1,0 +1,460 @@
+"""The MLflow writer: a child process of a stage that makes every MLflow call of its run.
+
+``python -m pneumothorax.tracking.writer``, started by
+:class:`pneumothorax.tracking.tracker.Tracker` (docs/design.md, "The MLflow writer"). Importing
+MLflow and opening its sqlite store (SQLAlchemy, alembic) costs a stage about 1.3 s of CPU;
+here it runs on the machine's other core while Kedro starts and the nodes work. The stage
+sends requests down stdin (pickled plain data: :data:`Request`) without waiting; this process
+answers twice on stdout: ``("connected", failure)`` once the store is open, and
+``("finished", failure)`` after the last request. A failure is ``None`` or a
+:data:`Failure` mapping; the stage decides what it costs (a warning, or an error with
+``tracking.required``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import io
+import logging
+import os
+import pickle
+import queue
+import sys
+import threading
+import traceback
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+from pneumothorax.config.project import repository_root
+from pneumothorax.tracking.experiment_run import (
+    GROUP_TAG,
+    baseline_params,
+    changed_params,
+    current_params,
+    flatten,
+    format_value,
+    given_exp_name,
+    group_key,
+    run_name,
+)
+from pneumothorax.tracking.outage import fail_fast, first_line, tracking_errors
+from pneumothorax.tracking.provenance import dvc_remote_url, raw_data
+from pneumothorax.tracking.store import artifact_location, relocate_store, tracking_uri
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.data.dataset_source import DatasetSource
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: ``(operation, action, arguments)``: what the stage asks; ``action`` names it in a warning.
+Request = tuple[str, str, dict[str, Any]]
+#: ``{"action": ..., "reason": first line, "tracking": an outage (else a bug)}``.
+Failure = dict[str, Any]
+
+#: MLflow refuses longer param values.
+MAX_PARAM_LENGTH = 6000
+#: MLflow refuses longer tag values.
+MAX_TAG_LENGTH = 8000
+
+
+@dataclass(frozen=True)
+class RunIds:
+    """The MLflow runs a stage logs to.
+
+    Attributes:
+        run: This stage's run.
+        entry: The experiment's entry: the parent run of a ``dvc repro``/``dvc exp run``,
+            else ``run`` itself (a plain ``kedro run``).
+    """
+
+    run: str
+    entry: str
+
+
+class Writer:
+    """Every MLflow call of one stage, in the order the stage asked for them.
+
+    The first tracking error is kept (:attr:`failure`) and every request after it is
+    skipped but the runs' end (one quick try, so a store still up does not keep them
+    "RUNNING").
+    """
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        """Take the stage's settings.
+
+        Args:
+            config: ``project_path``, ``experiment`` (name), ``params`` (as written).
+        """
+        self._project_path = Path(config["project_path"])
+        self._experiment = str(config["experiment"])
+        self._params: dict[str, Any] = dict(config["params"])
+        self._errors: tuple[type[BaseException], ...] = ()
+        self._client: MlflowClient | None = None
+        self._experiment_id: str | None = None
+        self._runs: RunIds | None = None
+        self.failure: Failure | None = None
+        self.moved = 0
+
+    def connect(self) -> None:
+        """Import MLflow, point the local store at this folder, open the experiment."""
+        self._errors = tracking_errors()
+        self.moved = (
+            self._guarded(
+                "pointing the local store at this folder", relocate_store, self._project_path
+            )
+            or 0
+        )
+        self._guarded("connecting to the tracking store", self._connect)
+
+    def handle(self, operation: str, action: str, args: dict[str, Any]) -> None:
+        """Carry out one request (skipped once tracking failed).
+
+        Raises:
+            ValueError: An unknown operation (a bug of the stage's side).
+        """
+        handlers: dict[str, Callable[..., None]] = {
+            "start": self._start_runs,
+            "params": self._log_params_of,
+            "metrics": self._log_metrics,
+            "artifact": self._log_artifact,
+            "model": self._log_model,
+            "thumbnails": self._log_thumbnails,
+            "carry": self._carry_metrics,
+        }
+        if operation not in handlers:
+            raise ValueError(f"unknown request {operation!r}")
+        if self._client is None and operation != "start":
+            return
+        self._guarded(action, handlers[operation], **args)
+
+    def finish(self, status: str) -> None:
+        """End this stage's run, then the entry (best effort after a failure)."""
+        runs, self._runs = self._runs, None
+        if runs is None or self._client is None:
+            return
+        for run_id in dict.fromkeys([runs.run, runs.entry]):
+            if status == "FINISHED" and self.failure is None:
+                self._guarded("ending the run", self._client.set_terminated, run_id, status)
+            else:
+                # After a failure (reported already) or in a failed pipeline: one quick
+                # try, so a store that is still up does not keep the run "RUNNING".
+                with contextlib.suppress(*self._errors):
+                    self._client.set_terminated(run_id, status)
+
+    # -- failures ------------------------------------------------------------------------
+
+    def _guarded(self, action: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """Call ``fn`` unless tracking failed; the first tracking error is kept."""
+        if self.failure is not None or not self._errors:
+            return None
+        try:
+            return fn(*args, **kwargs)
+        except self._errors as err:
+            self.failure = {"action": action, "reason": first_line(err), "tracking": True}
+            fail_fast()
+            return None
+
+    # -- MLflow calls ----------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        import mlflow
+
+        uri = tracking_uri(self._project_path)
+        # Before set_tracking_uri, which exports MLFLOW_TRACKING_URI: that variable means
+        # "a server's store", whose server decides where artifacts go.
+        location = artifact_location(self._project_path)
+        # MLflow's fluent API (the model's ``mlflow.sklearn.log_model``) uses it too.
+        mlflow.set_tracking_uri(uri)
+        client = mlflow.MlflowClient(uri)
+        experiment = client.get_experiment_by_name(self._experiment)
+        if experiment is None:
+            self._experiment_id = client.create_experiment(
+                self._experiment, artifact_location=location
+            )
+        else:
+            if experiment.lifecycle_stage == "deleted":
+                client.restore_experiment(experiment.experiment_id)
+            self._experiment_id = experiment.experiment_id
+        self._client = client
+
+    def _start_runs(
+        self, name: str, command: str, tags: dict[str, Any], provenance: dict[str, str]
+    ) -> None:
+        """Resume (or create) the experiment's entry, then create this stage's run in it.
+
+        Args:
+            name: The stage run's name (its pipelines).
+            command: The ``kedro run`` command line (``mlflow.source.name``).
+            tags: Kedro's run params, plain.
+            provenance: Git and DVC tags, read by the stage before any node wrote.
+        """
+        if self._client is None or self._experiment_id is None:
+            return
+        parent = self._resume_parent(provenance)
+        tags = {
+            **tags,
+            **provenance,
+            "mlflow.source.name": command,
+            "mlflow.source.type": "LOCAL",
+            "mlflow.user": _user(),
+        }
+        if parent is not None:
+            tags["mlflow.parentRunId"] = parent
+        run = self._client.create_run(
+            self._experiment_id,
+            run_name=name,
+            tags={k: str(v)[:MAX_TAG_LENGTH] for k, v in tags.items()},
+        ).info.run_id
+        self._runs = RunIds(run=run, entry=parent or run)
+        if parent is None:
+            self._log_raw_data(run)  # a plain `kedro run`: the run is the entry
+
+    def _resume_parent(self, provenance: Mapping[str, str]) -> str | None:
+        """The experiment's entry for this DVC command, created by its first stage."""
+        key = group_key()
+        if key is None or self._client is None or self._experiment_id is None:
+            return None
+        found = self._client.search_runs(
+            [self._experiment_id], filter_string=f"tags.`{GROUP_TAG}` = '{key}'", max_results=1
+        )
+        changes = changed_params(
+            current_params(self._project_path), baseline_params(self._project_path)
+        )
+        data = raw_data(self._project_path)
+        name = given_exp_name() or run_name(changes, data[0].md5 if data else None)
+        if found:
+            parent = found[0].info.run_id
+            self._client.update_run(parent, status="RUNNING")
+        else:
+            parent = self._client.create_run(
+                self._experiment_id, run_name=name, tags={GROUP_TAG: key}
+            ).info.run_id
+        self._log_params(
+            parent, {key: format_value(value) for key, value in flatten(self._params).items()}
+        )
+        if not found:
+            # Tagged once, before any stage writes: later stages rewrite the git-tracked
+            # metrics files, and `git.dirty` would then say "true" of every reproduction.
+            for tag, value in {
+                **provenance,
+                "mlflow.source.name": _dvc_command(),
+                "mlflow.source.type": "LOCAL",
+                "mlflow.user": _user(),
+                "pneumothorax.changed_params": run_name(changes),
+            }.items():
+                self._client.set_tag(parent, tag, value)
+            self._log_raw_data(parent)
+        return parent
+
+    def _resolve(self, which: str | Iterable[str]) -> list[str]:
+        """``"run"``/``"entry"`` (or several) -> their run ids, each once."""
+        if self._runs is None:
+            return []
+        names = [which] if isinstance(which, str) else list(which)
+        return list(dict.fromkeys(getattr(self._runs, name) for name in names))
+
+    def _log_params_of(self, which: str, params: Mapping[str, Any]) -> None:
+        for run_id in self._resolve(which):
+            self._log_params(run_id, params)
+
+    def _log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        if self._client is None:
+            return
+        self._client.log_batch(
+            run_id, params=[Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]
+        )
+
+    def _log_metrics(
+        self, which: str | Iterable[str], metrics: Mapping[str, float], timestamp: int
+    ) -> None:
+        for run_id in self._resolve(which):
+            self._log_metric_batch(run_id, metrics, timestamp)
+
+    def _log_metric_batch(self, run_id: str, metrics: Mapping[str, float], timestamp: int) -> None:
+        from mlflow.entities import Metric
+
+        if self._client is None or not metrics:
+            return
+        batch = [Metric(name, float(value), timestamp, 0) for name, value in metrics.items()]
+        self._client.log_batch(run_id, metrics=batch)
+
+    def _log_artifact(self, which: str, path: str, artifact_path: str | None) -> None:
+        if self._client is None:
+            return
+        for run_id in self._resolve(which):
+            self._client.log_artifact(run_id, path, artifact_path)
+
+    def _log_model(self, which: str, model: bytes, name: str, args: dict[str, Any]) -> None:
+        import mlflow
+        import mlflow.sklearn
+
+        # The stage's own pickle of the model it saved (our classes import from the package).
+        estimator = pickle.loads(model)
+        for run_id in self._resolve(which):
+            # log_model logs to MLflow's active run only: the stage's, for this one call.
+            with mlflow.start_run(run_id=run_id):
+                mlflow.sklearn.log_model(estimator, name=name, **args)
+
+    def _log_raw_data(self, run_id: str) -> None:
+        """Log each raw DVC folder as the run's input (the UI's Datasets column).
+
+        Name: the folder; digest: DVC's md5 of it (as in its ``.dvc`` file); source: where
+        the default DVC remote keeps that version (or the folder itself, with no remote).
+        """
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+        if self._client is None:
+            return
+        remote = dvc_remote_url(repository_root(self._project_path))
+        inputs = []
+        for data in raw_data(self._project_path):
+            uri = (
+                data.remote_object(remote)
+                if remote
+                else (self._project_path / data.path).resolve().as_posix()
+            )
+            # MLflow's Dataset marks `profile` abstract without enforcing it (no ABCMeta), and
+            # MetaDataset, its dataset for data it only describes, has none: fine, not to mypy.
+            meta = MetaDataset(  # type: ignore[abstract]
+                source=dataset_source(uri), name=data.name, digest=data.md5
+            )
+            inputs.append(
+                DatasetInput(
+                    Dataset(**meta.to_dict()), tags=[InputTag(MLFLOW_DATASET_CONTEXT, "raw")]
+                )
+            )
+        if inputs:
+            self._client.log_inputs(run_id, datasets=inputs)
+
+    def _log_thumbnails(self, which: str, images: Mapping[str, bytes]) -> None:
+        from PIL import Image
+
+        if self._client is None:
+            return
+        for run_id in self._resolve(which):
+            for key, png in sorted(images.items()):
+                with Image.open(io.BytesIO(png)) as image:
+                    self._client.log_image(run_id, image.copy(), key=key, step=0)
+
+    def _carry_metrics(self, which: str, metrics: Mapping[str, float], timestamp: int) -> None:
+        """Log the stages' current metrics that the entry does not have yet."""
+        if self._client is None:
+            return
+        for run_id in self._resolve(which):
+            have = self._client.get_run(run_id).data.metrics
+            carried = {name: value for name, value in metrics.items() if name not in have}
+            self._log_metric_batch(run_id, carried, timestamp)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container's anonymous uid)
+        return "unknown"
+
+
+def _dvc_command() -> str:
+    """The DVC command an experiment's entry comes from (its ``mlflow.source.name``)."""
+    return "dvc exp run" if os.environ.get("DVC_EXP_NAME") else "dvc repro"
+
+
+def dataset_source(uri: str) -> DatasetSource:
+    """MLflow's own dataset source for ``uri`` (S3, HTTP, a local path), else a DVC one."""
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.exceptions import MlflowException
+
+    from pneumothorax.tracking.dvc_source import DvcRemoteSource
+
+    try:
+        with warnings.catch_warnings():
+            # A local path matches MLflow's two local-artifact resolvers, which are the same
+            # class; it says so in a UserWarning on every run. Only that one is ignored.
+            warnings.filterwarnings(
+                "ignore",
+                message="The specified dataset source can be interpreted in multiple ways",
+                category=UserWarning,
+                module=r"mlflow\.data\.dataset_source_registry",
+            )
+            return resolve_dataset_source(uri)
+    except MlflowException:  # e.g. ssh://, which MLflow has no source type for
+        return DvcRemoteSource(uri)
+
+
+# -- the process ---------------------------------------------------------------------------
+
+
+def _drain(stream: IO[bytes], requests: queue.Queue[Any]) -> None:
+    """Move every request into ``requests`` as it arrives; None at the end of the pipe.
+
+    A thread of its own, so the stage's writes never wait on a full pipe while this
+    process imports MLflow or waits on the store.
+    """
+    while True:
+        try:
+            requests.put(pickle.load(stream))  # our own parent's plain data
+        except (EOFError, OSError, pickle.UnpicklingError):
+            requests.put(None)
+            return
+
+
+def _serve(writer: Writer, requests: queue.Queue[Any], answer: Callable[[Any], None]) -> None:
+    """Carry out requests until ``finish`` (answered) or the stage's end of the pipe."""
+    while True:
+        request = requests.get()
+        if request is None:  # the stage ended without "finish": close its runs as failed
+            writer.finish("FAILED")
+            return
+        operation, action, args = request
+        if operation == "finish":
+            writer.finish(args["status"])
+            answer(("finished", writer.failure, writer.moved))
+            return
+        try:
+            writer.handle(operation, action, args)
+        except Exception as err:  # a bug, not an outage: the stage raises it
+            traceback.print_exc()
+            writer.failure = writer.failure or {
+                "action": action,
+                "reason": f"{type(err).__name__}: {first_line(err)}",
+                "tracking": False,
+            }
+
+
+def main() -> int:
+    """Serve one stage: read its settings, connect, answer, carry out its requests."""
+    # Answers go to the original stdout; anything a library prints goes to stderr instead,
+    # where it cannot corrupt them.
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+
+    def answer(message: Any) -> None:
+        with contextlib.suppress(OSError):  # the stage is gone: nobody to tell
+            pickle.dump(message, answers)
+            answers.flush()
+
+    requests: queue.Queue[Any] = queue.Queue()
+    threading.Thread(target=_drain, args=(sys.stdin.buffer, requests), daemon=True).start()
+    config = requests.get()
+    if config is None:
+        return 0
+    writer = Writer(config)
+    writer.connect()
+    answer(("connected", writer.failure, writer.moved))
+    _serve(writer, requests, answer)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
