@@ -2,7 +2,10 @@
 
 A :class:`Tracker` starts ``python -m pneumothorax.tracking.writer`` (see that module) and
 talks to it through its stdin and stdout in pickled plain data (str, numbers, bytes,
-dicts, lists, tuples), so this process never imports MLflow. Runs are named symbolically:
+dicts, lists, tuples), so this process never imports MLflow. It starts no thread either:
+the process pools of the nodes fork only a single-threaded process
+(:mod:`pneumothorax.runtime.executors`), so answers are read, with a timeout, only when
+waited for. Runs are named symbolically:
 ``"run"`` is the stage's run, ``"entry"`` the experiment's entry (the parent run of a
 ``dvc repro``, else the run itself); the writer knows their ids.
 """
@@ -12,15 +15,15 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import queue
+import select
+import struct
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pneumothorax.tracking.logged import ENTRY, RUN
 
@@ -74,7 +77,8 @@ class Tracker:
             env: The writer's environment (default: this process's, as it is now).
         """
         self._action = _RECORDING
-        self._answers: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
+        self._received = bytearray()
+        self._ended_pipe = False
         self._outcomes: dict[str, Outcome] = {}
         self._start_failure: dict[str, Any] | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -88,10 +92,6 @@ class Tracker:
         except OSError as err:
             self._start_failure = _failure("starting the MLflow writer process", str(err))
             return
-        assert self._process.stdout is not None
-        threading.Thread(
-            target=_read_answers, args=(self._process.stdout, self._answers), daemon=True
-        ).start()
         self._write(
             {"project_path": str(project_path), "experiment": experiment, "params": dict(params)}
         )
@@ -211,18 +211,42 @@ class Tracker:
             return Outcome(self._start_failure)
         deadline = time.monotonic() + timeout
         while kind not in self._outcomes:
-            try:
-                answer = self._answers.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
+            answer = self._next_answer(deadline)
+            if answer is None:
+                if self._ended_pipe:  # the writer ended without answering
+                    return Outcome(_failure(_RECORDING, self._ended()))
                 if self._process is not None:
                     self._process.kill()
                 return Outcome(_failure(_RECORDING, f"no answer within {timeout:g} s"))
-            if answer is None:  # end of the pipe: the writer ended without answering
-                self._answers.put(None)  # for any later wait
-                return Outcome(_failure(_RECORDING, self._ended()))
             got, failure, moved = answer
             self._outcomes[got] = Outcome(failure, moved)
         return self._outcomes[kind]
+
+    def _next_answer(self, deadline: float) -> tuple[Any, ...] | None:
+        """The writer's next answer; None at the end of its pipe or after ``deadline``.
+
+        Each answer is a 4-byte big-endian length and a pickle (see the writer's
+        ``main``), read from the raw pipe so that nothing is buffered out of ``select``'s
+        sight.
+        """
+        if self._process is None or self._process.stdout is None:
+            return None
+        stream = self._process.stdout.fileno()
+        while not self._ended_pipe:
+            if len(self._received) >= 4:
+                (size,) = struct.unpack(">I", self._received[:4])
+                if len(self._received) >= 4 + size:
+                    frame = bytes(self._received[4 : 4 + size])
+                    del self._received[: 4 + size]
+                    return pickle.loads(frame)  # our own child's plain data
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([stream], [], [], remaining)[0]:
+                return None
+            chunk = os.read(stream, 1 << 16)
+            if not chunk:
+                self._ended_pipe = True
+            self._received += chunk
+        return None
 
     def _ended(self) -> str:
         code = None
@@ -234,13 +258,3 @@ class Tracker:
 
 def _failure(action: str, reason: str) -> dict[str, Any]:
     return {"action": action, "reason": reason, "tracking": True}
-
-
-def _read_answers(stream: IO[bytes], answers: queue.Queue[tuple[Any, ...] | None]) -> None:
-    """Put each answer of the writer in ``answers``; None once its stdout ends."""
-    while True:
-        try:
-            answers.put(pickle.load(stream))  # our own child's plain data
-        except (EOFError, OSError, pickle.UnpicklingError):
-            answers.put(None)
-            return

@@ -5,8 +5,9 @@
 MLflow and opening its sqlite store (SQLAlchemy, alembic) costs a stage about 1.3 s of CPU;
 here it runs on the machine's other core while Kedro starts and the nodes work. The stage
 sends requests down stdin (pickled plain data: :data:`Request`) without waiting; this process
-answers twice on stdout: ``("connected", failure)`` once the store is open, and
-``("finished", failure)`` after the last request. A failure is ``None`` or a
+answers twice on stdout: ``("connected", failure, moved)`` once the store is open, and
+``("finished", failure, moved)`` after the last request (``moved``: artifact locations
+pointed at this folder). A failure is ``None`` or a
 :data:`Failure` mapping; the stage decides what it costs (a warning, or an error with
 ``tracking.required``).
 """
@@ -20,6 +21,7 @@ import logging
 import os
 import pickle
 import queue
+import struct
 import sys
 import threading
 import traceback
@@ -440,8 +442,10 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
 
     def answer(message: Any) -> None:
+        # Length first: the stage reads its raw pipe with select, not a pickle stream.
+        frame = pickle.dumps(message)
         with contextlib.suppress(OSError):  # the stage is gone: nobody to tell
-            pickle.dump(message, answers)
+            answers.write(struct.pack(">I", len(frame)) + frame)
             answers.flush()
 
     requests: queue.Queue[Any] = queue.Queue()
