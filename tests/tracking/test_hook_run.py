@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -170,3 +171,54 @@ def test_the_credentials_entry_reaches_mlflows_client(
     MlflowHook().after_context_created(context)
     assert os.environ["MLFLOW_TRACKING_USERNAME"] == "alice"
     assert "aws_secret" not in os.environ
+
+
+def _kill_writer(hook: MlflowHook) -> None:
+    pid = hook.writer_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("when", ["before the run", "mid-run"])
+def test_a_killed_writer_warns_once_and_the_stage_finishes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, when: str
+) -> None:
+    hook = MlflowHook()
+    metrics = RunMetricsDataset(filepath=str(tmp_path / "m.json"), prefix="images")
+    hook.after_context_created(_context(tmp_path))
+    hook.after_catalog_created(conf_catalog={})
+    if when == "before the run":
+        _kill_writer(hook)
+    hook.before_pipeline_run(run_params=dict(RUN_PARAMS), catalog=DataCatalog({"m": metrics}))
+    if when == "mid-run":
+        _kill_writer(hook)
+    with caplog.at_level(logging.WARNING, logger="pneumothorax.tracking.mlflow_hook"):
+        hook.after_dataset_saved(dataset_name="m", data=METRICS)
+        hook.after_pipeline_run()
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1
+    assert (
+        "recording the run failed (the MLflow writer process ended with exit code -9)"
+        in (warnings[0])
+    )
+    assert "not recorded in MLflow" in warnings[0]
+    assert hook.writer_pid is None  # nothing left behind
+
+
+def test_a_killed_writer_stops_a_required_run(tmp_path: Path) -> None:
+    hook = MlflowHook()
+    metrics = RunMetricsDataset(filepath=str(tmp_path / "m.json"), prefix="images")
+    hook.after_context_created(_context(tmp_path, required=True))
+    hook.before_pipeline_run(run_params=dict(RUN_PARAMS), catalog=DataCatalog({"m": metrics}))
+    _kill_writer(hook)  # connected already (a required run waits for that): mid-run
+    hook.after_dataset_saved(dataset_name="m", data=METRICS)
+    with pytest.raises(TrackingUnavailableError, match=r"recording the run failed .*exit code -9"):
+        hook.after_pipeline_run()
+
+
+def test_a_writer_killed_before_a_required_run_stops_it_before_any_node(tmp_path: Path) -> None:
+    hook = MlflowHook()
+    hook.after_context_created(_context(tmp_path, required=True))
+    _kill_writer(hook)
+    with pytest.raises(TrackingUnavailableError, match="so the run stops"):
+        hook.before_pipeline_run(run_params=dict(RUN_PARAMS), catalog=DataCatalog({}))

@@ -213,16 +213,18 @@ class MlflowHook:
         Raises:
             TrackingUnavailableError: Tracking is required and the store cannot be opened.
         """
-        if self._tracker is None:
+        tracker = self._tracker
+        if tracker is None:
             return
         if self._required:
-            failure = self._tracker.connected().failure
+            failure = tracker.connected().failure
             if failure is not None:
-                self._finish("FAILED", raising=False)
+                self._tracker = None
+                tracker.finish("FAILED")  # nothing to end: it only stops the writer
                 self._fail(failure)
         self._catalog = catalog
         self._started = True
-        self._tracker.start_runs(
+        tracker.start_runs(
             name=_pipeline_label(run_params),
             command=_kedro_command(run_params),
             tags={k: v for k, v in _plain_run_params(run_params).items() if v},

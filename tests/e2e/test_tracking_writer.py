@@ -1,0 +1,97 @@
+"""The MLflow writer process, through the real ``kedro`` CLI: the stage itself never imports
+MLflow (nor its store's SQLAlchemy ORM and alembic), the writer records the run, and a writer
+killed mid-run costs a warning (or, with ``tracking.required``, the run)."""
+
+from __future__ import annotations
+
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.e2e.conftest import Project
+
+pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+#: Modules of MLflow and of its sqlite store that only the writer may import.
+_WRITER_ONLY = re.compile(r"^(mlflow|alembic|sqlalchemy\.orm)(\.|$)")
+
+
+def _imported(importtime: str) -> set[str]:
+    """Module names of ``python -X importtime`` output."""
+    found = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", importtime, re.MULTILINE)
+    return set(found)
+
+
+def _runs(project: Project) -> list[tuple[str, str]]:
+    with sqlite3.connect(project.path / "mlflow.db") as db:
+        return db.execute("SELECT name, status FROM runs ORDER BY start_time").fetchall()
+
+
+def test_the_stage_process_imports_no_mlflow_and_the_writer_records_the_run(
+    project: Project,
+) -> None:
+    result = project.run(
+        sys.executable, "-X", "importtime", "-m", "kedro", "run", "--pipelines", "images"
+    )
+    imported = _imported(result.stderr)
+    assert "pneumothorax.tracking.mlflow_hook" in imported  # the hook did load
+    assert sorted(m for m in imported if _WRITER_ONLY.match(m)) == []
+    assert ("images", "FINISHED") in _runs(project)
+    with sqlite3.connect(project.path / "mlflow.db") as db:
+        metrics = {row[0] for row in db.execute("SELECT key FROM metrics")}
+    assert "images.files_converted" in metrics
+
+
+def _writer_of(stage: subprocess.Popen[str], deadline: float) -> psutil.Process | None:
+    """The stage's writer process, once it has started."""
+    while time.monotonic() < deadline and stage.poll() is None:
+        try:
+            for child in psutil.Process(stage.pid).children(recursive=True):
+                if "pneumothorax.tracking.writer" in child.cmdline():
+                    return child
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    return None
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_a_writer_killed_mid_run_costs_a_warning_or_a_required_run(
+    project: Project, tmp_path: Path, required: bool
+) -> None:
+    metrics = project.path / "data/08_reporting/images_metrics.json"
+    metrics.unlink(missing_ok=True)
+    log = tmp_path / "kedro.log"
+    args = ["kedro", "run", "--pipelines", "images"]
+    if required:
+        args += ["--params", "tracking.required=true"]
+    with log.open("w") as out:
+        stage = subprocess.Popen(
+            args, cwd=project.path, env=project.env, stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        try:
+            writer = _writer_of(stage, time.monotonic() + 120)
+            assert writer is not None, "the stage ended before its writer was seen"
+            writer.send_signal(signal.SIGKILL)
+            code = stage.wait(timeout=300)
+        finally:
+            if stage.poll() is None:
+                stage.kill()
+    output = log.read_text()
+    ended = "recording the run failed (the MLflow writer process ended with exit code -9)"
+    assert ended in output, output[-5000:]
+    if required:
+        assert code != 0, output[-5000:]
+        assert "tracking.required is true" in output
+    else:
+        assert code == 0, output[-5000:]
+        assert "not recorded in MLflow" in output
+        assert metrics.is_file()  # the data work is whole
