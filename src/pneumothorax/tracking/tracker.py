@@ -87,7 +87,7 @@ class Tracker:
                 [sys.executable, "-m", WRITER_MODULE],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                env=dict(os.environ if env is None else env),
+                env=_importing_this_package(os.environ if env is None else env),
             )
         except OSError as err:
             self._start_failure = _failure("starting the MLflow writer process", str(err))
@@ -258,3 +258,14 @@ class Tracker:
 
 def _failure(action: str, reason: str) -> dict[str, Any]:
     return {"action": action, "reason": reason, "tracking": True}
+
+
+def _importing_this_package(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with this package's folder first on ``PYTHONPATH``.
+
+    Kedro finds a project's package through ``src/`` on its own ``sys.path``, which a child
+    interpreter does not inherit: the writer must import the same code as the stage.
+    """
+    root = str(Path(__file__).resolve().parents[2])
+    paths = [root, *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != root)]
+    return {**env, "PYTHONPATH": os.pathsep.join(paths)}
