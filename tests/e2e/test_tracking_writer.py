@@ -95,3 +95,27 @@ def test_a_writer_killed_mid_run_costs_a_warning_or_a_required_run(
         assert code == 0, output[-5000:]
         assert "not recorded in MLflow" in output
         assert metrics.is_file()  # the data work is whole
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_a_corrupt_store_costs_a_warning_or_stops_a_required_run_before_any_node(
+    project: Project, tmp_path: Path, required: bool
+) -> None:
+    copy = project.copy_to(tmp_path / "copy")
+    (copy.path / "mlflow.db").write_bytes(b"not a database, e.g. a truncated copy" * 100)
+    metrics = copy.path / "data/08_reporting/images_metrics.json"
+    metrics.unlink(missing_ok=True)
+    args = ["kedro", "run", "--pipelines", "images"]
+    if required:
+        args += ["--params", "tracking.required=true"]
+    result = copy.run(*args, check=False)
+    output = result.stdout + result.stderr
+    assert "pointing the local store at this folder failed" in output, output[-5000:]
+    if required:
+        assert result.returncode != 0
+        assert "tracking.required is true" in output
+        assert not metrics.exists()  # stopped before the data work
+    else:
+        assert result.returncode == 0, output[-5000:]
+        assert "not recorded in MLflow" in output
+        assert metrics.is_file()
