@@ -205,6 +205,22 @@ def test_a_killed_writer_warns_once_and_the_stage_finishes(
     assert hook.writer_pid is None  # nothing left behind
 
 
+def test_a_writer_started_ahead_and_lost_before_the_run_is_replaced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    hook = MlflowHook()
+    ahead = hook.writer_pid
+    assert ahead is not None
+    os.kill(ahead, signal.SIGKILL)
+    os.waitpid(ahead, 0)
+    metrics = RunMetricsDataset(filepath=str(tmp_path / "m.json"), prefix="images")
+    with caplog.at_level(logging.WARNING, logger="pneumothorax.tracking.mlflow_hook"):
+        _stage(hook, tmp_path, {"images_metrics": metrics})
+    assert caplog.records == []
+    [run] = _runs()
+    assert run.data.metrics == {"images.files_converted": 12.0}
+
+
 def test_a_killed_writer_stops_a_required_run(tmp_path: Path) -> None:
     hook = MlflowHook()
     metrics = RunMetricsDataset(filepath=str(tmp_path / "m.json"), prefix="images")

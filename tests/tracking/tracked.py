@@ -43,7 +43,8 @@ def tracked(
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVC_")}
     if under_dvc:
         env["DVC_EXP_NAME"] = f"{experiment}-exp"
-    tracker = Tracker(project_path=tmp_path, experiment=experiment, params={}, env=env)
+    tracker = Tracker(env=env)
+    tracker.configure(project_path=tmp_path, experiment=experiment, params={}, env=env)
     tracker.start_runs(name="stage", command="kedro run", tags={}, provenance={})
     log(tracker)
     outcome = tracker.finish("FINISHED")

@@ -123,6 +123,9 @@ class MlflowHook:
 
     def __init__(self) -> None:
         self._tracker: Tracker | None = None
+        # Started now (settings.py builds the hook as Kedro starts), so that it imports
+        # MLflow while Kedro does the rest of its start-up; configured once the context is.
+        self._spare: Tracker | None = Tracker()
         self._at_exit = False
         self._reset()
 
@@ -143,8 +146,9 @@ class MlflowHook:
 
     @property
     def writer_pid(self) -> int | None:
-        """The process id of this run's MLflow writer, if one is running."""
-        return self._tracker.pid if self._tracker is not None else None
+        """The process id of this run's MLflow writer (else of the one started ahead)."""
+        tracker = self._tracker or self._spare
+        return tracker.pid if tracker is not None else None
 
     # -- Kedro hooks -------------------------------------------------------------------
 
@@ -185,8 +189,10 @@ class MlflowHook:
                 reason,
                 tracking_uri(self._project_path),
             )
+        spare, self._spare = self._spare, None
+        self._tracker = spare if spare is not None and spare.alive else Tracker()
         # After the fallback above: the writer gets the environment as it is now.
-        self._tracker = Tracker(
+        self._tracker.configure(
             project_path=self._project_path,
             experiment=self._config.experiment,
             params=self._params,

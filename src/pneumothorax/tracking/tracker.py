@@ -60,21 +60,11 @@ class Tracker:
     like any other (:meth:`finish` reports it).
     """
 
-    def __init__(
-        self,
-        *,
-        project_path: Path,
-        experiment: str,
-        params: Mapping[str, Any],
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        """Start the writer and hand it its settings.
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        """Start the writer, which imports MLflow until :meth:`configure` hands it its work.
 
         Args:
-            project_path: The Kedro project (its repository's store is the default).
-            experiment: The MLflow experiment's name.
-            params: The parameters as params.yaml wrote them (the entry logs them all).
-            env: The writer's environment (default: this process's, as it is now).
+            env: The writer's environment at start (default: this process's).
         """
         self._action = _RECORDING
         self._received = bytearray()
@@ -91,9 +81,35 @@ class Tracker:
             )
         except OSError as err:
             self._start_failure = _failure("starting the MLflow writer process", str(err))
-            return
+
+    @property
+    def alive(self) -> bool:
+        """Whether the writer is still running (a spare one ends if never configured)."""
+        return self._process is not None and self._process.poll() is None
+
+    def configure(
+        self,
+        *,
+        project_path: Path,
+        experiment: str,
+        params: Mapping[str, Any],
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """Hand the writer its settings; it connects to the store at once.
+
+        Args:
+            project_path: The Kedro project (its repository's store is the default).
+            experiment: The MLflow experiment's name.
+            params: The parameters as params.yaml wrote them (the entry logs them all).
+            env: The environment MLflow runs with (default: this process's, as it is now).
+        """
         self._write(
-            {"project_path": str(project_path), "experiment": experiment, "params": dict(params)}
+            {
+                "project_path": str(project_path),
+                "experiment": experiment,
+                "params": dict(params),
+                "env": dict(os.environ if env is None else env),
+            }
         )
 
     @property

@@ -60,6 +60,8 @@ Request = tuple[str, str, dict[str, Any]]
 #: ``{"action": ..., "reason": first line, "tracking": an outage (else a bug)}``.
 Failure = dict[str, Any]
 
+#: Seconds a writer started ahead waits for its stage's settings before it ends.
+SETTINGS_TIMEOUT = 60.0
 #: MLflow refuses longer param values.
 MAX_PARAM_LENGTH = 6000
 #: MLflow refuses longer tag values.
@@ -433,8 +435,22 @@ def _serve(writer: Writer, requests: queue.Queue[Any], answer: Callable[[Any], N
             }
 
 
+def _preload() -> None:
+    """Import MLflow and its sqlite store's ORM and migrations before the settings arrive."""
+    import alembic.command  # noqa: F401
+    import mlflow.store.db.utils
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+
+    tracking_errors()
+
+
 def main() -> int:
-    """Serve one stage: read its settings, connect, answer, carry out its requests."""
+    """Serve one stage: preload MLflow, read the settings, connect, carry out the requests.
+
+    The stage starts this process as soon as its hook exists, long before it knows its
+    settings; a process whose settings never come (a Kedro command that runs no pipeline)
+    ends after :data:`SETTINGS_TIMEOUT` seconds, or as soon as the stage does.
+    """
     # Answers go to the original stdout; anything a library prints goes to stderr instead,
     # where it cannot corrupt them.
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
@@ -450,9 +466,17 @@ def main() -> int:
 
     requests: queue.Queue[Any] = queue.Queue()
     threading.Thread(target=_drain, args=(sys.stdin.buffer, requests), daemon=True).start()
-    config = requests.get()
+    _preload()
+    try:
+        config = requests.get(timeout=SETTINGS_TIMEOUT)
+    except queue.Empty:
+        config = None
     if config is None:
         return 0
+    # The environment as the stage left it once it had read its settings: a server's
+    # login, the fallback from an unreachable server, shorter HTTP retries.
+    os.environ.clear()
+    os.environ.update(config["env"])
     writer = Writer(config)
     writer.connect()
     answer(("connected", writer.failure, writer.moved))
@@ -461,4 +485,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stderr.flush()
+    # Every answer is flushed and every MLflow call committed: skip the interpreter's
+    # clean-up (garbage collections over MLflow's and SQLAlchemy's objects, ~0.6 s), which
+    # the stage would otherwise wait for.
+    os._exit(code)
