@@ -4,7 +4,8 @@
 :class:`pneumothorax.tracking.tracker.Tracker` (docs/design.md, "The MLflow writer"). Importing
 MLflow and opening its sqlite store (SQLAlchemy, alembic) costs a stage about 1.3 s of CPU;
 here it runs on the machine's other core while Kedro starts and the nodes work. The stage
-sends requests down stdin (pickled plain data: :data:`Request`) without waiting; this process
+sends its settings first (when it has them: this process preloads MLflow meanwhile), then
+requests down stdin (pickled plain data: :data:`Request`) without waiting; this process
 answers twice on stdout: ``("connected", failure, moved)`` once the store is open, and
 ``("finished", failure, moved)`` after the last request (``moved``: artifact locations
 pointed at this folder). A failure is ``None`` or a
