@@ -39,9 +39,12 @@ def test_the_model_is_logged_on_the_stages_run(tmp_path: Path) -> None:
     model, _ = _fitted()
     dataset = SklearnModelDataset(filepath=str(tmp_path / "classifier"), name="classifier")
     dataset.save(model)
-    runs = tracked(
-        tmp_path, "model", lambda tracker: dataset.log_to_mlflow(model, tracker), under_dvc=False
-    )
+
+    def log(tracker) -> None:
+        dataset.prepare_mlflow(tracker)  # as the hook does before the nodes: logs nothing
+        dataset.log_to_mlflow(model, tracker)
+
+    runs = tracked(tmp_path, "model", log, under_dvc=False)
     assert runs.outcome.failure is None
     experiment = runs.client.get_experiment_by_name("model").experiment_id
     logged = runs.client.search_logged_models([experiment])

@@ -16,6 +16,7 @@ from typing import Any
 import mlflow
 import pytest
 from kedro.io import DataCatalog
+from kedro.pipeline import Pipeline
 
 from pneumothorax.config.params import ImageParams
 from pneumothorax.datasets.run_metrics_dataset import RunMetricsDataset
@@ -67,7 +68,9 @@ def _stage(hook: MlflowHook, project: Path, datasets: dict[str, Any], **context:
     """The hook calls of one ``kedro run``: one node, which saves each dataset once."""
     hook.after_context_created(_context(project, **context))
     hook.after_catalog_created(conf_catalog={})
-    hook.before_pipeline_run(run_params=dict(RUN_PARAMS), catalog=DataCatalog(datasets))
+    hook.before_pipeline_run(
+        run_params=dict(RUN_PARAMS), pipeline=Pipeline([]), catalog=DataCatalog(datasets)
+    )
     # Kedro hands the node the group's typed model, whose size is a (height, width) pair.
     image = ImageParams.from_mapping({"size": 256})
     hook.before_node_run(node=None, inputs={"params:image": image, "train": object()})
@@ -189,7 +192,9 @@ def test_a_killed_writer_warns_once_and_the_stage_finishes(
     hook.after_catalog_created(conf_catalog={})
     if when == "before the run":
         _kill_writer(hook)
-    hook.before_pipeline_run(run_params=dict(RUN_PARAMS), catalog=DataCatalog({"m": metrics}))
+    hook.before_pipeline_run(
+        run_params=dict(RUN_PARAMS), pipeline=Pipeline([]), catalog=DataCatalog({"m": metrics})
+    )
     if when == "mid-run":
         _kill_writer(hook)
     with caplog.at_level(logging.WARNING, logger="pneumothorax.tracking.mlflow_hook"):
@@ -225,7 +230,9 @@ def test_a_killed_writer_stops_a_required_run(tmp_path: Path) -> None:
     hook = MlflowHook()
     metrics = RunMetricsDataset(filepath=str(tmp_path / "m.json"), prefix="images")
     hook.after_context_created(_context(tmp_path, required=True))
-    hook.before_pipeline_run(run_params=dict(RUN_PARAMS), catalog=DataCatalog({"m": metrics}))
+    hook.before_pipeline_run(
+        run_params=dict(RUN_PARAMS), pipeline=Pipeline([]), catalog=DataCatalog({"m": metrics})
+    )
     _kill_writer(hook)  # connected already (a required run waits for that): mid-run
     hook.after_dataset_saved(dataset_name="m", data=METRICS)
     with pytest.raises(TrackingUnavailableError, match=r"recording the run failed .*exit code -9"):
@@ -237,4 +244,6 @@ def test_a_writer_killed_before_a_required_run_stops_it_before_any_node(tmp_path
     hook.after_context_created(_context(tmp_path, required=True))
     _kill_writer(hook)
     with pytest.raises(TrackingUnavailableError, match="so the run stops"):
-        hook.before_pipeline_run(run_params=dict(RUN_PARAMS), catalog=DataCatalog({}))
+        hook.before_pipeline_run(
+            run_params=dict(RUN_PARAMS), pipeline=Pipeline([]), catalog=DataCatalog({})
+        )

@@ -85,6 +85,10 @@ class SklearnModelDataset(AbstractDataset[Any, Any]):
         """
         tracker.log_model(RUN, data, self._name, **_model_args(data))
 
+    def prepare_mlflow(self, tracker: RunTracker) -> None:
+        """Before the model exists: let the writer load what logging one needs."""
+        tracker.prepare_model()
+
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._path), "name": self._name}
 

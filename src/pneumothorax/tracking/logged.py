@@ -27,6 +27,9 @@ class RunTracker(Protocol):
     def log_model(self, which: str, model: Any, name: str, **args: Any) -> None:
         """``mlflow.sklearn.log_model(model, name=name, **args)`` on ``which`` run."""
 
+    def prepare_model(self) -> None:
+        """Let the writer load what logging a model needs, ahead of it."""
+
 
 @runtime_checkable
 class MlflowLogged(Protocol):

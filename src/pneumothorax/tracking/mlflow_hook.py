@@ -44,6 +44,7 @@ from pneumothorax.tracking.tracker import ENTRY, RUN, Tracker
 if TYPE_CHECKING:
     from kedro.framework.context import KedroContext
     from kedro.io import DataCatalog
+    from kedro.pipeline import Pipeline
     from kedro.pipeline.node import Node
 
 logger = logging.getLogger(__name__)
@@ -211,10 +212,14 @@ class MlflowHook:
         self._thumbnails = {}
 
     @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any], catalog: DataCatalog) -> None:
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
         """Ask for the experiment's parent run and this stage's run in it.
 
         With ``tracking.required`` it first waits for the writer to have opened the store.
+        A dataset the pipeline will save that has a ``prepare_mlflow(tracker)`` method (the
+        model) is asked to let the writer prepare while the nodes work.
 
         Raises:
             TrackingUnavailableError: Tracking is required and the store cannot be opened.
@@ -237,6 +242,12 @@ class MlflowHook:
             # Read now, before any node writes: `git.dirty` of the code that ran.
             provenance=run_tags(self._project_path),
         )
+        for name in sorted(pipeline.all_outputs()):
+            prepare = (
+                getattr(catalog.get(name), "prepare_mlflow", None) if name in catalog else None
+            )
+            if callable(prepare):
+                prepare(tracker)
 
     @hook_impl
     def before_node_run(self, node: Node, inputs: dict[str, Any]) -> None:

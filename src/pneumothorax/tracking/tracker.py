@@ -139,6 +139,11 @@ class Tracker:
         """
         self._send("model", which=which, model=pickle.dumps(model), name=name, args=args)
 
+    def prepare_model(self) -> None:
+        """Let the writer load what logging a model needs, while the stage works."""
+        with self.acting("preparing to log the model"):
+            self._send("prepare_model")
+
     # -- what the hook calls -----------------------------------------------------------
 
     @contextlib.contextmanager

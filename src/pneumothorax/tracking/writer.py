@@ -24,6 +24,7 @@ import pickle
 import queue
 import struct
 import sys
+import tempfile
 import threading
 import traceback
 import warnings
@@ -130,6 +131,7 @@ class Writer:
             "metrics": self._log_metrics,
             "artifact": self._log_artifact,
             "model": self._log_model,
+            "prepare_model": self._prepare_model,
             "thumbnails": self._log_thumbnails,
             "carry": self._carry_metrics,
         }
@@ -308,6 +310,25 @@ class Writer:
             # log_model logs to MLflow's active run only: the stage's, for this one call.
             with mlflow.start_run(run_id=run_id):
                 mlflow.sklearn.log_model(estimator, name=name, **args)
+
+    def _prepare_model(self) -> None:
+        """Save a one-leaf model, so that the stage's own model logs without waiting.
+
+        ``log_model`` imports the serialiser (skops, 0.9 s) and maps every installed
+        distribution to its modules to check the requirements (0.8 s), each once per
+        process; the stage had both already when it logged its model itself. Done while
+        the stage trains; a failure here only costs that time later, never the run.
+        """
+        import mlflow.sklearn
+        from sklearn.dummy import DummyClassifier
+
+        model = DummyClassifier().fit([[0.0], [1.0]], [0, 1])
+        with tempfile.TemporaryDirectory() as folder, contextlib.suppress(Exception):
+            mlflow.sklearn.save_model(
+                model,
+                str(Path(folder) / "model"),
+                pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
+            )
 
     def _log_raw_data(self, run_id: str) -> None:
         """Log each raw DVC folder as the run's input (the UI's Datasets column).
