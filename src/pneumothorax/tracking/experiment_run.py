@@ -88,7 +88,7 @@ def given_exp_name(cmdline: list[str] | None = None) -> str | None:
 def _dvc_cmdline() -> list[str]:
     import psutil
 
-    process = _dvc_ancestor()
+    process = dvc_process()
     try:
         return process.cmdline() if process is not None else []
     except psutil.Error:
@@ -122,24 +122,28 @@ def current_params(project_path: Path) -> dict[str, Any]:
     return load_params(path) if path.is_file() else {}
 
 
-def group_key() -> str | None:
+def group_key(env: Mapping[str, str] | None = None) -> str | None:
     """The key shared by every stage run of one DVC command, or None outside DVC.
 
-    Under ``dvc exp run`` DVC names the experiment (``DVC_EXP_NAME``); under ``dvc repro``
-    every stage's command is a child of the same ``dvc`` process, so that process (host,
-    pid and start time, which together never repeat) identifies the reproduction. A plain
-    ``kedro run`` has no group and stays a single run.
+    Under ``dvc exp run`` DVC names the experiment (``DVC_EXP_NAME`` in ``env``, default
+    this process's environment); under ``dvc repro`` every stage's command is a child of
+    the same ``dvc`` process, so that process (host, pid and start time, which together
+    never repeat) identifies the reproduction. A plain ``kedro run`` has no group and
+    stays a single run. Computed by the stage itself: its writer may be shared, and no
+    longer a child of the DVC process.
     """
-    name = os.environ.get("DVC_EXP_NAME")
+    env = os.environ if env is None else env
+    name = env.get("DVC_EXP_NAME")
     if name:
-        return f"dvc-exp:{name}:{os.environ.get('DVC_EXP_BASELINE_REV', '')}"
-    process = _dvc_ancestor()
+        return f"dvc-exp:{name}:{env.get('DVC_EXP_BASELINE_REV', '')}"
+    process = dvc_process()
     if process is None:
         return None
     return f"dvc:{socket.gethostname()}:{process.pid}:{process.create_time():.3f}"
 
 
-def _dvc_ancestor() -> Any:
+def dvc_process() -> Any:
+    """The nearest ``dvc`` process above this one (a ``psutil.Process``), or None."""
     import psutil
 
     try:

@@ -1,8 +1,17 @@
 """The stage's side of the MLflow writer: requests sent without waiting, the verdict at the end.
 
-A :class:`Tracker` starts ``python -m pneumothorax.tracking.writer`` (see that module) and
-talks to it through its stdin and stdout in pickled plain data (str, numbers, bytes,
-dicts, lists, tuples), so this process never imports MLflow. It starts no thread either:
+A :class:`Tracker` talks to a writer process (:mod:`pneumothorax.tracking.writer`) in pickled
+plain data (str, numbers, bytes, dicts, lists, tuples), so this process never imports MLflow:
+
+* **Under DVC** (a stage of ``dvc repro`` or ``dvc exp run``), every stage of the DVC command
+  shares one writer: the first stage starts it (``--serve``), and it stays until that DVC
+  process ends. Each stage connects to its Unix socket and is served by a fork of it, which
+  has MLflow and its sqlite store imported already: the stages after the first pay neither
+  (about a second of CPU each, docs/benchmarks.md).
+* **Otherwise** (a plain ``kedro run``), the stage starts its own writer and talks to it
+  through its stdin and stdout.
+
+It starts no thread either:
 the process pools of the nodes fork only a single-threaded process
 (:mod:`pneumothorax.runtime.executors`), so answers are read, with a timeout, only when
 waited for. Runs are named symbolically:
@@ -13,18 +22,22 @@ waited for. Runs are named symbolically:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import pickle
 import select
+import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from pneumothorax.tracking.experiment_run import dvc_process, group_key
 from pneumothorax.tracking.logged import ENTRY, RUN
 
 __all__ = ["ENTRY", "RUN", "Outcome", "Tracker"]
@@ -33,6 +46,10 @@ __all__ = ["ENTRY", "RUN", "Outcome", "Tracker"]
 WRITER_MODULE = "pneumothorax.tracking.writer"
 #: Seconds to wait for one of the writer's answers (a dead writer is noticed at once).
 ANSWER_TIMEOUT = 120.0
+#: Seconds to wait for a shared writer just started to listen.
+LISTEN_TIMEOUT = 30.0
+#: A shared writer needs Unix sockets that pass file descriptors, and fork (not Windows).
+_CAN_SHARE = hasattr(socket, "AF_UNIX") and hasattr(socket, "send_fds") and hasattr(os, "fork")
 #: What a warning calls a failure that no single request caused.
 _RECORDING = "recording the run"
 
@@ -61,7 +78,10 @@ class Tracker:
     """
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        """Start the writer, which imports MLflow until :meth:`configure` hands it its work.
+        """Reach a writer, which imports MLflow until :meth:`configure` hands it its work.
+
+        Under DVC, the DVC command's shared writer (started now if this is its first
+        stage); otherwise a writer of this stage's own.
 
         Args:
             env: The writer's environment at start (default: this process's).
@@ -72,20 +92,37 @@ class Tracker:
         self._outcomes: dict[str, Outcome] = {}
         self._start_failure: dict[str, Any] | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._socket: socket.socket | None = None
+        self._requests: IO[bytes] | None = None
+        self._server_pid: int | None = None
+        env = _importing_this_package(os.environ if env is None else env)
+        owner = _dvc_owner()
         try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", WRITER_MODULE],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env=_importing_this_package(os.environ if env is None else env),
-            )
+            if owner is not None and _CAN_SHARE:
+                self._socket, self._server_pid = _join_shared_writer(owner, env)
+                self._requests = self._socket.makefile("wb")
+            else:
+                self._process = subprocess.Popen(
+                    [sys.executable, "-m", WRITER_MODULE],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    env=env,
+                )
+                self._requests = self._process.stdin
         except OSError as err:
             self._start_failure = _failure("starting the MLflow writer process", str(err))
 
     @property
     def alive(self) -> bool:
-        """Whether the writer is still running (a spare one ends if never configured)."""
+        """Whether the writer is still there (a spare one ends if never configured)."""
+        if self._socket is not None:
+            return not self._ended_pipe and _socket_open(self._socket)
         return self._process is not None and self._process.poll() is None
+
+    @property
+    def shared_writer_pid(self) -> int | None:
+        """The process id of the DVC command's shared writer (None: not shared)."""
+        return self._server_pid
 
     def configure(
         self,
@@ -103,18 +140,27 @@ class Tracker:
             params: The parameters as params.yaml wrote them (the entry logs them all).
             env: The environment MLflow runs with (default: this process's, as it is now).
         """
+        env = dict(os.environ if env is None else env)
         self._write(
             {
                 "project_path": str(project_path),
                 "experiment": experiment,
                 "params": dict(params),
-                "env": dict(os.environ if env is None else env),
+                "env": env,
+                "group": group_key(env),
+                "cwd": os.getcwd(),
             }
         )
 
     @property
     def pid(self) -> int | None:
-        """The writer's process id (None if it could not start)."""
+        """The process id of the writer serving this stage (None if none could start).
+
+        Under DVC, the shared writer's fork that serves this stage (it says so first).
+        """
+        if self._socket is not None:
+            # The fork's first answer, ("writer", None, its pid), carries it in the third field.
+            return self._await("writer", ANSWER_TIMEOUT).moved or None
         return self._process.pid if self._process is not None else None
 
     # -- what datasets call ------------------------------------------------------------
@@ -196,13 +242,18 @@ class Tracker:
         """
         if "finished" not in self._outcomes:
             self._send("finish", status=status)
-            if self._process is not None and self._process.stdin is not None:
+            if self._requests is not None:
                 with contextlib.suppress(OSError):
-                    self._process.stdin.close()
+                    self._requests.close()
+            if self._socket is not None:
+                with contextlib.suppress(OSError):
+                    self._socket.shutdown(socket.SHUT_WR)
         outcome = self._await("finished", timeout)
         connected = self._outcomes.get("connected")
         if connected is not None and connected.failure is not None:
             outcome = Outcome(connected.failure, outcome.moved or connected.moved)
+        if self._socket is not None:
+            self._socket.close()
         if self._process is not None:
             try:
                 self._process.wait(timeout=10)
@@ -216,15 +267,15 @@ class Tracker:
         self._write((operation, self._action, args))
 
     def _write(self, message: Any) -> None:
-        process = self._process
-        if process is None or process.stdin is None or process.stdin.closed:
+        requests = self._requests
+        if requests is None or requests.closed:
             return
         try:
-            pickle.dump(message, process.stdin)
-            process.stdin.flush()
+            pickle.dump(message, requests)
+            requests.flush()
         except OSError:  # the writer is gone: finish() reports it
             with contextlib.suppress(OSError):
-                process.stdin.close()
+                requests.close()
 
     def _await(self, kind: str, timeout: float) -> Outcome:
         """The writer's ``kind`` answer, reading (and keeping) the ones before it."""
@@ -238,6 +289,9 @@ class Tracker:
                     return Outcome(_failure(_RECORDING, self._ended()))
                 if self._process is not None:
                     self._process.kill()
+                if self._socket is not None:
+                    self._socket.close()
+                    self._ended_pipe = True
                 return Outcome(_failure(_RECORDING, f"no answer within {timeout:g} s"))
             got, failure, moved = answer
             self._outcomes[got] = Outcome(failure, moved)
@@ -250,9 +304,14 @@ class Tracker:
         ``main``), read from the raw pipe so that nothing is buffered out of ``select``'s
         sight.
         """
-        if self._process is None or self._process.stdout is None:
+        if self._socket is not None:
+            if self._socket.fileno() < 0:
+                return None
+            stream = self._socket.fileno()
+        elif self._process is not None and self._process.stdout is not None:
+            stream = self._process.stdout.fileno()
+        else:
             return None
-        stream = self._process.stdout.fileno()
         while not self._ended_pipe:
             if len(self._received) >= 4:
                 (size,) = struct.unpack(">I", self._received[:4])
@@ -263,13 +322,18 @@ class Tracker:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([stream], [], [], remaining)[0]:
                 return None
-            chunk = os.read(stream, 1 << 16)
+            try:
+                chunk = os.read(stream, 1 << 16)
+            except OSError:  # a reset connection: the writer is gone
+                chunk = b""
             if not chunk:
                 self._ended_pipe = True
             self._received += chunk
         return None
 
     def _ended(self) -> str:
+        if self._socket is not None:
+            return "the MLflow writer process serving this stage ended"
         code = None
         if self._process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -290,3 +354,107 @@ def _importing_this_package(env: Mapping[str, str]) -> dict[str, str]:
     root = str(Path(__file__).resolve().parents[2])
     paths = [root, *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != root)]
     return {**env, "PYTHONPATH": os.pathsep.join(paths)}
+
+
+# -- the writer shared by a DVC command's stages ------------------------------------------
+
+
+def _dvc_owner() -> tuple[int, float] | None:
+    """The DVC process this stage runs under: ``(pid, start time)``, or None."""
+    process = dvc_process()
+    if process is None:
+        return None
+    try:
+        return process.pid, process.create_time()
+    except Exception:  # psutil.Error: it ended, or cannot be read
+        return None
+
+
+def shared_socket_path(owner: tuple[int, float], env: Mapping[str, str]) -> Path:
+    """Where the shared writer of ``owner``'s stages listens.
+
+    One per DVC process and per copy of the package and interpreter (a ``dvc exp run --temp``
+    copy runs its own code), in the temporary folder: a socket's path must stay under about
+    100 bytes, which a project's own folder may not.
+    """
+    key = "\0".join(
+        [socket.gethostname(), str(owner[0]), f"{owner[1]:.3f}", sys.executable,
+         env.get("PYTHONPATH", "")]
+    )  # fmt: skip
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    folder = tempfile.gettempdir()
+    if len(folder) > 60:
+        folder = "/tmp"
+    return Path(folder) / f"pneumothorax-mlflow-{os.getuid()}-{digest}.sock"
+
+
+def _join_shared_writer(
+    owner: tuple[int, float], env: Mapping[str, str]
+) -> tuple[socket.socket, int | None]:
+    """Connect to ``owner``'s shared writer, starting it if there is none yet.
+
+    Returns:
+        The connection (this stage's own fork of the writer answers on it) and the shared
+        writer's process id.
+
+    Raises:
+        OSError: No writer could be started or reached.
+    """
+    path = shared_socket_path(owner, env)
+    try:
+        return _connect(path)
+    except (FileNotFoundError, ConnectionRefusedError):
+        # None yet (this is the command's first stage), or a dead one's socket file.
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    server = subprocess.Popen(
+        [sys.executable, "-m", WRITER_MODULE, "--serve", str(path),
+         "--owner", str(owner[0]), "--owner-started", repr(owner[1])],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=dict(env), start_new_session=True,  # not stopped by the terminal's Ctrl-C
+    )  # fmt: skip
+    deadline = time.monotonic() + LISTEN_TIMEOUT
+    while True:
+        try:
+            return _connect(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise OSError(
+                    f"the shared MLflow writer did not start (exit code {server.poll()})"
+                ) from None
+            time.sleep(0.01)
+
+
+def _connect(path: Path) -> tuple[socket.socket, int | None]:
+    """Connect to the writer at ``path``; hand it this stage's stderr for its messages."""
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.connect(str(path))
+        # The fork serving this stage writes its warnings where the stage's own go.
+        socket.send_fds(connection, [b"\0"], [2])
+        server_pid = _peer_pid(connection)
+    except OSError:
+        connection.close()
+        raise
+    return connection, server_pid
+
+
+def _peer_pid(connection: socket.socket) -> int | None:
+    """The process id of whoever listens on ``connection`` (Linux's SO_PEERCRED)."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return None
+    pid, _uid, _gid = struct.unpack("3i", connection.getsockopt(socket.SOL_SOCKET, option, 12))
+    return int(pid)
+
+
+def _socket_open(connection: socket.socket) -> bool:
+    """Whether the other end of ``connection`` is still there (no end of stream waiting)."""
+    if connection.fileno() < 0:
+        return False
+    if not select.select([connection], [], [], 0)[0]:
+        return True
+    try:
+        return connection.recv(1, socket.MSG_PEEK) != b""
+    except OSError:
+        return False

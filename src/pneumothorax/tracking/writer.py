@@ -22,6 +22,7 @@ import logging
 import os
 import pickle
 import queue
+import socket
 import struct
 import sys
 import tempfile
@@ -42,7 +43,6 @@ from pneumothorax.tracking.experiment_run import (
     flatten,
     format_value,
     given_exp_name,
-    group_key,
     run_name,
 )
 from pneumothorax.tracking.outage import fail_fast, first_line, tracking_errors
@@ -96,11 +96,14 @@ class Writer:
         """Take the stage's settings.
 
         Args:
-            config: ``project_path``, ``experiment`` (name), ``params`` (as written).
+            config: ``project_path``, ``experiment`` (name), ``params`` (as written),
+                ``group`` (the stage's :func:`~pneumothorax.tracking.experiment_run.group_key`).
         """
         self._project_path = Path(config["project_path"])
         self._experiment = str(config["experiment"])
         self._params: dict[str, Any] = dict(config["params"])
+        # The stage's DVC command (see group_key): this process may serve several stages.
+        self._group: str | None = config.get("group")
         self._errors: tuple[type[BaseException], ...] = ()
         self._client: MlflowClient | None = None
         self._experiment_id: str | None = None
@@ -225,7 +228,7 @@ class Writer:
 
     def _resume_parent(self, provenance: Mapping[str, str]) -> str | None:
         """The experiment's entry for this DVC command, created by its first stage."""
-        key = group_key()
+        key = self._group
         if key is None or self._client is None or self._experiment_id is None:
             return None
         found = self._client.search_runs(
@@ -467,7 +470,7 @@ def _preload() -> None:
 
 
 def main() -> int:
-    """Serve one stage: preload MLflow, read the settings, connect, carry out the requests.
+    """Serve one stage through stdin and stdout (a plain ``kedro run``'s own writer).
 
     The stage starts this process as soon as its hook exists, long before it knows its
     settings; a process whose settings never come (a Kedro command that runs no pipeline)
@@ -478,17 +481,99 @@ def main() -> int:
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    requests: queue.Queue[Any] = queue.Queue()
+    threading.Thread(target=_drain, args=(sys.stdin.buffer, requests), daemon=True).start()
+    _preload()
+    return _session(requests, _answerer(answers))
+
+
+def serve(path: Path, owner: int, owner_started: float) -> int:
+    """Serve every stage of one DVC command: a fork of this process per stage.
+
+    Listens on the Unix socket ``path`` (:func:`pneumothorax.tracking.tracker.shared_socket_path`),
+    imports MLflow and its store once, then forks for each connection, so every stage is
+    served by a process of its own (its own environment and state, as with a writer per
+    stage) that has nothing left to import. Ends when the DVC process ``owner`` (its pid
+    and start time) has ended, and removes its socket.
+    """
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    umask = os.umask(0o077)  # the socket is its user's only
+    try:
+        listener.bind(str(path))
+    except OSError:  # another stage's writer took the address first: it serves
+        return 0
+    finally:
+        os.umask(umask)
+    try:
+        listener.listen(8)
+        _preload()
+        listener.settimeout(0.2)
+        while _running(owner, owner_started):
+            with contextlib.suppress(ChildProcessError):
+                while os.waitpid(-1, os.WNOHANG)[0]:  # reap the forks that are done
+                    pass
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            if os.fork() == 0:  # the fork serves this stage, then ends
+                listener.close()
+                os._exit(_serve_connection(connection))
+            connection.close()
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        listener.close()
+    return 0
+
+
+def _serve_connection(connection: socket.socket) -> int:
+    """One stage, in a fork of the shared writer: its stderr, its requests, its answers."""
+    code = 1
+    with contextlib.suppress(BaseException):
+        connection.settimeout(None)
+        _, fds, _, _ = socket.recv_fds(connection, 1, 1)
+        for fd in fds[:1]:  # the stage's stderr: its warnings go where the stage's own go
+            os.dup2(fd, 2)
+            os.close(fd)
+        logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+        answer = _answerer(connection.makefile("wb"))
+        answer(("writer", None, os.getpid()))
+        requests: queue.Queue[Any] = queue.Queue()
+        threading.Thread(
+            target=_drain, args=(connection.makefile("rb"), requests), daemon=True
+        ).start()
+        code = _session(requests, answer)
+        sys.stderr.flush()
+    return code
+
+
+def _running(pid: int, started: float) -> bool:
+    """Whether the process ``pid`` that started at ``started`` is still running."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        return abs(process.create_time() - started) < 0.01 and process.status() != "zombie"
+    except psutil.Error:
+        return False
+
+
+def _answerer(answers: IO[bytes]) -> Callable[[Any], None]:
+    """What sends one answer to the stage."""
 
     def answer(message: Any) -> None:
-        # Length first: the stage reads its raw pipe with select, not a pickle stream.
+        # Length first: the stage reads its end with select, not as a pickle stream.
         frame = pickle.dumps(message)
         with contextlib.suppress(OSError):  # the stage is gone: nobody to tell
             answers.write(struct.pack(">I", len(frame)) + frame)
             answers.flush()
 
-    requests: queue.Queue[Any] = queue.Queue()
-    threading.Thread(target=_drain, args=(sys.stdin.buffer, requests), daemon=True).start()
-    _preload()
+    return answer
+
+
+def _session(requests: queue.Queue[Any], answer: Callable[[Any], None]) -> int:
+    """Read the settings, connect, carry out the requests (MLflow preloaded)."""
     try:
         config = requests.get(timeout=SETTINGS_TIMEOUT)
     except queue.Empty:
@@ -499,6 +584,8 @@ def main() -> int:
     # login, the fallback from an unreachable server, shorter HTTP retries.
     os.environ.clear()
     os.environ.update(config["env"])
+    with contextlib.suppress(KeyError, OSError):
+        os.chdir(config["cwd"])  # the stage's folder (a shared writer's is its first stage's)
     writer = Writer(config)
     writer.connect()
     answer(("connected", writer.failure, writer.moved))
@@ -506,8 +593,18 @@ def main() -> int:
     return 0
 
 
+def _cli(argv: list[str]) -> int:
+    """``--serve PATH --owner PID --owner-started T``: the shared writer; else one stage's."""
+    if argv[:1] != ["--serve"]:
+        return main()
+    options = dict(zip(argv[0::2], argv[1::2], strict=True))
+    return serve(
+        Path(options["--serve"]), int(options["--owner"]), float(options["--owner-started"])
+    )
+
+
 if __name__ == "__main__":
-    code = main()
+    code = _cli(sys.argv[1:])
     sys.stderr.flush()
     # Every answer is flushed and every MLflow call committed: skip the interpreter's
     # clean-up (garbage collections over MLflow's and SQLAlchemy's objects, ~0.6 s), which
