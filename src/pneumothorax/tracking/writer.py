@@ -1,16 +1,23 @@
-"""The MLflow writer: a child process of a stage that makes every MLflow call of its run.
+"""The MLflow writer: the process that makes every MLflow call of a stage's run.
 
-``python -m pneumothorax.tracking.writer``, started by
-:class:`pneumothorax.tracking.tracker.Tracker` (docs/design.md, "The MLflow writer"). Importing
-MLflow and opening its sqlite store (SQLAlchemy, alembic) costs a stage about 1.3 s of CPU;
-here it runs on the machine's other core while Kedro starts and the nodes work. The stage
-sends its settings first (when it has them: this process preloads MLflow meanwhile), then
-requests down stdin (pickled plain data: :data:`Request`) without waiting; this process
-answers twice on stdout: ``("connected", failure, moved)`` once the store is open, and
-``("finished", failure, moved)`` after the last request (``moved``: artifact locations
-pointed at this folder). A failure is ``None`` or a
-:data:`Failure` mapping; the stage decides what it costs (a warning, or an error with
-``tracking.required``).
+Started by :class:`pneumothorax.tracking.tracker.Tracker` (docs/design.md, "The MLflow
+writer"), in one of two ways:
+
+* ``python -m pneumothorax.tracking.writer --serve SOCKET --owner PID --owner-started T``:
+  the writer shared by every stage of one DVC command (the process ``PID``, started at
+  ``T``). It imports MLflow and its sqlite store (SQLAlchemy, alembic: about a second of
+  CPU) once, then forks for each stage that connects to its Unix socket; it ends when that
+  DVC process has.
+* ``python -m pneumothorax.tracking.writer``: a plain ``kedro run``'s own writer, on the
+  stage's stdin and stdout.
+
+Either way one stage is served the same way: it sends its settings first (when it has
+them: MLflow is imported meanwhile), then requests (pickled plain data: :data:`Request`)
+without waiting; the writer answers ``("connected", failure, moved)`` once the store is
+open, and ``("finished", failure, moved)`` after the last request (``moved``: artifact
+locations pointed at this folder); a fork of the shared writer first says
+``("writer", None, its pid)``. A failure is ``None`` or a :data:`Failure` mapping; the stage
+decides what it costs (a warning, or an error with ``tracking.required``).
 """
 
 from __future__ import annotations
