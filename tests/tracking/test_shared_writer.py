@@ -40,8 +40,9 @@ _STAGE = textwrap.dedent(
     """
 )
 
-#: A ``dvc`` that runs each argument as a stage (a child interpreter running _STAGE), or,
-#: for ``kill``, kills the shared writer the last stage reported.
+#: A ``dvc`` that runs each argument as a stage (a child interpreter running _STAGE; a step
+#: ``name:VAR=value`` sets VAR for that stage), or, for ``kill``, kills the shared writer the
+#: last stage reported.
 _FAKE_DVC = textwrap.dedent(
     """
     import json, os, signal, subprocess, sys, time
@@ -52,9 +53,12 @@ _FAKE_DVC = textwrap.dedent(
         if step == "kill":
             os.kill(last["shared"], signal.SIGKILL)
             continue
+        # "name:VAR=value,...": the stage runs with these variables set.
+        name, _, assignments = step.partition(":")
+        env = {**os.environ, **dict(a.split("=", 1) for a in assignments.split(",") if a)}
         out = subprocess.run(
-            [sys.executable, "-c", stage_code, project, step],
-            check=True, capture_output=True, text=True,
+            [sys.executable, "-c", stage_code, project, name],
+            check=True, capture_output=True, text=True, env=env,
         ).stdout
         last = json.loads(out.strip().splitlines()[-1])
         print(json.dumps(last), flush=True)
@@ -70,7 +74,7 @@ def short_tmp() -> Iterator[Path]:
 
 
 def _run_dvc(tmp_path: Path, short_tmp: Path, *steps: str) -> list[dict]:
-    """Run the fake ``dvc`` over ``steps``; each stage's report, and the dvc's pid."""
+    """Run the fake ``dvc`` over ``steps`` with TMPDIR ``short_tmp``; each stage's report."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     dvc = bin_dir / "dvc"
@@ -121,7 +125,7 @@ def test_the_stages_of_one_dvc_command_share_one_writer_which_ends_with_it(
     assert runs[_parent_name(runs, parent)].data.params == {"a": "1"}
     # The DVC command has ended: so has its writer, which removed its socket.
     assert _gone(first["shared"])
-    assert list(short_tmp.iterdir()) == []
+    assert list(short_tmp.rglob("*.sock")) == []  # the socket is removed
 
 
 def test_a_stage_after_the_shared_writer_died_starts_another(
@@ -139,7 +143,7 @@ def test_a_stage_after_the_shared_writer_died_starts_another(
         == runs["images"].data.tags["mlflow.parentRunId"]
     )
     assert _gone(second["shared"])
-    assert list(short_tmp.iterdir()) == []
+    assert list(short_tmp.rglob("*.sock")) == []  # the socket is removed
 
 
 def test_a_stage_killed_mid_run_leaves_its_run_failed_and_the_writer_serving(
@@ -201,3 +205,123 @@ def _parent_name(runs: dict[str, mlflow.entities.Run], run_id: str) -> str:
     """The name of the run ``run_id`` among ``runs``."""
     [name] = [name for name, run in runs.items() if run.info.run_id == run_id]
     return name
+
+
+def test_a_long_temporary_folder_still_shares_one_writer(tmp_path: Path) -> None:
+    """A TMPDIR of 58 characters: a socket path under it would pass AF_UNIX's ~107 bytes."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as base:
+        long_tmp = Path(base) / ("t" * (58 - len(base) - 1))
+        long_tmp.mkdir()
+        assert len(str(long_tmp)) == 58
+        first, second = _run_dvc(tmp_path, long_tmp, "images", "metadata")
+        assert first["failure"] is None and second["failure"] is None
+        assert first["shared"] is not None and first["shared"] == second["shared"]
+        assert _stage_runs()["metadata"].info.status == "FINISHED"
+        assert _gone(first["shared"])
+
+
+def test_each_stage_is_served_with_its_own_environment(tmp_path: Path, short_tmp: Path) -> None:
+    """The fork serving a stage runs with that stage's variables, not the first stage's.
+
+    ``mlflow.user`` comes from the login name, which Python reads from ``LOGNAME``/``USER``.
+    """
+    names = {"LOGNAME": "", "LNAME": "", "USERNAME": ""}
+    first, second = _run_dvc(
+        tmp_path,
+        short_tmp,
+        "images:" + ",".join(f"{k}={v}" for k, v in {**names, "USER": "alice"}.items()),
+        "metadata:" + ",".join(f"{k}={v}" for k, v in {**names, "USER": "bob"}.items()),
+    )
+    assert first["shared"] == second["shared"]
+    runs = _stage_runs()
+    assert runs["images"].data.tags["mlflow.user"] == "alice"
+    assert runs["metadata"].data.tags["mlflow.user"] == "bob"
+
+
+#: A ``dvc`` under which another user (``nobody``) listens first where the stages' shared
+#: writer would (in a folder it made in a shared, sticky TMPDIR like /tmp; or, as root could,
+#: in the stages' own folder), then runs one stage; prints the stage's report and how many
+#: bytes that user's socket received.
+_DVC_WITH_IMPOSTOR = textwrap.dedent(
+    """
+    import json, os, socket, subprocess, sys
+    import psutil
+    from pneumothorax.tracking import tracker
+
+    stage_code, project, where = sys.argv[1:4]
+    owner = (os.getpid(), psutil.Process().create_time())
+    path = tracker.shared_socket_path(owner, tracker._importing_this_package(os.environ))
+    if where == "our folder":  # made as the stages make it; root may bind in it
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+    ready, report = os.pipe()
+    if os.fork() == 0:
+        os.close(ready)
+        received = 0
+        try:
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            if where == "our folder":
+                listener.bind(str(path))
+            os.setgid(65534)
+            os.setuid(65534)
+            if where == "its folder":
+                os.makedirs(path.parent, mode=0o777, exist_ok=True)
+                listener.bind(str(path))
+            listener.listen(8)  # the socket's owner, to its peers, is who listens
+            os.write(report, b"bound\\n")
+            connection, _ = listener.accept()
+            connection.settimeout(5)
+            while chunk := connection.recv(65536):
+                received += len(chunk)
+        except OSError as err:
+            os.write(report, f"{type(err).__name__}\\n".encode())
+        finally:
+            os.write(report, f"{received}\\n".encode())
+            os._exit(0)
+    os.close(report)
+    reader = os.fdopen(ready)
+    bound = reader.readline().strip()
+    out = subprocess.run(
+        [sys.executable, "-c", stage_code, project, "images"],
+        check=True, capture_output=True, text=True, timeout=200,
+    ).stdout
+    # Wake the impostor's accept if nobody connected to it.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as poke:
+        try:
+            poke.connect(str(path))
+        except OSError:
+            pass
+    rest = reader.read().split()
+    print(json.dumps({**json.loads(out.splitlines()[-1]), "bound": bound, "received": rest[-1]}))
+    """
+)
+
+
+@pytest.mark.parametrize("where", ["its folder", "our folder"])
+def test_a_socket_of_another_user_is_never_talked_to(
+    tmp_path: Path, short_tmp: Path, where: str
+) -> None:
+    """Another user who listens first at the shared writer's address learns nothing.
+
+    The stage would send its settings and environment (a server's credentials) there.
+    """
+    if os.getuid() != 0:
+        pytest.skip("needs root, to act as another user")
+    short_tmp.chmod(0o1777)  # shared by every user, like /tmp
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    dvc = bin_dir / "dvc"
+    dvc.write_text(f"#!{sys.executable}\n{_DVC_WITH_IMPOSTOR}")
+    dvc.chmod(0o755)
+    env = {**os.environ, "TMPDIR": str(short_tmp)}
+    env.pop("DVC_EXP_NAME", None)
+    result = subprocess.run(
+        [str(dvc), _STAGE, str(tmp_path), where],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-5000:]
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["bound"] == "bound"
+    assert report["received"] == "0"
+    # The stage was served all the same, by a writer of its own user.
+    assert report["failure"] is None
+    assert _stage_runs()["images"].info.status == "FINISHED"

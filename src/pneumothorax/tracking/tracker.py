@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import pickle
 import select
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -42,6 +44,8 @@ from pneumothorax.tracking.logged import ENTRY, RUN
 
 __all__ = ["ENTRY", "RUN", "Outcome", "Tracker"]
 
+logger = logging.getLogger(__name__)
+
 #: The writer's module, run with this interpreter.
 WRITER_MODULE = "pneumothorax.tracking.writer"
 #: Seconds to wait for one of the writer's answers (a dead writer is noticed at once).
@@ -50,6 +54,8 @@ ANSWER_TIMEOUT = 120.0
 LISTEN_TIMEOUT = 30.0
 #: A shared writer needs Unix sockets that pass file descriptors, and fork (not Windows).
 _CAN_SHARE = hasattr(socket, "AF_UNIX") and hasattr(socket, "send_fds") and hasattr(os, "fork")
+#: The longest socket path used: ``sun_path`` holds 108 bytes on Linux, 104 on macOS.
+_MAX_SOCKET_PATH = 100
 #: What a warning calls a failure that no single request caused.
 _RECORDING = "recording the run"
 
@@ -97,11 +103,16 @@ class Tracker:
         self._server_pid: int | None = None
         env = _importing_this_package(os.environ if env is None else env)
         owner = _dvc_owner()
-        try:
-            if owner is not None and _CAN_SHARE:
+        if owner is not None and _CAN_SHARE:
+            try:
                 self._socket, self._server_pid = _join_shared_writer(owner, env)
                 self._requests = self._socket.makefile("wb")
-            else:
+            except OSError as err:
+                # Sharing only saves time: a stage that cannot share has a writer of its own.
+                log = logger.warning if isinstance(err, PermissionError) else logger.debug
+                log("Not sharing the MLflow writer of this DVC command: %s", err)
+        try:
+            if self._socket is None:
                 self._process = subprocess.Popen(
                     [sys.executable, "-m", WRITER_MODULE],
                     stdin=subprocess.PIPE,
@@ -382,10 +393,26 @@ def shared_socket_path(owner: tuple[int, float], env: Mapping[str, str]) -> Path
          env.get("PYTHONPATH", "")]
     )  # fmt: skip
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-    folder = tempfile.gettempdir()
-    if len(folder) > 60:
-        folder = "/tmp"
-    return Path(folder) / f"pneumothorax-mlflow-{os.getuid()}-{digest}.sock"
+    for base in (tempfile.gettempdir(), "/tmp"):
+        # In a folder of this user's own (_private_folder): in a temporary folder shared by
+        # every user, anyone could listen first at a path that is known in advance.
+        path = Path(base) / f"pneumothorax-{os.getuid()}" / f"mlflow-{digest}.sock"
+        if len(os.fsencode(path)) <= _MAX_SOCKET_PATH:
+            break
+    return path  # still too long: bind fails, and the stage has a writer of its own
+
+
+def _private_folder(folder: Path) -> None:
+    """Create ``folder`` for this user alone, or check that it is so.
+
+    Raises:
+        PermissionError: ``folder`` is not a folder, or another user's, or open to others.
+    """
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    info = folder.lstat()  # not a link's target: a link may point anywhere
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise PermissionError(f"{folder} is not a folder of this user's only")
 
 
 def _join_shared_writer(
@@ -401,6 +428,7 @@ def _join_shared_writer(
         OSError: No writer could be started or reached.
     """
     path = shared_socket_path(owner, env)
+    _private_folder(path.parent)
     try:
         return _connect(path)
     except (FileNotFoundError, ConnectionRefusedError):
@@ -426,26 +454,35 @@ def _join_shared_writer(
 
 
 def _connect(path: Path) -> tuple[socket.socket, int | None]:
-    """Connect to the writer at ``path``; hand it this stage's stderr for its messages."""
+    """Connect to the writer at ``path``; hand it this stage's stderr for its messages.
+
+    Raises:
+        PermissionError: Another user listens there (root may connect to anyone's socket).
+    """
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         connection.connect(str(path))
+        server_pid, server_uid = _peer(connection)
+        if server_uid is not None and server_uid != os.getuid():
+            raise PermissionError(f"{path} belongs to another user's process")
         # The fork serving this stage writes its warnings where the stage's own go.
         socket.send_fds(connection, [b"\0"], [2])
-        server_pid = _peer_pid(connection)
     except OSError:
         connection.close()
         raise
     return connection, server_pid
 
 
-def _peer_pid(connection: socket.socket) -> int | None:
-    """The process id of whoever listens on ``connection`` (Linux's SO_PEERCRED)."""
+def _peer(connection: socket.socket) -> tuple[int | None, int | None]:
+    """The process and user ids of whoever listens on ``connection`` (Linux's SO_PEERCRED).
+
+    ``(None, None)`` where there is no SO_PEERCRED (macOS): the private folder is the guard.
+    """
     option = getattr(socket, "SO_PEERCRED", None)
     if option is None:
-        return None
-    pid, _uid, _gid = struct.unpack("3i", connection.getsockopt(socket.SOL_SOCKET, option, 12))
-    return int(pid)
+        return None, None
+    pid, uid, _gid = struct.unpack("3i", connection.getsockopt(socket.SOL_SOCKET, option, 12))
+    return int(pid), int(uid)
 
 
 def _socket_open(connection: socket.socket) -> bool:
