@@ -28,6 +28,7 @@ _STAGE = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
+    import psutil
     from pneumothorax.tracking.tracker import Tracker
 
     tracker = Tracker()
@@ -35,6 +36,7 @@ _STAGE = textwrap.dedent(
     tracker.start_runs(name=sys.argv[2], command="kedro run", tags={}, provenance={})
     tracker.log_metrics("run", {"stage.m": 1.0})
     seen = {"shared": tracker.shared_writer_pid, "fork": tracker.pid}
+    seen["forked_by"] = psutil.Process(seen["fork"]).ppid()
     outcome = tracker.finish("FINISHED")
     print(json.dumps({**seen, "failure": outcome.failure}), flush=True)
     """
@@ -73,8 +75,11 @@ def short_tmp() -> Iterator[Path]:
         yield Path(folder)
 
 
-def _run_dvc(tmp_path: Path, short_tmp: Path, *steps: str) -> list[dict]:
-    """Run the fake ``dvc`` over ``steps`` with TMPDIR ``short_tmp``; each stage's report."""
+def _run_dvc(tmp_path: Path, short_tmp: Path, *steps: str, stage: str = _STAGE) -> list[dict]:
+    """Run the fake ``dvc`` over ``steps`` with TMPDIR ``short_tmp``; each stage's report.
+
+    ``stage``: the code of each stage (default :data:`_STAGE`).
+    """
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     dvc = bin_dir / "dvc"
@@ -83,7 +88,7 @@ def _run_dvc(tmp_path: Path, short_tmp: Path, *steps: str) -> list[dict]:
     env = {**os.environ, "TMPDIR": str(short_tmp)}
     env.pop("DVC_EXP_NAME", None)
     result = subprocess.run(
-        [str(dvc), _STAGE, str(tmp_path), *steps],
+        [str(dvc), stage, str(tmp_path), *steps],
         env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-5000:]
@@ -325,3 +330,24 @@ def test_a_socket_of_another_user_is_never_talked_to(
     # The stage was served all the same, by a writer of its own user.
     assert report["failure"] is None
     assert _stage_runs()["images"].info.status == "FINISHED"
+
+
+def test_without_peer_credentials_the_stages_still_share_one_writer(
+    tmp_path: Path, short_tmp: Path
+) -> None:
+    """As on macOS, which has no SO_PEERCRED: the shared writer's pid is unknown, no more."""
+    stage = "import socket\ndel socket.SO_PEERCRED\n" + _STAGE
+    first, second = _run_dvc(tmp_path, short_tmp, "images", "metadata", stage=stage)
+    assert first["failure"] is None and second["failure"] is None
+    assert first["shared"] is None and second["shared"] is None
+    # Served by two forks all the same, of one writer.
+    assert first["fork"] != second["fork"]
+    assert first["forked_by"] == second["forked_by"]
+    runs = _stage_runs()
+    assert runs["images"].info.status == runs["metadata"].info.status == "FINISHED"
+    assert (
+        runs["images"].data.tags["mlflow.parentRunId"]
+        == runs["metadata"].data.tags["mlflow.parentRunId"]
+    )
+    assert _gone(first["forked_by"])  # the writer ended with the DVC command
+    assert list(short_tmp.rglob("*.sock")) == []
