@@ -44,10 +44,29 @@ _STAGE = textwrap.dedent(
 
 #: A ``dvc`` that runs each argument as a stage (a child interpreter running _STAGE; a step
 #: ``name:VAR=value`` sets VAR for that stage), or, for ``kill``, kills the shared writer the
-#: last stage reported.
+#: last stage reported, or, for ``pipes``, reports which of that writer and its forks still
+#: hold this dvc's stdout or stderr (Linux's /proc).
 _FAKE_DVC = textwrap.dedent(
     """
     import json, os, signal, subprocess, sys, time
+
+    def held_stdio(writer, timeout=15.0):
+        import psutil
+        mine = {os.readlink(f"/proc/self/fd/{fd}") for fd in (1, 2)}
+        deadline = time.monotonic() + timeout
+        while True:  # a fork may hold the stage's stderr for a moment after its answer
+            held = []
+            server = psutil.Process(writer)
+            for process in [server, *server.children(recursive=True)]:
+                for fd in os.listdir(f"/proc/{process.pid}/fd"):
+                    try:
+                        if os.readlink(f"/proc/{process.pid}/fd/{fd}") in mine:
+                            held.append(process.pid)
+                    except OSError:
+                        pass
+            if not held or time.monotonic() > deadline:
+                return held
+            time.sleep(0.05)
 
     stage_code, project, steps = sys.argv[1], sys.argv[2], sys.argv[3:]
     last = None
@@ -58,9 +77,12 @@ _FAKE_DVC = textwrap.dedent(
         # "name:VAR=value,...": the stage runs with these variables set.
         name, _, assignments = step.partition(":")
         env = {**os.environ, **dict(a.split("=", 1) for a in assignments.split(",") if a)}
-        out = subprocess.run(
+        if step == "pipes":  # who, of the writer and its forks, holds this dvc's stdio
+            print(json.dumps({"held": held_stdio(last["shared"])}), flush=True)
+            continue
+        out = subprocess.run(  # stderr: this dvc's, as DVC's stages have
             [sys.executable, "-c", stage_code, project, name],
-            check=True, capture_output=True, text=True, env=env,
+            check=True, stdout=subprocess.PIPE, text=True, env=env,
         ).stdout
         last = json.loads(out.strip().splitlines()[-1])
         print(json.dumps(last), flush=True)
@@ -93,6 +115,18 @@ def _run_dvc(tmp_path: Path, short_tmp: Path, *steps: str, stage: str = _STAGE) 
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-5000:]
     return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads /proc")
+def test_the_writer_holds_no_pipe_of_its_dvc_command(tmp_path: Path, short_tmp: Path) -> None:
+    """``subprocess.run(["dvc", "repro"], capture_output=True)`` waits for every holder of
+    the pipes: the writer started by the first stage, and its forks once their stage ended,
+    hold neither, though each fork writes MLflow's warnings on its stage's stderr."""
+    first, after_first, second, after_second = _run_dvc(
+        tmp_path, short_tmp, "images", "pipes", "metadata", "pipes"
+    )
+    assert first["shared"] == second["shared"]
+    assert after_first == after_second == {"held": []}
 
 
 def _gone(pid: int, timeout: float = 15.0) -> bool:
