@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import mlflow
+import psutil
 import pytest
 import yaml
 from PIL import Image
@@ -124,6 +126,36 @@ def _wait_for(condition, what: str, timeout: float = 300) -> None:
         time.sleep(0.02)
 
 
+def _run_status(project: Project, name: str, since: int) -> str | None:
+    """The status of the MLflow run named ``name`` started after ``since`` (ms), if any."""
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project.path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("pneumothorax")
+    if experiment is None:
+        return None
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"attributes.run_name = '{name}' and attributes.start_time >= {since}",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0].info.status if runs else None
+
+
+def _shared_writers_of(owner: int) -> list[psutil.Process]:
+    """The running MLflow writers shared by the stages of the DVC process ``owner``."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        cmdline = process.info["cmdline"] or []
+        if (
+            "pneumothorax.tracking.writer" in cmdline
+            and "--owner" in cmdline
+            and cmdline[cmdline.index("--owner") + 1 :][:1] == [str(owner)]
+            and process.info["status"] != psutil.STATUS_ZOMBIE
+        ):
+            found.append(process)
+    return found
+
+
 def _holds_stage_lock(project: Project, pid: int) -> bool:
     try:
         lock = json.loads((project.path / ".dvc" / "tmp" / "rwlock").read_text())
@@ -194,6 +226,7 @@ def test_a_repro_killed_mid_conversion_leaves_no_partial_png_and_reruns_identica
         )
 
     log = workspace.path.parent / "killed.log"
+    started = int(time.time() * 1000)
     run = _start(workspace, "dvc", "repro", "--force", "images", log=log)
     try:
         # DVC deletes the stage's outputs before running it (all of them: Kedro's start-up
@@ -204,6 +237,17 @@ def test_a_repro_killed_mid_conversion_leaves_no_partial_png_and_reruns_identica
         os.killpg(run.pid, signal.SIGKILL)
         run.wait(timeout=60)
     assert run.returncode == -signal.SIGKILL, log.read_text()[-3000:]
+    # Its MLflow run ends FAILED, not RUNNING: the shared writer (in a session of its own,
+    # which the kill did not reach) serves the stage even if the kill came while it was
+    # still importing MLflow, and sees the stage's end of the connection close.
+    _wait_for(
+        lambda: _run_status(workspace, "images", started) not in (None, "RUNNING"),
+        "the killed stage's run to end",
+        60,
+    )
+    assert _run_status(workspace, "images", started) == "FAILED"
+    # The killed DVC command's shared writer does not outlive it.
+    _wait_for(lambda: not _shared_writers_of(run.pid), "the shared writer to end", 60)
 
     written = pngs()
     assert 0 < len(written) < COUNT, f"not killed part-way: {len(written)} of {COUNT} PNGs"

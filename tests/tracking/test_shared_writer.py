@@ -16,7 +16,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import mlflow
@@ -136,6 +136,24 @@ def _gone(pid: int, timeout: float = 15.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def _eventually(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """The processes with ``text`` in their command line."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if any(text in arg for arg in process.info["cmdline"] or []):
+            found.append(process.pid)
+    return found
 
 
 def _stage_runs() -> dict[str, mlflow.entities.Run]:
@@ -384,4 +402,48 @@ def test_without_peer_credentials_the_stages_still_share_one_writer(
         == runs["metadata"].data.tags["mlflow.parentRunId"]
     )
     assert _gone(first["forked_by"])  # the writer ended with the DVC command
+    assert list(short_tmp.rglob("*.sock")) == []
+
+
+def test_a_dvc_command_killed_with_its_stage_before_the_writer_listened(
+    tmp_path: Path, short_tmp: Path
+) -> None:
+    """``kill -9`` of the whole process group (Ctrl-C's reach: DVC and its stage) just after
+    the stage asked for its runs, while the new writer still imports MLflow: the writer
+    serves the waiting connection all the same, and the run ends FAILED, not lost."""
+    stage = textwrap.dedent(
+        """
+        import sys, time
+        from pathlib import Path
+        from pneumothorax.tracking.tracker import Tracker
+
+        tracker = Tracker()
+        tracker.configure(project_path=Path(sys.argv[1]), experiment="shared", params={})
+        tracker.start_runs(name="images", command="kedro run", tags={}, provenance={})
+        print(tracker.shared_writer_pid, flush=True)
+        time.sleep(120)
+        """
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    dvc = bin_dir / "dvc"
+    dvc.write_text(
+        f"#!{sys.executable}\nimport subprocess, sys\n"
+        "subprocess.run([sys.executable, '-c', sys.argv[1], sys.argv[2]])\n"
+    )
+    dvc.chmod(0o755)
+    env = {**os.environ, "TMPDIR": str(short_tmp)}
+    env.pop("DVC_EXP_NAME", None)
+    run = subprocess.Popen(
+        [str(dvc), stage, str(tmp_path)],
+        env=env, stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    assert run.stdout is not None
+    writer = int(run.stdout.readline())
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait(timeout=60)
+    assert _gone(writer, timeout=60)
+    # Its forks (the same command line) too: then the store is left to this test alone.
+    assert _eventually(lambda: not _processes_mentioning(str(short_tmp)))
+    assert _stage_runs()["images"].info.status == "FAILED"
     assert list(short_tmp.rglob("*.sock")) == []

@@ -515,23 +515,37 @@ def serve(path: Path, owner: int, owner_started: float) -> int:
         listener.listen(8)
         _preload()
         listener.settimeout(0.2)
-        while _running(owner, owner_started):
+        while True:
             with contextlib.suppress(ChildProcessError):
                 while os.waitpid(-1, os.WNOHANG)[0]:  # reap the forks that are done
                     pass
             try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            if os.fork() == 0:  # the fork serves this stage, then ends
-                listener.close()
-                os._exit(_serve_connection(connection))
-            connection.close()
+                _fork_for(listener.accept()[0], listener)
+            except TimeoutError:  # no stage waiting: is the DVC command still there?
+                if not _running(owner, owner_started):
+                    break
+        # Its DVC command ended (killed, maybe, with its stage). Unreachable from now on,
+        # this process still serves the stages that connected meanwhile (one killed while
+        # MLflow was imported above is waiting): their runs end FAILED, not RUNNING.
+        with contextlib.suppress(OSError):
+            path.unlink()
+        listener.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                _fork_for(listener.accept()[0], listener)
     finally:
         with contextlib.suppress(OSError):
             path.unlink()
         listener.close()
     return 0
+
+
+def _fork_for(connection: socket.socket, listener: socket.socket) -> None:
+    """Serve the stage on ``connection`` in a fork of this process, which then ends."""
+    if os.fork() == 0:
+        listener.close()
+        os._exit(_serve_connection(connection))
+    connection.close()
 
 
 def _serve_connection(connection: socket.socket) -> int:
