@@ -45,7 +45,8 @@ _STAGE = textwrap.dedent(
 #: A ``dvc`` that runs each argument as a stage (a child interpreter running _STAGE; a step
 #: ``name:VAR=value`` sets VAR for that stage), or, for ``kill``, kills the shared writer the
 #: last stage reported, or, for ``pipes``, reports which of that writer and its forks still
-#: hold this dvc's stdout or stderr (Linux's /proc).
+#: hold this dvc's stdout or stderr (Linux's /proc), or, for ``block``, makes a folder where
+#: the writer's socket would be.
 _FAKE_DVC = textwrap.dedent(
     """
     import json, os, signal, subprocess, sys, time
@@ -71,6 +72,13 @@ _FAKE_DVC = textwrap.dedent(
     stage_code, project, steps = sys.argv[1], sys.argv[2], sys.argv[3:]
     last = None
     for step in steps:
+        if step == "block":  # a folder where the writer's socket would be
+            import psutil
+            from pneumothorax.tracking import tracker
+            owner = (os.getpid(), psutil.Process().create_time())
+            env = tracker._importing_this_package(os.environ)
+            tracker.shared_socket_path(owner, env).mkdir(parents=True, mode=0o700)
+            continue
         if step == "kill":
             os.kill(last["shared"], signal.SIGKILL)
             continue
@@ -447,3 +455,20 @@ def test_a_dvc_command_killed_with_its_stage_before_the_writer_listened(
     assert _eventually(lambda: not _processes_mentioning(str(short_tmp)))
     assert _stage_runs()["images"].info.status == "FAILED"
     assert list(short_tmp.rglob("*.sock")) == []
+
+
+def test_a_stage_that_cannot_share_a_writer_has_one_of_its_own(
+    tmp_path: Path, short_tmp: Path
+) -> None:
+    """A folder at the socket's path (neither a writer nor a stale socket to remove)."""
+    first, second = _run_dvc(tmp_path, short_tmp, "block", "images", "metadata")
+    assert first["failure"] is None and second["failure"] is None
+    assert first["shared"] is None and second["shared"] is None
+    runs = _stage_runs()
+    assert runs["images"].info.status == runs["metadata"].info.status == "FINISHED"
+    assert runs["images"].data.metrics == runs["metadata"].data.metrics == {"stage.m": 1.0}
+    # Still one entry for the DVC command (the group key does not depend on the writer).
+    assert (
+        runs["images"].data.tags["mlflow.parentRunId"]
+        == runs["metadata"].data.tags["mlflow.parentRunId"]
+    )
