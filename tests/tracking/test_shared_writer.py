@@ -472,3 +472,27 @@ def test_a_stage_that_cannot_share_a_writer_has_one_of_its_own(
         runs["images"].data.tags["mlflow.parentRunId"]
         == runs["metadata"].data.tags["mlflow.parentRunId"]
     )
+
+
+def test_each_stage_records_in_the_store_its_own_environment_names(
+    tmp_path: Path, short_tmp: Path
+) -> None:
+    """``MLFLOW_TRACKING_URI`` differs between the stages: each run lands in its stage's store."""
+    stores = {name: tmp_path / f"{name}.db" for name in ("images", "metadata")}
+    first, second = _run_dvc(
+        tmp_path,
+        short_tmp,
+        *(f"{name}:MLFLOW_TRACKING_URI=sqlite:///{store}" for name, store in stores.items()),
+    )
+    assert first["failure"] is None and second["failure"] is None
+    assert first["shared"] == second["shared"]
+    for name, store in stores.items():
+        client = mlflow.MlflowClient(f"sqlite:///{store}")
+        experiment = client.get_experiment_by_name("shared")
+        assert experiment is not None
+        stage_runs = [
+            run.info.run_name
+            for run in client.search_runs([experiment.experiment_id])
+            if "mlflow.parentRunId" in run.data.tags
+        ]
+        assert stage_runs == [name]
