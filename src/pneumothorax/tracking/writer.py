@@ -501,7 +501,8 @@ def serve(path: Path, owner: int, owner_started: float) -> int:
     imports MLflow and its store once, then forks for each connection, so every stage is
     served by a process of its own (its own environment and state, as with a writer per
     stage) that has nothing left to import. Ends when the DVC process ``owner`` (its pid
-    and start time) has ended, and removes its socket.
+    and start time) has ended and every stage that connected has its fork, and removes
+    its socket.
     """
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     umask = os.umask(0o077)  # the socket is its user's only
