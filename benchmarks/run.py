@@ -49,7 +49,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, partial
 from pathlib import Path
@@ -1131,27 +1131,13 @@ def _report(bench: Bench, result: dict, n: int, small: int, exp_size: int) -> st
         "its lock-file update, so DVC's hashing and caching of its outputs included; blank:",
         "the stage did not run):",
         "",
-        "| stage | " + " | ".join(result["stages"]) + " |",
-        "|---|" + "---:|" * len(result["stages"]),
-        *(
-            f"| {name} | "
-            + " | ".join(_cell(col, name) for col in result["stages"].values())
-            + " |"
-            for name in result["stages"]["full"]
-        ),
+        *_seconds_table("stage", result["stages"], result["stages"]["full"]),
         "",
         "DVC's own seconds outside every stage of each run (for the four project runs, with",
         "the stages' figures above they add up to the run), and of the exp-run floor's fastest",
         "run (the bare `dvc exp run -S` tracking the loops' files, its one stage left out):",
         "",
-        "| DVC outside the stages | " + " | ".join(result["dvc_own"]) + " |",
-        "|---|" + "---:|" * len(result["dvc_own"]),
-        *(
-            f"| {name} | "
-            + " | ".join(_cell(col, name) for col in result["dvc_own"].values())
-            + " |"
-            for name in result["dvc_own"]["exp run"]
-        ),
+        *_seconds_table("DVC outside the stages", result["dvc_own"], result["dvc_own"]["exp run"]),
         "",
         f"Peak RSS (MB) of each process of the full `dvc repro`, at {small} and {n} files",
         "(a stage: its `kedro run` or its workers, whichever is larger):",
@@ -1204,6 +1190,21 @@ def _ratio(value: float, base: float | None) -> str:
 
 def _cell(seconds: dict[str, float], name: str) -> str:
     return f"{seconds[name]:.2f}" if name in seconds else ""
+
+
+def _seconds_table(
+    title: str, columns: dict[str, dict[str, float]], rows: Iterable[str]
+) -> list[str]:
+    """A markdown table: a row per name of ``rows``, a column of seconds per run (blank
+    where the run has none)."""
+    return [
+        f"| {title} | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
+        *(
+            f"| {name} | " + " | ".join(_cell(col, name) for col in columns.values()) + " |"
+            for name in rows
+        ),
+    ]
 
 
 def _dominates(push: float, pull: float, pull_plain: float, copy: float, hashing: float) -> str:

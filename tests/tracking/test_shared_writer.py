@@ -105,18 +105,25 @@ def short_tmp() -> Iterator[Path]:
         yield Path(folder)
 
 
+def _fake_dvc(tmp_path: Path, short_tmp: Path, code: str) -> tuple[Path, dict[str, str]]:
+    """A ``dvc`` running ``code`` (a script named ``dvc``, as DVC's console script is), and
+    the environment to run it with: TMPDIR ``short_tmp``, outside any DVC experiment."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    dvc = bin_dir / "dvc"
+    dvc.write_text(f"#!{sys.executable}\n{code}")
+    dvc.chmod(0o755)
+    env = {**os.environ, "TMPDIR": str(short_tmp)}
+    env.pop("DVC_EXP_NAME", None)
+    return dvc, env
+
+
 def _run_dvc(tmp_path: Path, short_tmp: Path, *steps: str, stage: str = _STAGE) -> list[dict]:
     """Run the fake ``dvc`` over ``steps`` with TMPDIR ``short_tmp``; each stage's report.
 
     ``stage``: the code of each stage (default :data:`_STAGE`).
     """
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    dvc = bin_dir / "dvc"
-    dvc.write_text(f"#!{sys.executable}\n{_FAKE_DVC}")
-    dvc.chmod(0o755)
-    env = {**os.environ, "TMPDIR": str(short_tmp)}
-    env.pop("DVC_EXP_NAME", None)
+    dvc, env = _fake_dvc(tmp_path, short_tmp, _FAKE_DVC)
     result = subprocess.run(
         [str(dvc), stage, str(tmp_path), *steps],
         env=env, capture_output=True, text=True, timeout=300, check=False,
@@ -228,12 +235,10 @@ def test_a_stage_killed_mid_run_leaves_its_run_failed_and_the_writer_serving(
         os.kill(os.getpid(), signal.SIGKILL)
         """
     )
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    dvc = bin_dir / "dvc"
-    dvc.write_text(
-        f"#!{sys.executable}\n"
-        + textwrap.dedent(
+    dvc, env = _fake_dvc(
+        tmp_path,
+        short_tmp,
+        textwrap.dedent(
             """
             import json, subprocess, sys
             killer, stage, project = sys.argv[1:4]
@@ -244,11 +249,8 @@ def test_a_stage_killed_mid_run_leaves_its_run_failed_and_the_writer_serving(
             ).stdout
             print(json.dumps({"died": died.returncode, **json.loads(out.splitlines()[-1])}))
             """
-        )
+        ),
     )
-    dvc.chmod(0o755)
-    env = {**os.environ, "TMPDIR": str(short_tmp)}
-    env.pop("DVC_EXP_NAME", None)
     result = subprocess.run(
         [str(dvc), killer, _STAGE, str(tmp_path)],
         env=env, capture_output=True, text=True, timeout=300, check=False,
@@ -372,13 +374,7 @@ def test_a_socket_of_another_user_is_never_talked_to(
     if os.getuid() != 0:
         pytest.skip("needs root, to act as another user")
     short_tmp.chmod(0o1777)  # shared by every user, like /tmp
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    dvc = bin_dir / "dvc"
-    dvc.write_text(f"#!{sys.executable}\n{_DVC_WITH_IMPOSTOR}")
-    dvc.chmod(0o755)
-    env = {**os.environ, "TMPDIR": str(short_tmp)}
-    env.pop("DVC_EXP_NAME", None)
+    dvc, env = _fake_dvc(tmp_path, short_tmp, _DVC_WITH_IMPOSTOR)
     result = subprocess.run(
         [str(dvc), _STAGE, str(tmp_path), where],
         env=env, capture_output=True, text=True, timeout=300, check=False,
@@ -432,16 +428,12 @@ def test_a_dvc_command_killed_with_its_stage_before_the_writer_listened(
         time.sleep(120)
         """
     )
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    dvc = bin_dir / "dvc"
-    dvc.write_text(
-        f"#!{sys.executable}\nimport subprocess, sys\n"
-        "subprocess.run([sys.executable, '-c', sys.argv[1], sys.argv[2]])\n"
+    dvc, env = _fake_dvc(
+        tmp_path,
+        short_tmp,
+        "import subprocess, sys\n"
+        "subprocess.run([sys.executable, '-c', sys.argv[1], sys.argv[2]])\n",
     )
-    dvc.chmod(0o755)
-    env = {**os.environ, "TMPDIR": str(short_tmp)}
-    env.pop("DVC_EXP_NAME", None)
     run = subprocess.Popen(
         [str(dvc), stage, str(tmp_path)],
         env=env, stdout=subprocess.PIPE, text=True, start_new_session=True,
