@@ -4,10 +4,11 @@ Run it in a project, with the command after ``--``::
 
     python benchmarks/stage_times.py -- dvc repro --force
 
-It puts a ``kedro`` on ``PATH`` that times the real one, runs the command, and prints, per
-stage (from its ``Running stage`` line to the next stage's, or to the end), the seconds of
-its ``kedro run`` and the rest, which is DVC's (checking the stage's deps, hashing and
-caching its outputs, the lock file). For comparing two versions of the code on the same
+It puts a ``kedro`` on ``PATH`` that times the real one, runs the command as
+``benchmarks/run.py`` times it, and prints, per stage (from its ``Running stage`` line to
+the next stage's, the last one's to its lock-file update), the seconds of its ``kedro run``
+and the rest, which is DVC's (checking the stage's deps, hashing and caching its outputs,
+the lock file). The command must succeed. For comparing two versions of the code on the same
 data: alternate them, on a quiet machine (``uptime``).
 """
 
@@ -15,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from run import STAGE_MARK, measure, stage_seconds  # benchmarks/run.py, beside this script
 
 #: The timing ``kedro``: runs the real one, then appends "<args>|<start>|<end>" to $LOG.
 _WRAPPER = """#!{python}
@@ -54,26 +54,19 @@ def main(argv: list[str] | None = None) -> int:
             "PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', '')}",
             "PNEUMOTHORAX_STAGE_TIMES": str(log),
         }
-        start = time.time()
-        marks: list[tuple[float, str]] = []
-        with subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        ) as process:
-            assert process.stdout is not None
-            for line in process.stdout:
-                if line.startswith("Running stage"):
-                    marks.append((time.time() - start, re.findall(r"'([^']+)'", line)[0]))
-        total = time.time() - start
+        # The benchmark's own timing: stage lines timed as they appear, the last stage
+        # ending at its lock-file update.
+        timing = measure(command, Path.cwd(), env, STAGE_MARK)
         kedro = {}
         for entry in log.read_text().splitlines():
             words, begin, end = entry.rsplit("|", 2)
             kedro[words.split()[-1]] = float(end) - float(begin)
     print(f"{'stage':16s} {'stage s':>8s} {'kedro s':>8s} {'DVC s':>8s}")
-    for (at, name), (until, _) in zip(marks, [*marks[1:], (total, "")], strict=True):
+    for name, seconds in stage_seconds(timing).items():
         own = kedro.get(name, 0.0)
-        print(f"{name:16s} {until - at:8.2f} {own:8.2f} {until - at - own:8.2f}")
-    print(f"{'total':16s} {total:8.2f}   (exit code {process.returncode})")
-    return process.returncode
+        print(f"{name:16s} {seconds:8.2f} {own:8.2f} {seconds - own:8.2f}")
+    print(f"{'total':16s} {timing.seconds:8.2f}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -122,24 +122,35 @@ def current_params(project_path: Path) -> dict[str, Any]:
     return load_params(path) if path.is_file() else {}
 
 
-def group_key(env: Mapping[str, str] | None = None) -> str | None:
+def group_key(env: Mapping[str, str], owner: tuple[int, float] | None) -> str | None:
     """The key shared by every stage run of one DVC command, or None outside DVC.
 
-    Under ``dvc exp run`` DVC names the experiment (``DVC_EXP_NAME`` in ``env``, default
-    this process's environment); under ``dvc repro`` every stage's command is a child of
-    the same ``dvc`` process, so that process (host, pid and start time, which together
-    never repeat) identifies the reproduction. A plain ``kedro run`` has no group and
-    stays a single run. Computed by the stage itself: its writer may be shared, and no
-    longer a child of the DVC process.
+    Under ``dvc exp run`` DVC names the experiment (``DVC_EXP_NAME`` in ``env``); under
+    ``dvc repro`` every stage's command is a child of the same ``dvc`` process, ``owner``
+    (:func:`dvc_owner`), whose host, pid and start time together never repeat. A plain
+    ``kedro run`` has no group and stays a single run. Computed by the stage itself: its
+    writer may be shared, and no longer a child of the DVC process.
     """
-    env = os.environ if env is None else env
     name = env.get("DVC_EXP_NAME")
     if name:
         return f"dvc-exp:{name}:{env.get('DVC_EXP_BASELINE_REV', '')}"
+    if owner is None:
+        return None
+    pid, started = owner
+    return f"dvc:{socket.gethostname()}:{pid}:{started:.3f}"
+
+
+def dvc_owner() -> tuple[int, float] | None:
+    """The DVC process this one runs under: ``(pid, start time)``, or None."""
+    import psutil
+
     process = dvc_process()
     if process is None:
         return None
-    return f"dvc:{socket.gethostname()}:{process.pid}:{process.create_time():.3f}"
+    try:
+        return process.pid, process.create_time()
+    except psutil.Error:  # it ended, or cannot be read
+        return None
 
 
 def dvc_process() -> Any:

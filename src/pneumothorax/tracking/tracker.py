@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pneumothorax.tracking.experiment_run import dvc_process, group_key
+from pneumothorax.tracking.experiment_run import dvc_owner, group_key
 from pneumothorax.tracking.logged import ENTRY, RUN
 
 __all__ = ["ENTRY", "RUN", "Outcome", "Tracker"]
@@ -101,8 +101,11 @@ class Tracker:
         self._socket: socket.socket | None = None
         self._requests: IO[bytes] | None = None
         self._server_pid: int | None = None
+        self._fork_pid: int | None = None
         env = _importing_this_package(os.environ if env is None else env)
-        owner = _dvc_owner()
+        # The DVC command above this stage, looked up once: it names the shared writer and
+        # the stage's group (configure).
+        self._owner = owner = dvc_owner()
         if owner is not None and _CAN_SHARE:
             try:
                 self._socket, self._server_pid = _join_shared_writer(owner, env)
@@ -158,7 +161,7 @@ class Tracker:
                 "experiment": experiment,
                 "params": dict(params),
                 "env": env,
-                "group": group_key(env),
+                "group": group_key(env, self._owner),
                 "cwd": os.getcwd(),
             }
         )
@@ -170,8 +173,8 @@ class Tracker:
         Under DVC, the shared writer's fork that serves this stage (it says so first).
         """
         if self._socket is not None:
-            # The fork's first answer, ("writer", None, its pid), carries it in the third field.
-            return self._await("writer", ANSWER_TIMEOUT).moved or None
+            self._await("writer", ANSWER_TIMEOUT)
+            return self._fork_pid
         return self._process.pid if self._process is not None else None
 
     # -- what datasets call ------------------------------------------------------------
@@ -304,8 +307,11 @@ class Tracker:
                     self._socket.close()
                     self._ended_pipe = True
                 return Outcome(_failure(_RECORDING, f"no answer within {timeout:g} s"))
-            got, failure, moved = answer
-            self._outcomes[got] = Outcome(failure, moved)
+            got, failure, value = answer
+            if got == "writer":  # a fork's first answer: ("writer", None, its pid)
+                self._fork_pid = value
+                value = 0
+            self._outcomes[got] = Outcome(failure, value)
         return self._outcomes[kind]
 
     def _next_answer(self, deadline: float) -> tuple[Any, ...] | None:
@@ -368,17 +374,6 @@ def _importing_this_package(env: Mapping[str, str]) -> dict[str, str]:
 
 
 # -- the writer shared by a DVC command's stages ------------------------------------------
-
-
-def _dvc_owner() -> tuple[int, float] | None:
-    """The DVC process this stage runs under: ``(pid, start time)``, or None."""
-    process = dvc_process()
-    if process is None:
-        return None
-    try:
-        return process.pid, process.create_time()
-    except Exception:  # psutil.Error: it ended, or cannot be read
-        return None
 
 
 def shared_socket_path(owner: tuple[int, float], env: Mapping[str, str]) -> Path:
