@@ -1,11 +1,10 @@
-"""The baseline pneumothorax classifier: cell statistics of the full-size image, then a
-logistic regression (scikit-learn; no Kedro here).
+"""The baseline pneumothorax classifier: cell statistics of the full-size image
+(:mod:`pneumothorax.model.features`), then a logistic regression (scikit-learn; no Kedro
+here).
 
-Each image is cut into ``cells`` x ``cells`` cells; per cell the mean and the maximum of
-the grey level and of the edge strength (the larger absolute difference to the right or
-lower neighbour pixel). Differences between neighbour pixels see detail at the PNG's
-own resolution: a thin pleural line that a 256 px image still shows is averaged away at
-64 px, which is what makes the image size change the model's quality.
+Differences between neighbour pixels see detail at the PNG's own resolution: a thin
+pleural line that a 256 px image still shows is averaged away at 64 px, which is what
+makes the image size change the model's quality.
 """
 
 from __future__ import annotations
@@ -19,9 +18,11 @@ from sklearn.metrics import f1_score, roc_auc_score, roc_curve
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from pneumothorax.model.features import cell_features
+
 
 class CellFeatures(TransformerMixin, BaseEstimator):
-    """scikit-learn transformer: images ``(n, height, width)`` in [0, 1] to cell statistics.
+    """scikit-learn transformer: greyscale images ``(n, height, width)`` to cell statistics.
 
     Args:
         cells: Cells per side; the features are ``4 * cells**2`` per image.
@@ -35,31 +36,17 @@ class CellFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, images: np.ndarray) -> np.ndarray:
-        """The ``(n, 4 * cells**2)`` feature matrix.
+        """The ``(n, 4 * cells**2)`` features of :func:`~pneumothorax.model.features.cell_features`.
+
+        Args:
+            images: ``(n, height, width)``, uint8 (0-255), uint16 (0-65535) or floats in
+                [0, 1].
 
         Raises:
-            ValueError: Not a stack of 2-D images, or fewer pixels per side than cells + 1.
+            ValueError: Not a stack of 2-D images of those types, or fewer pixels per side
+                than cells + 1.
         """
-        images = np.asarray(images, dtype=np.float32)
-        if images.ndim != 3:
-            raise ValueError(f"expected images of shape (n, height, width), got {images.shape}")
-        n, height, width = images.shape
-        if min(height, width) <= self.cells:
-            raise ValueError(f"images of {width}x{height} px are too small for {self.cells} cells")
-        edges = np.maximum(
-            np.abs(np.diff(images, axis=2))[:, :-1, :], np.abs(np.diff(images, axis=1))[:, :, :-1]
-        )
-        features = []
-        for plane in (images[:, :-1, :-1], edges):
-            # Whole cells only: the last few rows/columns are dropped.
-            rows, cols = (height - 1) // self.cells, (width - 1) // self.cells
-            blocks = plane[:, : rows * self.cells, : cols * self.cells].reshape(
-                n, self.cells, rows, self.cells, cols
-            )
-            features += [blocks.mean(axis=(2, 4)), blocks.max(axis=(2, 4))]
-        # float64 for the fit: in float32 the optimiser stops ~1e-4 short of the optimum,
-        # at a point that depends on the CPU's BLAS kernel.
-        return np.concatenate([f.reshape(n, -1) for f in features], axis=1).astype(np.float64)
+        return cell_features(images, self.cells)
 
 
 def build_classifier(cells: int, c: float) -> Pipeline:

@@ -82,7 +82,7 @@ def test_features_per_image_equal_the_features_of_the_whole_stack() -> None:
     """The workers transform one image at a time; the reference transforms them all at once."""
     loads, split = _images(64)
     features = extract_features(loads, split, MODEL, file_mapper())
-    stack = np.stack([np.asarray(loads[i].load(), dtype=np.float32) / 255.0 for i in split["id"]])
+    stack = np.stack([np.asarray(loads[i].load()) for i in split["id"]])
     expected = CellFeatures(cells=4).transform(stack)
     assert features.index.tolist() == split["id"].tolist()
     assert features.to_numpy().dtype == np.float64
@@ -125,7 +125,7 @@ def test_the_model_is_the_one_fitted_on_the_whole_stack_of_images() -> None:
     loads, split = _images(64)
     split = split.sample(frac=1, random_state=2)  # rows not in id order
     train = split[split["split"] == "train"]
-    stack = np.stack([np.asarray(loads[i].load(), dtype=np.float32) / 255.0 for i in train["id"]])
+    stack = np.stack([np.asarray(loads[i].load()) for i in train["id"]])
     expected = build_classifier(MODEL.cells, MODEL.c).fit(stack, train["pneumothorax"])
     expected = round_coefficients(expected)
     features = extract_features(loads, split, MODEL, file_mapper())

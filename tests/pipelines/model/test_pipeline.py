@@ -55,7 +55,7 @@ def test_runs_on_sequential_runner_with_worker_processes(tmp_path: Path) -> None
     finally:
         mapper.close()
     # The reference: the nodes on features computed in memory from the images themselves.
-    stack = np.stack([np.asarray(images[i].load(), dtype=np.float32) / 255.0 for i in split["id"]])
+    stack = np.stack([np.asarray(images[i].load()) for i in split["id"]])
     features = pd.DataFrame(_reference_features(stack, MODEL), index=[str(i) for i in split["id"]])
     model = train_classifier(features, split, MODEL)
     metrics, points, _picture = evaluate_classifier(model, features, split, MODEL)

@@ -14,6 +14,7 @@ from PIL import Image
 
 from pneumothorax.config.params import ModelParams
 from pneumothorax.dicom.results import FileResult
+from pneumothorax.model.features import cell_features
 from pneumothorax.runtime.file_ref import FileRef
 from pneumothorax.runtime.mapper import FileMapper
 from pneumothorax.runtime.run_metrics import MetricsDict
@@ -163,14 +164,12 @@ def _rows(features: pd.DataFrame, ids: pd.Series) -> np.ndarray:
 
 
 def _image_features(item: tuple[str, Callable[[], Image.Image]], cells: int) -> FileResult:
-    """Per-file work (on a worker): one PNG, grey in [0, 1], to its cell features."""
-    from pneumothorax.model.classifier import CellFeatures
-
+    """Per-file work (on a worker): one PNG's grey levels (8 or 16 bits) to its cell features."""
     image_id, load = item
     with load() as image:
         grey = image if image.mode in ("L", "I;16") else image.convert("L")
-        array = np.asarray(grey, dtype=np.float32) / (65535.0 if grey.mode == "I;16" else 255.0)
-    return FileResult(image_id, CellFeatures(cells=cells).transform(array[np.newaxis])[0])
+        array = np.asarray(grey)
+    return FileResult(image_id, cell_features(array[np.newaxis], cells)[0])
 
 
 def _plot_roc(points: pd.DataFrame, auc: float | None) -> bytes:
