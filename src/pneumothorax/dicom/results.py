@@ -16,9 +16,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pydicom.datadict import dictionary_description
-from pydicom.tag import Tag
-
 from pneumothorax.dicom.errors import DicomFileError
 
 #: The path render, fast_decode and validate give for a data set without a file name.
@@ -84,6 +81,10 @@ def describe_exception(err: BaseException) -> str:
     match = _AT_TAG.search(str(err))
     if match is None:
         return f"unexpected {kind} (its message is not shown: it may quote a header value)"
+    # Imported here: this module is on every stage's import path, most never read DICOM.
+    from pydicom.datadict import dictionary_description
+    from pydicom.tag import Tag
+
     tag = Tag(int(match.group(1), 16), int(match.group(2), 16))
     try:
         name = f"{tag} {dictionary_description(tag)}" if not tag.is_private else f"{tag}"
