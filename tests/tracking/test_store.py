@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,3 +110,37 @@ def test_relocate_store_leaves_a_server_alone(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000")
     (tmp_path / "mlflow.db").write_bytes(b"not a database")
     assert relocate_store(tmp_path) == 0
+
+
+def _open_store_at_once(project: str, barrier: Any) -> str | None:
+    """One stage's writer connecting (spawned process): MLflow imported, then all at once."""
+    import mlflow  # noqa: F401  (imported before the barrier, as a writer preloads it)
+
+    from pneumothorax.tracking.writer import Writer
+
+    writer = Writer({"project_path": project, "experiment": "pneumothorax", "params": {}})
+    barrier.wait(timeout=120)
+    writer.connect()
+    return None if writer.failure is None else f"{writer.failure}"
+
+
+def test_stages_opening_a_new_store_at_once_all_connect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four writers of parallel DVC commands (`dvc exp run --run-all --jobs N`) open a
+    store that does not exist yet in the same instant: MLflow's own table set-up and the
+    experiment's creation race; every one must connect, to one experiment."""
+    import multiprocessing
+
+    from mlflow import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    project = tmp_path.resolve() / "repo"
+    project.mkdir()
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Manager().Barrier(4)
+    with context.Pool(4) as pool:
+        failures = pool.starmap(_open_store_at_once, [(str(project), barrier)] * 4)
+    assert failures == [None] * 4
+    experiments = MlflowClient(f"sqlite:///{project}/mlflow.db").search_experiments()
+    assert [e.name for e in experiments if e.name != "Default"] == ["pneumothorax"]

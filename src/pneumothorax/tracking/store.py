@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+
+from filelock import FileLock
 
 from pneumothorax.config.project import repository_root
 
@@ -17,6 +20,38 @@ def tracking_uri(project_path: Path) -> str:
     if configured:
         return configured
     return f"sqlite:///{repository_root(project_path) / 'mlflow.db'}"
+
+
+@contextlib.contextmanager
+def setting_up(uri: str) -> Iterator[None]:
+    """Hold the right to set a local sqlite store up, against every other process.
+
+    MLflow creates a new store's tables (and migrates an older one) when a process first
+    opens it, and two processes doing that at once fail ("duplicate column name"); two that
+    both find no experiment both create it, and the second fails. Stages of two DVC
+    commands (``dvc exp run --run-all --jobs 2``) open the store at the same moment, so
+    opening it and finding or creating the experiment happen under one lock: filelock's,
+    on ``<store>.lock`` beside the store. Other stores (a server) are not locked here.
+
+    Args:
+        uri: The tracking URI.
+    """
+    path = _sqlite_file(uri)
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A minute: a set-up takes about a second; a lock held longer is a hung process.
+    with FileLock(f"{path}.lock", timeout=60):
+        yield
+
+
+def _sqlite_file(uri: str) -> Path | None:
+    """The file of a ``sqlite:///`` URI (None: another kind of store, or in memory)."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix) or uri == f"{prefix}:memory:":
+        return None
+    return Path(unquote(uri[len(prefix) :].split("?", 1)[0]))
 
 
 def artifact_location(project_path: Path) -> str | None:

@@ -54,7 +54,12 @@ from pneumothorax.tracking.experiment_run import (
 )
 from pneumothorax.tracking.outage import fail_fast, first_line, tracking_errors
 from pneumothorax.tracking.provenance import dvc_remote_url, raw_data
-from pneumothorax.tracking.store import artifact_location, relocate_store, tracking_uri
+from pneumothorax.tracking.store import (
+    artifact_location,
+    relocate_store,
+    setting_up,
+    tracking_uri,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -189,16 +194,19 @@ class Writer:
         location = artifact_location(self._project_path)
         # MLflow's fluent API (the model's ``mlflow.sklearn.log_model``) uses it too.
         mlflow.set_tracking_uri(uri)
-        client = mlflow.MlflowClient(uri)
-        experiment = client.get_experiment_by_name(self._experiment)
-        if experiment is None:
-            self._experiment_id = client.create_experiment(
-                self._experiment, artifact_location=location
-            )
-        else:
-            if experiment.lifecycle_stage == "deleted":
-                client.restore_experiment(experiment.experiment_id)
-            self._experiment_id = experiment.experiment_id
+        # The store's first open (MlflowClient opens it) and the experiment: one process at
+        # a time (see setting_up).
+        with setting_up(uri):
+            client = mlflow.MlflowClient(uri)
+            experiment = client.get_experiment_by_name(self._experiment)
+            if experiment is None:
+                self._experiment_id = client.create_experiment(
+                    self._experiment, artifact_location=location
+                )
+            else:
+                if experiment.lifecycle_stage == "deleted":
+                    client.restore_experiment(experiment.experiment_id)
+                self._experiment_id = experiment.experiment_id
         self._client = client
 
     def _start_runs(
