@@ -238,14 +238,16 @@ def _metadata_one(path: Path, out: Path, size: int) -> dict:
     return result.value
 
 
-def _masks_one(item: tuple[str, list[str]], out: Path, size: int) -> None:
-    """The masks stage's per-image work, bare: its label rows to a mask PNG at ``size``
-    (the stage's own function, without Kedro, the mapper or the dataset)."""
+def _masks_one(item: tuple[list[str], list[str]], out: Path, size: int) -> None:
+    """The masks stage's per-mask work, bare: label rows to a mask PNG at ``size``, written
+    for each image id that has those rows (the stage's own function, without Kedro, the
+    mapper or the dataset)."""
     from pneumothorax.pipelines.masks.nodes import _mask_png
 
-    image_id, runs = item
+    image_ids, runs = item
     png = _mask_png(runs, (ORIGINAL, ORIGINAL), (size, size), keep_aspect=False)
-    (out / f"{image_id}.png").write_bytes(png)
+    for image_id in image_ids:
+        (out / f"{image_id}.png").write_bytes(png)
 
 
 def _features_one(path: Path, out: Path, size: int) -> Any:
@@ -277,7 +279,11 @@ def _items(kind: str, data: Path) -> list[Any]:
         table = pd.read_csv(labels_for(data), dtype=str, keep_default_na=False)
         rows = normalise_columns(table, str(labels_for(data)))
         runs = rows.groupby("ImageId", sort=False)["EncodedPixels"].agg(list)
-        return list(runs.items())
+        # Images with the same rows share a mask (as in the stage): drawn once, saved for each.
+        ids_of: dict[tuple[str, ...], list[str]] = {}
+        for image_id, values in runs.items():
+            ids_of.setdefault(tuple(values), []).append(str(image_id))
+        return [(ids, list(values)) for values, ids in ids_of.items()]
     return sorted(data.glob("*.png") if kind == "features" else data.rglob("*.dcm"))
 
 

@@ -59,3 +59,22 @@ def test_overlapping_rows_of_a_non_square_image_match_the_decoded_union() -> Non
     runs = [encode(rng.random(shape) < 0.3) for _ in range(3)]
     mask = np.asarray(mask_image(runs, shape, (29, 13)))
     np.testing.assert_array_equal(mask, decode(runs, shape).astype(np.uint8) * 255)
+
+
+def test_any_region_at_any_size_is_the_row_major_image_resized() -> None:
+    """The mask is resized before it leaves SIIM's column-major order; the reference is the
+    plain way: the row-major image of the decoded pixels, resized nearest-neighbour."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        rows, columns = (int(n) for n in rng.integers(1, 60, 2))
+        pixels = rng.random((rows, columns)) < rng.random()
+        if not pixels.any():
+            continue
+        size = (int(rng.integers(1, 80)), int(rng.integers(1, 80)))
+        plain = np.ascontiguousarray(decode([encode(pixels)], (rows, columns))) * np.uint8(255)
+        expected = Image.fromarray(plain, mode="L").resize(size, Image.Resampling.NEAREST)
+        np.testing.assert_array_equal(
+            np.asarray(mask_image([encode(pixels)], (rows, columns), size)), np.asarray(expected)
+        )

@@ -27,14 +27,12 @@ def mask_image(
     if all(value.strip() == NEGATIVE for value in runs):
         # Most of SIIM's images: nothing to decode; the same all-zero pixels as below.
         return Image.new("L", (width, height), 0)
-    mask = _full_size(runs, shape)
     target = (width, height)
     if keep_aspect:
         rows, columns = shape
         scale = min(width / columns, height / rows)
         target = (max(1, round(columns * scale)), max(1, round(rows * scale)))
-    if mask.size != target:
-        mask = mask.resize(target, Image.Resampling.NEAREST)
+    mask = _resized(runs, shape, target)
     if target == (width, height):
         return mask
     canvas = Image.new("L", (width, height), 0)
@@ -42,12 +40,17 @@ def mask_image(
     return canvas
 
 
-def _full_size(runs: list[str], shape: tuple[int, int]) -> Image.Image:
-    """The runs' union at the original size, 255 inside.
+def _resized(runs: list[str], shape: tuple[int, int], target: tuple[int, int]) -> Image.Image:
+    """The runs' union (255 inside) resized nearest-neighbour to ``target`` = (width, height).
 
-    Decoded straight to uint8 and handed to Pillow as filled, in column-major order, for
-    Pillow to transpose: one buffer instead of a bool mask and two converted copies (~3x
-    faster on SIIM's positives).
+    Decoded straight to uint8 in SIIM's column-major order, i.e. the transposed image;
+    resized as such (to height x width) and only then transposed: nearest-neighbour picks
+    rows and columns independently, so both orders give the same pixels (a test checks
+    it), and the transpose moves the small image, not the full-size one (a SIIM positive:
+    0.85 ms of its 2.3 ms were the 1024 x 1024 transpose, measured with py-spy).
     """
-    columns_first = decode(runs, shape, fill=np.uint8(255)).T
-    return Image.fromarray(columns_first, mode="L").transpose(Image.Transpose.TRANSPOSE)
+    columns_first = Image.fromarray(decode(runs, shape, fill=np.uint8(255)).T, mode="L")
+    width, height = target
+    if columns_first.size != (height, width):
+        columns_first = columns_first.resize((height, width), Image.Resampling.NEAREST)
+    return columns_first.transpose(Image.Transpose.TRANSPOSE)

@@ -88,3 +88,33 @@ def test_a_rerun_draws_only_the_masks_whose_rows_changed(
     expected = np.zeros((4, 4), dtype=np.uint8)
     expected[2:, :2] = 255
     np.testing.assert_array_equal(b, expected)
+
+
+def test_images_with_the_same_rows_and_shape_share_one_drawing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Five negatives and two images with the same region: two masks are drawn, seven
+    saved, each the one its own rows give."""
+    ids = ["n1", "p1", "n2", "n3", "p2", "n4", "n5"]
+    labels = pd.DataFrame({"id": ids, "rows": [2] * 7, "columns": [2] * 7})
+    rows = ["-1", "0 2", "-1", "-1", "0 2", "-1", "-1"]
+    runs = pd.DataFrame({"id": ids, "encoded_pixels": rows})
+    cached = {"enabled": True, "cache_dir": str(tmp_path / "cache")}
+    caplog.set_level(logging.DEBUG, logger="pneumothorax.runtime.incremental")
+    mapper = file_mapper({"backend": "processes", "workers": 2}, incremental=cached)
+    try:
+        masks = {
+            k: v
+            for chunk in render_masks(labels, runs, ImageParams(size=(4, 4)), mapper)
+            for k, v in chunk.items()
+        }
+    finally:
+        mapper.close()
+    assert "mask: 0 cached, 2 to compute" in caplog.text
+    assert sorted(masks) == sorted(ids)
+    # "0 2" in a 2 x 2 image (column-major): the left column, doubled to 4 x 4.
+    left = np.zeros((4, 4), dtype=np.uint8)
+    left[:, :2] = 255
+    for image_id, value in zip(ids, rows, strict=True):
+        pixels = np.asarray(Image.open(io.BytesIO(masks[image_id])))
+        np.testing.assert_array_equal(pixels, left if value == "0 2" else np.zeros((4, 4)))
