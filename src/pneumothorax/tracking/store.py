@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from filelock import FileLock
-
 from pneumothorax.config.project import repository_root
 
 
@@ -40,6 +38,8 @@ def setting_up(uri: str) -> Iterator[None]:
     if path is None:
         yield
         return
+    from filelock import FileLock  # here: a stage imports this module, and only writers lock
+
     path.parent.mkdir(parents=True, exist_ok=True)
     # A minute: a set-up takes about a second; a lock held longer is a hung process.
     with FileLock(f"{path}.lock", timeout=60):
