@@ -33,12 +33,14 @@ def test_features_by_hand_at_full_scale(dtype: type, full: float) -> None:
     assert edge_maxima.tolist() == [[1, 0], [0, 0]]
 
 
-def test_integer_pixels_are_summed_exactly() -> None:
-    # 1/3 of full scale, 8 bits: 85 / 255. A float32 image sum would round; int64 does not,
-    # and the one division gives the nearest float64 to the exact quotient.
-    means, maxima, _, _ = cell_features(_bright_pixel(np.uint8, 85), cells=2).reshape(4, 2, 2)
-    assert means[0, 0] == 85 / 4 / 255
-    assert maxima[0, 0] == 85 / 255
+def test_integer_pixels_give_the_features_of_the_same_image_scaled_to_0_1() -> None:
+    """A worker passes the PNG's integers; the model, once saved, is given floats in [0, 1]:
+    both must see the same features, bit for bit."""
+    rng = np.random.default_rng(0)
+    for dtype, full in ((np.uint8, 255), (np.uint16, 65535)):
+        image = rng.integers(0, full + 1, (2, 20, 17)).astype(dtype)
+        scaled = image.astype(np.float32) / np.float32(full)
+        np.testing.assert_array_equal(cell_features(image, 4), cell_features(scaled, 4))
 
 
 def test_a_stack_gives_each_image_its_own_row() -> None:
