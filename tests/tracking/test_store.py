@@ -10,6 +10,7 @@ import pytest
 from pneumothorax.tracking.store import (
     artifact_location,
     relocate_store,
+    setting_up,
     tracking_uri,
 )
 
@@ -144,3 +145,29 @@ def test_stages_opening_a_new_store_at_once_all_connect(
     assert failures == [None] * 4
     experiments = MlflowClient(f"sqlite:///{project}/mlflow.db").search_experiments()
     assert [e.name for e in experiments if e.name != "Default"] == ["pneumothorax"]
+
+
+@pytest.mark.parametrize(
+    ("uri", "lock"),
+    [
+        ("sqlite:///{root}/a/mlflow.db", "a/mlflow.db.lock"),
+        ("sqlite+pysqlite:///{root}/b.db?timeout=20", "b.db.lock"),
+        ("sqlite:///my%20runs.db", "cwd/my runs.db.lock"),
+        ("sqlite:///:memory:", None),
+        ("sqlite:///:memory:?cache=shared", None),
+        ("sqlite:///", None),
+        ("http://127.0.0.1:5000", None),
+        ("file:///{root}/mlruns", None),
+    ],
+)
+def test_a_store_is_set_up_under_a_lock_beside_its_file_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str, lock: str | None
+) -> None:
+    """The lock is ``<store>.lock`` for a sqlite file (any driver, relative to the working
+    folder, %-escaped, with options); no file anywhere for a store in memory or a server."""
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    with setting_up(uri.format(root=tmp_path)):
+        pass
+    made = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*.lock"))
+    assert made == ([lock] if lock else [])

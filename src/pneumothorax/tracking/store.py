@@ -47,11 +47,13 @@ def setting_up(uri: str) -> Iterator[None]:
 
 
 def _sqlite_file(uri: str) -> Path | None:
-    """The file of a ``sqlite:///`` URI (None: another kind of store, or in memory)."""
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix) or uri == f"{prefix}:memory:":
+    """The file of a ``sqlite:///`` (or ``sqlite+<driver>:///``) URI; None: another kind of
+    store, or one in memory (``:memory:``, or no file name)."""
+    scheme, separator, rest = uri.partition(":///")
+    if not separator or scheme.split("+", 1)[0] != "sqlite":
         return None
-    return Path(unquote(uri[len(prefix) :].split("?", 1)[0]))
+    database = unquote(rest.split("?", 1)[0])
+    return Path(database) if database not in ("", ":memory:") else None
 
 
 def artifact_location(project_path: Path) -> str | None:
