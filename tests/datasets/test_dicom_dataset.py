@@ -105,6 +105,17 @@ def test_incomplete_file_raises_naming_path(
         DICOMDataset(filepath=str(path)).load()
 
 
+def test_a_path_under_the_home_folder_loads(
+    tmp_path: Path, dicom_writer: DicomWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "~" in a catalog path is the home folder, as fsspec reads local paths."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    dicom_writer(tmp_path / "scans" / "a.dcm")
+    dataset = DICOMDataset(filepath="~/scans/a.dcm")
+    assert dataset.exists()
+    assert dataset.load().PatientID == "SYN-000001"
+
+
 def test_missing_file_raises_naming_path(tmp_path: Path) -> None:
     path = tmp_path / "missing.dcm"
     with pytest.raises(DatasetError, match=re.escape(str(path))):

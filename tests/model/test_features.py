@@ -8,7 +8,7 @@ import pytest
 from pneumothorax.model.features import cell_features
 
 
-def _bright_pixel(dtype: type, value: float) -> np.ndarray:
+def _bright_pixel(dtype: type | str, value: float) -> np.ndarray:
     # One 5 x 5 image, 2 x 2 cells of 2 x 2 pixels (the last row and column only feed the
     # differences), a single pixel of ``value`` at (row 1, column 1).
     image = np.zeros((1, 5, 5), dtype=dtype)
@@ -17,9 +17,10 @@ def _bright_pixel(dtype: type, value: float) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    ("dtype", "full"), [(np.uint8, 255), (np.uint16, 65535), (np.float32, 1.0)]
+    ("dtype", "full"),
+    [(np.uint8, 255), (np.uint16, 65535), (">u2", 65535), (np.float32, 1.0), (">f4", 1.0)],
 )
-def test_features_by_hand_at_full_scale(dtype: type, full: float) -> None:
+def test_features_by_hand_at_full_scale(dtype: type | str, full: float) -> None:
     means, maxima, edge_means, edge_maxima = cell_features(
         _bright_pixel(dtype, full), cells=2
     ).reshape(4, 2, 2)

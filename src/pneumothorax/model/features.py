@@ -40,8 +40,9 @@ def cell_features(images: np.ndarray, cells: int) -> np.ndarray:
     n, height, width = images.shape
     if min(height, width) <= cells:
         raise ValueError(f"images of {width}x{height} px are too small for {cells} cells")
-    if images.dtype in _FULL_SCALE:
-        images = np.asarray(images, dtype=np.float32) / np.float32(_FULL_SCALE[images.dtype])
+    full_scale = _FULL_SCALE.get(images.dtype.newbyteorder("="))  # big-endian uint16 too
+    if full_scale is not None:
+        images = np.asarray(images, dtype=np.float32) / np.float32(full_scale)
     elif images.dtype.kind == "f":
         images = np.asarray(images, dtype=np.float32)
     else:

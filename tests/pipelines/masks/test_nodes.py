@@ -118,3 +118,16 @@ def test_images_with_the_same_rows_and_shape_share_one_drawing(
     for image_id, value in zip(ids, rows, strict=True):
         pixels = np.asarray(Image.open(io.BytesIO(masks[image_id])))
         np.testing.assert_array_equal(pixels, left if value == "0 2" else np.zeros((4, 4)))
+
+
+@pytest.mark.parametrize("second_shape", [(2, 2), (3, 3)])
+def test_an_image_listed_twice_in_the_labels_stops_the_stage(
+    second_shape: tuple[int, int],
+) -> None:
+    """Two label-table rows for one id would give one file name two masks (or, when the
+    second shares another image's drawing, leave that image without one): refused."""
+    rows, columns = second_shape
+    labels = pd.DataFrame({"id": ["a", "b", "a"], "rows": [2, 2, rows], "columns": [2, 2, columns]})
+    runs = pd.DataFrame({"id": ["a", "b"], "encoded_pixels": ["-1", "-1"]})
+    with pytest.raises(ValueError, match=r"image a has more than one row in the labels table"):
+        list(render_masks(labels, runs, ImageParams(size=(4, 4)), file_mapper()))

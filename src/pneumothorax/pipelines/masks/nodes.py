@@ -50,7 +50,14 @@ def render_masks(
     ids_of: dict[str, list[str]] = {}
     first_of: dict[str | None, str] = {}
     distinct: list[FileRef] = []
+    seen: set[str] = set()
     for job in _mask_jobs(labels, label_runs, image):
+        if job.id in seen:  # two masks for one file name: neither could be trusted
+            raise ValueError(
+                f"masks: image {job.id} has more than one row in the labels table (one per "
+                "image expected): rerun the labels stage"
+            )
+        seen.add(job.id)
         if job.digest not in first_of:
             first_of[job.digest] = job.id
             ids_of[job.id] = []
