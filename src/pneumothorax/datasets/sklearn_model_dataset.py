@@ -53,28 +53,55 @@ class SklearnModelDataset(AbstractDataset[Any, Any]):
         self._path = Path(path)
         self._name = name
         self.metadata = metadata
+        self._tracker: RunTracker | None = None
+        # The model this dataset last wrote, and the state of the MLmodel file it wrote.
+        self._saved: tuple[Any, tuple[int, int, int]] | None = None
 
     def load(self) -> Any:
-        """Load the model with ``mlflow.sklearn.load_model``."""
+        """Load the model with ``mlflow.sklearn.load_model``.
+
+        The model this dataset itself saved, while its folder is unchanged, comes from
+        memory: the stage that trains a model evaluates it next, and reading it back would
+        import MLflow and skops in the stage (1.5-2 s), for the same arrays (skops stores
+        them exactly; a test compares the two). Kedro's ``CachedDataset`` does this too,
+        but would hide this dataset's MLflow methods from the hook.
+        """
+        if self._saved is not None and self._saved[1] == _state(self._path / "MLmodel"):
+            return self._saved[0]
         import mlflow.sklearn
 
         return mlflow.sklearn.load_model(str(self._path))
 
     def save(self, data: Any) -> None:
-        """Write the model folder (the MLflow hook logs the model after it)."""
-        import mlflow.sklearn
+        """Write the model folder (the MLflow hook logs the model after it).
 
+        With tracking on, the stage's MLflow writer, which has MLflow imported, writes it
+        (:meth:`~pneumothorax.tracking.tracker.Tracker.save_model`); without one, or if it
+        cannot, this process does. The folder is the same either way.
+        """
+        self._saved = None
         self._path.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=self._path.parent, prefix=f".{self._path.name}."))
         try:
             # save_model refuses an existing folder: write below the staging one.
-            mlflow.sklearn.save_model(data, str(staging / "model"), **_model_args(data))
-            _make_reproducible(staging / "model")
+            target, args = staging / "model", {"skops_trusted_types": _trusted_types(data)}
+            if self._tracker is None or not self._tracker.save_model(data, target, **args):
+                shutil.rmtree(target, ignore_errors=True)  # half written by the writer
+                import mlflow.sklearn
+
+                mlflow.sklearn.save_model(
+                    data,
+                    str(target),
+                    pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
+                    **args,
+                )
+            _make_reproducible(target)
             if self._path.exists():
                 shutil.rmtree(self._path)
-            (staging / "model").rename(self._path)
+            target.rename(self._path)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        self._saved = (data, _state(self._path / "MLmodel"))
 
     def log_to_mlflow(self, data: Any, tracker: RunTracker) -> None:
         """Log the model (``mlflow.sklearn.log_model``) on the stage's run.
@@ -83,10 +110,12 @@ class SklearnModelDataset(AbstractDataset[Any, Any]):
             data: The model :meth:`save` was given (it travels pickled to the writer).
             tracker: The stage's MLflow tracker.
         """
-        tracker.log_model(RUN, data, self._name, **_model_args(data))
+        tracker.log_model(RUN, data, self._name, skops_trusted_types=_trusted_types(data))
 
     def prepare_mlflow(self, tracker: RunTracker) -> None:
-        """Before the model exists: let the writer load what logging one needs."""
+        """Before the model exists: let the writer load what logging one needs, and have it
+        write the model folder (:meth:`save`)."""
+        self._tracker = tracker
         tracker.prepare_model()
 
     def _describe(self) -> dict[str, Any]:
@@ -159,16 +188,12 @@ def _renumbered(schema: bytes) -> tuple[bytes, dict[str, str]]:
     return text, files
 
 
-def _model_args(model: Any) -> dict[str, Any]:
-    """What save_model and log_model need beyond the model.
+def _trusted_types(model: Any) -> list[str] | None:
+    """The types of ``model``'s steps that skops must be told to trust: our own.
 
     MLflow 3 stores scikit-learn models with skops, which loads only the types it is told
-    to trust: our own steps (e.g. ``pneumothorax.model.classifier.CellFeatures``) are listed.
-    The requirements are MLflow's defaults for the flavour, named so that it does not
-    infer them by loading the model in a subprocess (seconds per save).
+    to trust (e.g. ``pneumothorax.model.classifier.CellFeatures``).
     """
-    import mlflow.sklearn
-
     steps = getattr(model, "steps", [])
     trusted = sorted(
         {
@@ -177,7 +202,13 @@ def _model_args(model: Any) -> dict[str, Any]:
             if type(step).__module__.startswith("pneumothorax.")
         }
     )
-    return {
-        "skops_trusted_types": trusted or None,
-        "pip_requirements": mlflow.sklearn.get_default_pip_requirements(),
-    }
+    return trusted or None
+
+
+def _state(path: Path) -> tuple[int, int, int]:
+    """(size, mtime_ns, inode) of ``path``; zeros if it is missing."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return (0, 0, 0)
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino

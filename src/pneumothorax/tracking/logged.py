@@ -30,6 +30,10 @@ class RunTracker(Protocol):
     def prepare_model(self) -> None:
         """Let the writer load what logging a model needs, ahead of it."""
 
+    def save_model(self, model: Any, path: str | Path, **args: Any) -> bool:
+        """Have the writer write the model folder (``mlflow.sklearn.save_model``); whether
+        it did. The one request that waits for its answer."""
+
 
 @runtime_checkable
 class MlflowLogged(Protocol):

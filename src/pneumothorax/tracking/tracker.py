@@ -204,6 +204,24 @@ class Tracker:
         with self.acting("preparing to log the model"):
             self._send("prepare_model")
 
+    def save_model(self, model: Any, path: str | Path, **args: Any) -> bool:
+        """Have the writer run ``mlflow.sklearn.save_model(model, path, **args)``; wait for it.
+
+        The writer has MLflow and its serialiser imported already, which this process would
+        take 1.5-2 s to import. It writes whether the store works or not (a local folder);
+        a writer that cannot (gone, or the save raised) leaves the folder to the caller.
+
+        Returns:
+            Whether the folder was written.
+        """
+        path = str(path)
+        self._send("save_model", model=pickle.dumps(model), path=path, args=args)
+        outcome = self._await(f"saved {path}", ANSWER_TIMEOUT)
+        if outcome.failure is not None:
+            logger.debug("The MLflow writer did not save the model: %s", outcome.failure)
+            return False
+        return True
+
     # -- what the hook calls -----------------------------------------------------------
 
     @contextlib.contextmanager

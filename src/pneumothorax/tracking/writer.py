@@ -327,7 +327,7 @@ class Writer:
         for run_id in self._resolve(which):
             # log_model logs to MLflow's active run only: the stage's, for this one call.
             with mlflow.start_run(run_id=run_id):
-                mlflow.sklearn.log_model(estimator, name=name, **args)
+                mlflow.sklearn.log_model(estimator, name=name, **sklearn_args(args))
 
     def _prepare_model(self) -> None:
         """Save a one-leaf model, so that the stage's own model logs without waiting.
@@ -401,6 +401,33 @@ class Writer:
             self._log_metric_batch(run_id, carried, timestamp)
 
 
+def sklearn_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    """``args`` plus the flavour's default requirements, for ``save_model``/``log_model``.
+
+    Named so that MLflow does not infer them by loading the model in a subprocess (seconds
+    per save); looked up here, where MLflow is imported, not in the stage.
+    """
+    import mlflow.sklearn
+
+    return {"pip_requirements": mlflow.sklearn.get_default_pip_requirements(), **args}
+
+
+def save_model(model: bytes, path: str, args: Mapping[str, Any]) -> Failure | None:
+    """``mlflow.sklearn.save_model`` of the stage's pickled model to ``path``; None if written.
+
+    Any error is returned, not raised: the stage then saves the model itself, and a real
+    problem (a full disk) is raised there, in the stage, where it stops the run.
+    """
+    try:
+        import mlflow.sklearn
+
+        estimator = pickle.loads(model)  # the stage's own pickle
+        mlflow.sklearn.save_model(estimator, path, **sklearn_args(args))
+    except Exception as err:
+        return {"action": "saving the model", "reason": first_line(err), "tracking": False}
+    return None
+
+
 def _user() -> str:
     try:
         return getpass.getuser()
@@ -464,6 +491,9 @@ def _serve(writer: Writer, requests: queue.Queue[Any], answer: Callable[[Any], N
             writer.finish(args["status"])
             answer(("finished", writer.failure, writer.moved))
             return
+        if operation == "save_model":  # a local folder: whether tracking works or not
+            answer((f"saved {args['path']}", save_model(**args), 0))
+            continue
         try:
             writer.handle(operation, action, args)
         except Exception as err:  # a bug, not an outage: the stage raises it
