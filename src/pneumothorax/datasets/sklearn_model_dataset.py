@@ -89,12 +89,9 @@ class SklearnModelDataset(AbstractDataset[Any, Any]):
                 shutil.rmtree(target, ignore_errors=True)  # half written by the writer
                 import mlflow.sklearn
 
-                mlflow.sklearn.save_model(
-                    data,
-                    str(target),
-                    pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
-                    **args,
-                )
+                from pneumothorax.tracking.writer import sklearn_args
+
+                mlflow.sklearn.save_model(data, str(target), **sklearn_args(args))
             _make_reproducible(target)
             if self._path.exists():
                 shutil.rmtree(self._path)

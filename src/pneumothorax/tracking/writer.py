@@ -342,11 +342,7 @@ class Writer:
 
         model = DummyClassifier().fit([[0.0], [1.0]], [0, 1])
         with tempfile.TemporaryDirectory() as folder, contextlib.suppress(Exception):
-            mlflow.sklearn.save_model(
-                model,
-                str(Path(folder) / "model"),
-                pip_requirements=mlflow.sklearn.get_default_pip_requirements(),
-            )
+            mlflow.sklearn.save_model(model, str(Path(folder) / "model"), **sklearn_args({}))
 
     def _log_raw_data(self, run_id: str) -> None:
         """Log each raw DVC folder as the run's input (the UI's Datasets column).
