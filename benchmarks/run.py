@@ -326,6 +326,11 @@ def _call(args: list[str]) -> int:
     return 0
 
 
+def fastest(cmd: Sequence[str], cwd: Path, env: dict[str, str], runs: int = 3) -> Timing:
+    """The fastest of ``runs`` :func:`measure` runs of ``cmd`` (caches warm after the first)."""
+    return min((measure(cmd, cwd, env) for _ in range(runs)), key=lambda t: t.seconds)
+
+
 # ---------------------------------------------------------------- floors: bare frameworks
 def make_bare_kedro(root: Path, *, stop_at_settings: bool = False) -> Path:
     """A Kedro project with one pipeline of one no-op node, no hooks, no plugins' config.
@@ -877,7 +882,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
     measure(["kedro", "run"], bare, bare_env)  # bytecode compiled, caches warm
     bench.record(
         "floor: bare `kedro run` (empty project, 1 no-op node)",
-        min((measure(["kedro", "run"], bare, bare_env) for _ in range(3)), key=lambda t: t.seconds),
+        fastest(["kedro", "run"], bare, bare_env),
         0,
     )
     # Kedro's start-up until it imports the project's settings.py: before that no code of a
@@ -887,10 +892,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
     measure(["kedro", "run"], to_settings, settings_env)
     bench.record(
         KEDRO_TO_SETTINGS,
-        min(
-            (measure(["kedro", "run"], to_settings, settings_env) for _ in range(3)),
-            key=lambda t: t.seconds,
-        ),
+        fastest(["kedro", "run"], to_settings, settings_env),
         0,
     )
     # MLflow alone: a stage's tracking cannot cost less, whatever runs it (min of 3, after
@@ -901,13 +903,13 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
     run(bare_mlflow, work, env0)
     bench.record(
         MLFLOW_FLOOR,
-        min((measure(bare_mlflow, work, env0) for _ in range(3)), key=lambda t: t.seconds),
+        fastest(bare_mlflow, work, env0),
         0,
     )
     bare_dvc = make_bare_dvc(work / "bare-dvc", env0)
     bench.record(
         "floor: no-op `dvc repro` (1-stage project)",
-        min((measure(["dvc", "repro"], bare_dvc, env0) for _ in range(3)), key=lambda t: t.seconds),
+        fastest(["dvc", "repro"], bare_dvc, env0),
         0,
     )
     bench.record("floor: bare `dvc exp run -S` (1-stage project)", exp_run_floor(bare_dvc, env0), 0)
@@ -935,7 +937,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
     stage = ["kedro", "run", "--pipelines", "images"]  # the stage whose work is the floor's
     bench.record(
         "fixed: `kedro run --pipelines images`, 1 file",
-        min((measure(stage, tiny, tiny_env) for _ in range(3)), key=lambda t: t.seconds),
+        fastest(stage, tiny, tiny_env),
         1,
     )
     imports = {
