@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
 
+from pneumothorax.tracking import sklearn_flavour
 from pneumothorax.tracking.logged import RUN, RunTracker
 
 
@@ -87,11 +88,7 @@ class SklearnModelDataset(AbstractDataset[Any, Any]):
             target, args = staging / "model", {"skops_trusted_types": _trusted_types(data)}
             if self._tracker is None or not self._tracker.save_model(data, target, **args):
                 shutil.rmtree(target, ignore_errors=True)  # half written by the writer
-                import mlflow.sklearn
-
-                from pneumothorax.tracking.writer import sklearn_args
-
-                mlflow.sklearn.save_model(data, str(target), **sklearn_args(args))
+                sklearn_flavour.save_model(data, str(target), args)
             _make_reproducible(target)
             if self._path.exists():
                 shutil.rmtree(self._path)

@@ -54,6 +54,8 @@ from pneumothorax.tracking.experiment_run import (
 )
 from pneumothorax.tracking.outage import fail_fast, first_line, tracking_errors
 from pneumothorax.tracking.provenance import dvc_remote_url, raw_data
+from pneumothorax.tracking.sklearn_flavour import save_model as save_sklearn_model
+from pneumothorax.tracking.sklearn_flavour import sklearn_args
 from pneumothorax.tracking.store import (
     artifact_location,
     relocate_store,
@@ -337,12 +339,11 @@ class Writer:
         process; the stage had both already when it logged its model itself. Done while
         the stage trains; a failure here only costs that time later, never the run.
         """
-        import mlflow.sklearn
         from sklearn.dummy import DummyClassifier
 
         model = DummyClassifier().fit([[0.0], [1.0]], [0, 1])
         with tempfile.TemporaryDirectory() as folder, contextlib.suppress(Exception):
-            mlflow.sklearn.save_model(model, str(Path(folder) / "model"), **sklearn_args({}))
+            save_sklearn_model(model, str(Path(folder) / "model"), {})
 
     def _log_raw_data(self, run_id: str) -> None:
         """Log each raw DVC folder as the run's input (the UI's Datasets column).
@@ -397,17 +398,6 @@ class Writer:
             self._log_metric_batch(run_id, carried, timestamp)
 
 
-def sklearn_args(args: Mapping[str, Any]) -> dict[str, Any]:
-    """``args`` plus the flavour's default requirements, for ``save_model``/``log_model``.
-
-    Named so that MLflow does not infer them by loading the model in a subprocess (seconds
-    per save); looked up here, where MLflow is imported, not in the stage.
-    """
-    import mlflow.sklearn
-
-    return {"pip_requirements": mlflow.sklearn.get_default_pip_requirements(), **args}
-
-
 def save_model(model: bytes, path: str, args: Mapping[str, Any]) -> Failure | None:
     """``mlflow.sklearn.save_model`` of the stage's pickled model to ``path``; None if written.
 
@@ -415,10 +405,7 @@ def save_model(model: bytes, path: str, args: Mapping[str, Any]) -> Failure | No
     problem (a full disk) is raised there, in the stage, where it stops the run.
     """
     try:
-        import mlflow.sklearn
-
-        estimator = pickle.loads(model)  # the stage's own pickle
-        mlflow.sklearn.save_model(estimator, path, **sklearn_args(args))
+        save_sklearn_model(pickle.loads(model), path, args)  # the stage's own pickle
     except Exception as err:
         return {"action": "saving the model", "reason": first_line(err), "tracking": False}
     return None
