@@ -25,9 +25,7 @@ import time
 from pathlib import Path
 
 from run import (
-    MANIFEST,
     NOOP_FLOOR,
-    RAW,
     Bench,
     fastest,
     generate,
@@ -35,6 +33,8 @@ from run import (
     make_project,
     measure,
     project_env,
+    record_manifest,
+    record_noop_floor,
     run,
 )
 
@@ -63,10 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     run(["git", "add", "-A"], project, env)
     run(["git", "commit", "-qm", "run"], project, env)
     bench.record("no-op `dvc repro`", fastest(["dvc", "repro"], project, env), args.count)
-    manifest = [sys.executable, "-m", "pneumothorax.commands.raw_manifest", str(RAW)]
-    bench.record(
-        MANIFEST, fastest([*manifest, str(work / "manifest.csv")], project, env), args.count
-    )
+    record_manifest(bench, project, env, args.count)
 
     bare = make_bare_dvc(work / "bare-dvc", env0)
     bench.record(
@@ -76,10 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         Path("png"): project / "data/02_intermediate/img_train",
         Path("masks"): project / "data/03_primary/masks",
     }
-    outs = make_bare_dvc(work / "bare-dvc-outs", env0, outs=layers)
-    files = sum(1 for folder in layers.values() for path in folder.rglob("*") if path.is_file())
-    bench.record(NOOP_FLOOR, fastest(["dvc", "repro"], outs, env0), files)
-    for folder in (bare, outs, project):
+    record_noop_floor(bench, work / "bare-dvc-outs", env0, layers)
+    for folder in (bare, project):
         shutil.rmtree(folder)
 
     noop, floor = bench.s("no-op `dvc repro`"), bench.s(NOOP_FLOOR)

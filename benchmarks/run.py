@@ -430,6 +430,31 @@ def exp_run_floor(root: Path, env: dict[str, str]) -> Timing:
     return min(runs, key=lambda t: t.seconds)
 
 
+def record_noop_floor(
+    bench: Bench, root: Path, env: dict[str, str], layers: dict[Path, Path]
+) -> None:
+    """Record :data:`NOOP_FLOOR`: the fastest of 3 no-op ``dvc repro`` of a project (made at
+    ``root``, then deleted) whose one stage outputs ``layers`` (see :func:`make_bare_dvc`).
+
+    DVC checks each per-image layer once: any no-op ``dvc repro`` of a project whose stages
+    output them pays it (this project checks the PNGs three times: the images stage's
+    output, a dependency of the reporting and model stages).
+    """
+    project = make_bare_dvc(root, env, outs=layers)
+    files = sum(1 for folder in layers.values() for path in folder.rglob("*") if path.is_file())
+    bench.record(NOOP_FLOOR, fastest(["dvc", "repro"], project, env), files)
+    shutil.rmtree(project)
+
+
+def record_manifest(bench: Bench, project: Path, env: dict[str, str], n: int) -> None:
+    """Record :data:`MANIFEST`: the fastest of 3 runs of the raw manifest command, as the
+    ``raw_manifest`` stage runs it, writing beside ``project`` instead of into it."""
+    out = project.parent / f"{project.name}-manifest.csv"
+    cmd = [sys.executable, "-m", "pneumothorax.commands.raw_manifest", str(RAW), str(out)]
+    bench.record(MANIFEST, fastest(cmd, project, env), n)
+    out.unlink()
+
+
 # ---------------------------------------------------------------- peak RSS per process
 # Put on PYTHONPATH as sitecustomize.py for the full runs: every Python process of the
 # measured command (DVC, each stage's `kedro run`, the manifest) appends its own peak RSS and
@@ -571,11 +596,13 @@ STAGE_MARK = r"^(Running stage '|Updating lock file|Generating lock file|Reprodu
 #: The exp-run floor of the verdict: a 1-stage DVC project tracking the raw, PNG and mask
 #: files of the loops (as many as the benchmark project's layers).
 EXP_FLOOR = "floor: bare `dvc exp run -S` (1 stage; raw, PNG, mask files tracked)"
+#: The no-op floor of the verdict: a 1-stage DVC project whose outputs are the PNGs and
+#: masks (:func:`record_noop_floor`), and the project's raw manifest (:func:`record_manifest`).
+NOOP_FLOOR = "floor: no-op `dvc repro` (1 stage; the loops' PNGs and masks its outputs)"
+MANIFEST = "part: the raw manifest of the unchanged raw files (every `dvc repro` runs it)"
 #: The tracking floor of a stage: one MLflow run logged to a sqlite store, as briefly as
 #: MLflow allows (its client alone, no Kedro), ending as the project's writer does
 #: (``os._exit``: MLflow's objects are not garbage-collected at exit).
-NOOP_FLOOR = "floor: no-op `dvc repro` (1 stage; the loops' PNGs and masks its outputs)"
-MANIFEST = "part: the raw manifest of the unchanged raw files (every `dvc repro` runs it)"
 MLFLOW_FLOOR = "floor: bare MLflow run (import, open the sqlite store, 1 param, 1 metric, end)"
 KEDRO_TO_SETTINGS = "floor: bare `kedro run` until it imports the project's settings.py"
 _MLFLOW_RUN = """
@@ -944,18 +971,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
         sum(1 for folder in (data, pngs, masks) for path in folder.rglob("*") if path.is_file()),
     )
     shutil.rmtree(scaled)
-    # DVC's check of the two per-image layers, once each: any no-op `dvc repro` of a
-    # project whose stages output them pays it (this project checks the PNGs three times:
-    # the images stage's output, a dependency of the reporting and model stages).
-    outs_dvc = make_bare_dvc(
-        work / "bare-dvc-outs", env0, outs={Path("png"): pngs, Path("masks"): masks}
+    record_noop_floor(
+        bench, work / "bare-dvc-outs", env0, {Path("png"): pngs, Path("masks"): masks}
     )
-    bench.record(
-        NOOP_FLOOR,
-        fastest(["dvc", "repro"], outs_dvc, env0),
-        sum(1 for folder in (pngs, masks) for path in folder.rglob("*") if path.is_file()),
-    )
-    shutil.rmtree(outs_dvc)
     for folder in (pngs, pngs_exp, masks, tiny_pngs):
         shutil.rmtree(folder)
 
@@ -1001,8 +1019,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
     run(["git", "add", "-A"], project, env)
     run(["git", "commit", "-qm", "run"], project, env)
     bench.record("no-op `dvc repro`", fastest(["dvc", "repro"], project, env), n)
-    manifest = [sys.executable, "-m", "pneumothorax.commands.raw_manifest", str(RAW)]
-    bench.record(MANIFEST, fastest([*manifest, str(work / "manifest.csv")], project, env), n)
+    record_manifest(bench, project, env, n)
     exp = f"image.size={args.exp_size}"
     bench.record(
         f"`dvc exp run -S {exp}`",
