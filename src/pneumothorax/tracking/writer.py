@@ -1,15 +1,17 @@
 """The MLflow writer: the process that makes every MLflow call of a stage's run.
 
 Started by :class:`pneumothorax.tracking.tracker.Tracker` (docs/design.md, "The MLflow
-writer"), in one of two ways:
+writer"), in one of three ways:
 
 * ``python -m pneumothorax.tracking.writer --serve SOCKET --owner PID --owner-started T``:
   the writer shared by every stage of one DVC command (the process ``PID``, started at
   ``T``). It imports MLflow and its sqlite store (SQLAlchemy, alembic: about a second of
   CPU) once, then forks for each stage that connects to its Unix socket; it ends when that
   DVC process has.
-* ``python -m pneumothorax.tracking.writer``: a plain ``kedro run``'s own writer, on the
-  stage's stdin and stdout.
+* :func:`forked`: a plain ``kedro run``'s own writer, a fork of the stage's process (on
+  Linux, while that process has a single thread), on two pipes;
+* ``python -m pneumothorax.tracking.writer``: a plain ``kedro run``'s own writer where it
+  cannot be forked, on the stage's stdin and stdout.
 
 Either way one stage is served the same way: it sends its settings first (when it has
 them: MLflow is imported meanwhile), then requests (pickled plain data: :data:`Request`)
@@ -78,6 +80,8 @@ Failure = dict[str, Any]
 
 #: Seconds a writer started ahead waits for its stage's settings before it ends.
 SETTINGS_TIMEOUT = 60.0
+#: The name a forked writer gives itself (Linux: at most 15 bytes), where ``ps`` shows it.
+PROCESS_NAME = "mlflow-writer"
 #: MLflow refuses longer param values.
 MAX_PARAM_LENGTH = 6000
 #: MLflow refuses longer tag values.
@@ -498,7 +502,8 @@ def _preload() -> None:
 
 
 def main() -> int:
-    """Serve one stage through stdin and stdout (a plain ``kedro run``'s own writer).
+    """Serve one stage through stdin and stdout (a plain ``kedro run``'s own writer, started
+    as a new interpreter where the stage cannot fork one: :func:`forked`).
 
     The stage starts this process as soon as its hook exists, long before it knows its
     settings; a process whose settings never come (a Kedro command that runs no pipeline)
@@ -509,8 +514,44 @@ def main() -> int:
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    return _serve_stage(sys.stdin.buffer, answers)
+
+
+def forked(requests: int, answers: int) -> int:
+    """Serve one stage through the pipes ``requests`` and ``answers`` (file descriptors),
+    in a fork of the stage's own process (a plain ``kedro run``'s own writer).
+
+    The fork has the interpreter and the modules the stage imported before it (Kedro,
+    pydantic, this package) already: only MLflow is left to import. Otherwise it is set up
+    as :func:`main`'s new interpreter is: no stdin, anything printed goes to stderr, the
+    logging configuration Python starts with; and ``ps``/``top`` call it ``mlflow-writer``.
+    """
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    _fresh_logging()
+    with contextlib.suppress(OSError):  # the name is a courtesy
+        Path("/proc/self/comm").write_text(PROCESS_NAME)
+    return _serve_stage(os.fdopen(requests, "rb"), os.fdopen(answers, "wb"))
+
+
+def _fresh_logging() -> None:
+    """Logging as a new interpreter has it, plus warnings to stderr (the stage's handlers,
+    levels and log file are not the writer's: its messages look as :func:`main`'s do)."""
+    for name in list(logging.root.manager.loggerDict):
+        log = logging.getLogger(name)
+        log.handlers.clear()
+        log.setLevel(logging.NOTSET)
+        log.propagate = True
+        log.disabled = False
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr, force=True)
+
+
+def _serve_stage(stream: IO[bytes], answers: IO[bytes]) -> int:
+    """Read the stage's requests from ``stream`` (a thread), import MLflow, serve them."""
     requests: queue.Queue[Any] = queue.Queue()
-    threading.Thread(target=_drain, args=(sys.stdin.buffer, requests), daemon=True).start()
+    threading.Thread(target=_drain, args=(stream, requests), daemon=True).start()
     _preload()
     return _session(requests, _answerer(answers))
 
