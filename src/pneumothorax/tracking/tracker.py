@@ -381,7 +381,7 @@ def _own_writer(env: Mapping[str, str]) -> subprocess.Popen[bytes] | _ForkedWrit
     """Start this stage's own writer with the environment ``env``: forked when this process
     may fork, else a new interpreter.
 
-    A fork starts about 0.3 s sooner on the stage's critical path (docs/benchmarks.md): it
+    A fork is done 0.2-0.3 s sooner, on the stage's critical path (docs/benchmarks.md): it
     skips the interpreter's start and the modules this process imported already.
     """
     if _forkable():
