@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(
 #: with one metric; prints how its writer was started and what it reported.
 _STAGE = textwrap.dedent(
     """
-    import json, sys, threading
+    import json, os, sys, threading
     from pathlib import Path
     {before}
     import psutil
@@ -38,7 +38,7 @@ _STAGE = textwrap.dedent(
     seen = {{"name": writer.name(), "cmdline": writer.cmdline(), "parent": writer.ppid()}}
     tracker.log_metrics("run", {{"stage.m": 1.0}})
     outcome = tracker.finish("FINISHED")
-    print(json.dumps({{**seen, "me": __import__("os").getpid(), "failure": outcome.failure}}))
+    print(json.dumps({{**seen, "me": os.getpid(), "failure": outcome.failure}}))
     """
 )
 

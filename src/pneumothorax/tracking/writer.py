@@ -513,7 +513,7 @@ def main() -> int:
     # where it cannot corrupt them.
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    _warnings_to_stderr()
     return _serve_stage(sys.stdin.buffer, answers)
 
 
@@ -545,7 +545,13 @@ def _fresh_logging() -> None:
         log.setLevel(logging.NOTSET)
         log.propagate = True
         log.disabled = False
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr, force=True)
+    _warnings_to_stderr(force=True)
+
+
+def _warnings_to_stderr(*, force: bool = False) -> None:
+    """Every writer's logging: warnings and worse, their message alone, on stderr (the
+    stage's, so they appear among its own); ``force``: replacing the handlers there are."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr, force=force)
 
 
 def _serve_stage(stream: IO[bytes], answers: IO[bytes]) -> int:
@@ -620,7 +626,7 @@ def _serve_connection(connection: socket.socket) -> int:
         for fd in fds[:1]:  # the stage's stderr: its warnings go where the stage's own go
             os.dup2(fd, 2)
             os.close(fd)
-        logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+        _warnings_to_stderr()
         answer = _answerer(connection.makefile("wb"))
         answer(("writer", None, os.getpid()))
         requests: queue.Queue[Any] = queue.Queue()
