@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import yaml
@@ -98,3 +99,33 @@ def test_each_new_stage_lists_every_key_of_its_params_group() -> None:
     for stage, group in (("labels", "labels"), ("split", "split"), ("model", "model")):
         listed = {p for p in stages[stage]["params"] if str(p).startswith(f"{group}.")}
         assert listed == {f"{group}.{key}" for key in params[group]}, stage
+
+
+def test_each_persisted_output_is_a_png_folder_its_node_makes_exact() -> None:
+    """DVC keeps a persisted output between runs, so its stage must remove what is stale.
+
+    The folder datasets remove every file a run did not write when their node confirms them
+    (``PngFolderDataset.confirm``); any other output would keep stale files.
+    """
+    catalog = yaml.safe_load((ROOT / "conf/base/catalog.yml").read_text())
+    by_path = {
+        entry.get("path"): name for name, entry in catalog.items() if isinstance(entry, dict)
+    }
+    persisted = {
+        (stage_name, path)
+        for stage_name, stage in _stages().items()
+        for out in stage.get("outs", [])
+        if isinstance(out, dict)
+        for path, options in out.items()
+        if options.get("persist")
+    }
+    assert persisted == {
+        ("images", "data/02_intermediate/img_train"),
+        ("masks", "data/03_primary/masks"),
+    }
+    for stage_name, path in persisted:
+        dataset = by_path[path]
+        assert catalog[dataset]["type"].endswith("png_folder_dataset.PngFolderDataset")
+        module = importlib.import_module(f"pneumothorax.pipelines.{stage_name}.pipeline")
+        producers = [n for n in module.create_pipeline().nodes if dataset in n.outputs]
+        assert [n.confirms for n in producers] == [[dataset]], (stage_name, dataset)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,52 @@ def test_the_catalog_entry_builds_it() -> None:
     entry = yaml.safe_load(CATALOG.read_text(encoding="utf-8"))["img_train"]
     dataset = AbstractDataset.from_config("img_train", entry)
     assert isinstance(dataset, PngFolderDataset)
+
+
+def test_unchanged_files_are_left_untouched_and_changed_ones_replaced(tmp_path: Path) -> None:
+    """Same bytes: same inode and mtime (DVC's state database then skips the file)."""
+    root = tmp_path / "pngs"
+    PngFolderDataset(path=str(root)).save(DATA)
+    before = {name: (root / name).stat() for name in ("a.png", "b.png")}
+    PngFolderDataset(path=str(root)).save({"a": DATA["a"], "b": _png(21)})
+    same, changed = (root / "a.png").stat(), (root / "b.png").stat()
+    assert (same.st_ino, same.st_mtime_ns) == (before["a.png"].st_ino, before["a.png"].st_mtime_ns)
+    assert changed.st_ino != before["b.png"].st_ino
+    assert (root / "b.png").read_bytes() == _png(21)
+
+
+def test_confirm_leaves_exactly_the_files_of_this_run(tmp_path: Path) -> None:
+    """What an earlier run, a killed one or a checkout left goes; live temporaries stay."""
+    root = tmp_path / "pngs"
+    PngFolderDataset(path=str(root)).save({**DATA, "gone": _png(40), "d/0001": _png(50)})
+    (root / "notes.txt").write_text("not written by this run")
+    live = root / f".a.png.{os.getpid()}.{'0' * 32}.tmp"  # a write under way (this process)
+    live.write_bytes(b"\x89PNG partial")
+    folder = PngFolderDataset(path=str(root))
+    folder.save({"a": DATA["a"]})  # two saves, as a generator node's chunks
+    folder.save({"c/frame": DATA["c/frame"]})
+    folder.confirm()
+    assert _files(root) == {
+        "a.png": DATA["a"],
+        "c/frame.png": DATA["c/frame"],
+        live.name: live.read_bytes(),
+    }
+    assert not (root / "d").exists()  # emptied subfolders go too
+
+
+def test_confirm_without_any_save_leaves_an_empty_folder(tmp_path: Path) -> None:
+    """Every input rejected: an empty folder (a stage output DVC expects), not a stale one."""
+    root = tmp_path / "pngs"
+    PngFolderDataset(path=str(root)).save(DATA)
+    PngFolderDataset(path=str(root)).confirm()
+    assert root.is_dir() and _files(root) == {}
+
+
+def test_confirm_on_another_filesystem(tmp_path: Path) -> None:
+    """fsspec's memory filesystem stands for an object store: the same end state."""
+    path = f"memory://{tmp_path.as_posix()}/confirm"
+    PngFolderDataset(path=path).save(DATA)
+    folder = PngFolderDataset(path=path)
+    folder.save({"b": DATA["b"]})
+    folder.confirm()
+    assert list(PngFolderDataset(path=path).load()) == ["b"]

@@ -135,9 +135,14 @@ def test_image_size_change_reruns_only_the_images_stage(project: Project) -> Non
         assert set(_png_sizes(project).values()) == {(160, 128)}
     finally:
         params.write_text(original)
-    # Back to the committed params: DVC restores the outputs from its run cache.
+    # Back to the committed params. The stages with a persisted folder (dvc.yaml) rerun:
+    # DVC's run cache skips them, and their per-file cache gives the earlier bytes back
+    # without converting anything. The reporting and model stages' deps are then those of
+    # an earlier run again, which DVC's run cache restores.
     result = project.run("dvc", "repro")
-    assert stages_run(result.stdout) == {"raw_manifest"}
+    assert stages_run(result.stdout) == {"raw_manifest", "images", "masks"}, result.stdout
+    for stage in ("reporting", "model"):
+        assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in result.stdout
     assert set(_png_sizes(project).values()) == {(256, 256)}
     assert project.run("git", "status", "--porcelain").stdout == ""
 
@@ -188,8 +193,59 @@ def test_a_label_file_change_reruns_labels_masks_split_and_model(project: Projec
         assert masks == set(_dicom_ids(project)) - {dropped}
     finally:
         labels.write_bytes(original)
-    assert stages_run(project.run("dvc", "repro").stdout) == {"raw_manifest"}
+    # DVC's run cache restores the labels, split and model; the masks folder is persisted
+    # (dvc.yaml), so its stage reruns, drawing nothing (its per-file cache has every mask).
+    assert stages_run(project.run("dvc", "repro").stdout) == {"raw_manifest", "masks"}
     assert project.run("git", "status", "--porcelain").stdout == ""
+
+
+def test_a_removed_input_loses_its_png_and_mask_and_no_other_file_is_rewritten(
+    project: Project,
+) -> None:
+    """The PNG and mask folders are persisted: a rerun writes only what changes."""
+    raw = project.path / RAW
+    victim = sorted(raw.rglob("*.dcm"))[0]
+    gone = victim.name.removesuffix(".dcm")
+    folders = (project.path / IMAGES, project.path / "data/03_primary/masks")
+
+    def files() -> dict[str, tuple[int, int]]:  # (inode, mtime): rewritten or not
+        return {
+            p.relative_to(project.path).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
+            for folder in folders
+            for p in sorted(folder.rglob("*"))
+            if p.is_file()
+        }
+
+    before = files()
+    assert {f"{IMAGES.as_posix()}/{gone}.png", f"data/03_primary/masks/{gone}.png"} <= set(before)
+    data = victim.read_bytes()
+    victim.unlink()
+    try:
+        project.run("dvc", "add", "-q", RAW.as_posix())
+        result = project.run("dvc", "repro")
+        assert {"images", "masks"} <= stages_run(result.stdout), result.stdout
+        after = files()
+        assert after == {
+            path: stamp for path, stamp in before.items() if f"/{gone}.png" not in path
+        }
+        assert not [p for p in project.path.joinpath(IMAGES).iterdir() if p.name.startswith(".")]
+        # A plain `kedro run` leaves the folder exact too: a PNG no input makes goes.
+        planted = project.path / IMAGES / "planted.png"
+        planted.write_bytes(
+            (project.path / IMAGES)
+            .joinpath(next(iter(sorted(p.name for p in (project.path / IMAGES).glob("*.png")))))
+            .read_bytes()
+        )
+        project.run("kedro", "run", "--pipelines", "images")
+        assert not planted.exists()
+        assert files() == after
+    finally:
+        victim.write_bytes(data)
+        project.run("dvc", "add", "-q", RAW.as_posix())
+    result = project.run("dvc", "repro")
+    assert files().keys() == before.keys()
+    assert project.run("git", "status", "--porcelain").stdout == ""
+    assert stages_run(project.run("dvc", "repro").stdout) == {"raw_manifest"}
 
 
 def test_the_model_stage_writes_dvc_metrics_plots_and_an_mlflow_model(project: Project) -> None:

@@ -78,10 +78,13 @@ class PngDataset(CopyableFileDataset, AbstractDataset[bytes | Image.Image, Image
             image.load()
             return image
 
-    def write(self, data: bytes | Image.Image, *, sweep: bool = False) -> None:
+    def write(
+        self, data: bytes | Image.Image, *, sweep: bool = False, keep_same: bool = False
+    ) -> None:
         """:meth:`save` without Kedro's wrapper (``PngFolderDataset`` calls it per file).
 
-        ``sweep``: first remove this file's stale temporaries (see
+        ``sweep``: first remove this file's stale temporaries; ``keep_same``: leave a local
+        file that already holds exactly these bytes untouched (see
         :func:`~pneumothorax.files.atomic.write_atomically`).
 
         Raises:
@@ -95,7 +98,7 @@ class PngDataset(CopyableFileDataset, AbstractDataset[bytes | Image.Image, Image
             raise DatasetError(f"{self._filepath}: data to save is not a PNG image")
         path = get_filepath_str(self._filepath, self._protocol)
         if self._protocol == "file":
-            write_atomically(path, bytes(data), sweep=sweep)
+            write_atomically(path, bytes(data), sweep=sweep, keep_same=keep_same)
         else:
             self._fs.pipe_file(path, bytes(data))
 

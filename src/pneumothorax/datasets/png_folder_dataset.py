@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -11,8 +12,10 @@ from kedro.io.core import VERSION_KEY, AbstractDataset, DatasetError
 from pneumothorax.datasets.copyable import partition_maker
 from pneumothorax.datasets.folder import FileFolder
 from pneumothorax.datasets.png_dataset import PngDataset
-from pneumothorax.files.atomic import remove_stale_temporaries
+from pneumothorax.files.atomic import is_temporary, remove_stale_temporaries
 from pneumothorax.runtime.file_ref import FileRef
+
+logger = logging.getLogger(__name__)
 
 
 class PngFolderDataset(FileFolder, AbstractDataset[dict[str, Any], dict[str, FileRef]]):
@@ -32,6 +35,14 @@ class PngFolderDataset(FileFolder, AbstractDataset[dict[str, Any], dict[str, Fil
     ``load`` hands each file over as a :class:`~pneumothorax.runtime.file_ref.FileRef`
     (``ref.load()`` gives the PIL image), as the DICOM folder does, so nodes map a
     per-file function over them with the run's ``file_mapper``.
+
+    A local file that already holds exactly the bytes saved is left untouched (same inode
+    and mtime, so DVC's state database does not rehash it), and a node that lists the
+    folder in its ``confirms`` makes it exact: :meth:`confirm`, which Kedro calls once the
+    node's last chunk is saved, removes every file this run did not save. A rerun that adds
+    1% of the inputs then writes 1% of the files, and one that loses inputs leaves no
+    stale PNG, whatever the folder held before (an earlier run, a killed one, a
+    ``dvc checkout``).
 
     Example catalog entry::
 
@@ -70,6 +81,8 @@ class PngFolderDataset(FileFolder, AbstractDataset[dict[str, Any], dict[str, Fil
         self._overwrite = overwrite
         self._save_lazily = save_lazily
         self._swept = False
+        #: The files saved since this dataset was made (one run), below the folder.
+        self._saved: set[str] = set()
         self.metadata = metadata
 
     def load(self) -> dict[str, FileRef]:
@@ -117,14 +130,53 @@ class PngFolderDataset(FileFolder, AbstractDataset[dict[str, Any], dict[str, Fil
                 remove_stale_temporaries(directory)
         make = self._maker()
         for partition_id, partition_data in sorted(data.items()):
-            dataset = make(self._join_protocol(self._partition_path(partition_id)))
+            path = self._partition_path(partition_id)
+            dataset = make(self._join_protocol(path))
             value = (
                 partition_data()
                 if callable(partition_data) and self._save_lazily
                 else partition_data
             )
-            dataset.write(value)
+            dataset.write(value, keep_same=True)
+            self._saved.add(path[len(self._root) + 1 :])
         self._fs.invalidate_cache(self._root)
+
+    def confirm(self) -> None:
+        """Make the folder hold exactly the files saved in this run: remove the others.
+
+        Kedro calls it after the last save of a node whose ``confirms`` names this
+        dataset. Also removed: subfolders left empty (``<id>/`` of a multi-frame file that
+        is gone). Kept: temporary files of writes under way in other processes (hidden from
+        DVC by ``.dvcignore``; :meth:`save` sweeps those of killed runs). Only the count of
+        removed files is logged: file names are image ids.
+        """
+        if self._protocol == "file":
+            self._fs.makedirs(self._root, exist_ok=True)
+            removed = 0
+            for directory, _folders, files in os.walk(self._root, topdown=False):
+                for name in files:
+                    path = os.path.join(directory, name)
+                    if (
+                        is_temporary(name)
+                        or os.path.relpath(path, self._root).replace(os.sep, "/") in self._saved
+                    ):
+                        continue
+                    os.unlink(path)
+                    removed += 1
+                if directory != self._root and not os.listdir(directory):
+                    os.rmdir(directory)
+        else:
+            stale = [
+                path
+                for path in self._fs.find(self._root)
+                if path[len(self._root) :].lstrip("/") not in self._saved
+            ]
+            if stale:
+                self._fs.rm(stale)
+            removed = len(stale)
+        self._fs.invalidate_cache(self._root)
+        if removed:
+            logger.info("%s: removed %d file(s) this run did not write", self._path, removed)
 
     def _describe(self) -> dict[str, Any]:
         return {

@@ -99,6 +99,11 @@ def _holds(path: str, data: bytes) -> bool:
         return False
 
 
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` (a file name, no folder) is one of this module's temporary files."""
+    return _TEMPORARY.match(name) is not None
+
+
 def remove_stale_temporaries(directory: str, name: str | None = None) -> list[str]:
     """Delete the temporary files that killed writers left in ``directory``.
 

@@ -12,6 +12,7 @@ from PIL import Image
 
 from pneumothorax.config.params import ImageParams
 from pneumothorax.datasets.png_dataset import PngDataset
+from pneumothorax.datasets.png_folder_dataset import PngFolderDataset
 from pneumothorax.pipelines.images.pipeline import create_pipeline
 
 from ..conftest import BAD_ID, SAMPLE_COUNT, Sample, file_mapper
@@ -42,9 +43,9 @@ def _catalog(sample: Sample, image: dict, out: Path, **outputs: MemoryDataset) -
             "dicom_images": MemoryDataset(sample.files(), copy_mode="assign"),
             "params:image": MemoryDataset(ImageParams.from_mapping(image)),
             "file_mapper": MemoryDataset(file_mapper(), copy_mode="assign"),
-            "img_train": PartitionedDataset(
-                path=str(out), dataset=PngDataset, filename_suffix=".png"
-            ),
+            # The catalog's own type: the node confirms it (kedro-datasets' folder has no
+            # confirm()).
+            "img_train": PngFolderDataset(path=str(out)),
             "render_report": MemoryDataset(copy_mode="assign"),
             "img_train_log": outputs.get("img_train_log", MemoryDataset()),
             "images_metrics": outputs.get("images_metrics", MemoryDataset()),
@@ -55,6 +56,11 @@ def _catalog(sample: Sample, image: dict, out: Path, **outputs: MemoryDataset) -
 
 def test_runs_on_sequential_runner(sample: Sample, tmp_path: Path) -> None:
     out = tmp_path / "img_train"
+    # What an earlier run left: PNGs of inputs that are gone (one in a subfolder), and one
+    # of the file this run rejects.
+    for stale in ("gone", "gone-study/0001", BAD_ID):
+        (out / f"{stale}.png").parent.mkdir(parents=True, exist_ok=True)
+        (out / f"{stale}.png").write_bytes(b"\x89PNG\r\n\x1a\n stale")
     metrics, log = MemoryDataset(), MemoryDataset()
     catalog = _catalog(
         sample,
@@ -68,6 +74,7 @@ def test_runs_on_sequential_runner(sample: Sample, tmp_path: Path) -> None:
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert written == sorted(f"{file_id}.png" for file_id in sample.good)
     assert f"{BAD_ID}.png" not in written
+    assert not (out / "gone-study").exists()
     for name in written:
         with Image.open(out / name) as image:
             assert (image.format, image.mode, image.size) == ("PNG", "L", (40, 24))

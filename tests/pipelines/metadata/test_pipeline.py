@@ -9,10 +9,9 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from kedro_datasets.pandas import CSVDataset
-from kedro_datasets.partitions import PartitionedDataset
 
 from pneumothorax.config.params import ImageParams, MetadataParams
-from pneumothorax.datasets.png_dataset import PngDataset
+from pneumothorax.datasets.png_folder_dataset import PngFolderDataset
 from pneumothorax.pipelines.images.pipeline import create_pipeline as create_images_pipeline
 from pneumothorax.pipelines.metadata.pipeline import create_pipeline
 
@@ -41,9 +40,8 @@ def _inputs(sample: Sample, tmp_path: Path) -> dict[str, MemoryDataset]:
         "dicom_images": MemoryDataset(sample.files(), copy_mode="assign"),
         "dicom_headers": MemoryDataset(sample.files(), copy_mode="assign"),
         "params:image": MemoryDataset(ImageParams(size=(16, 16))),
-        "img_train": PartitionedDataset(
-            path=str(tmp_path / "img_train"), dataset=PngDataset, filename_suffix=".png"
-        ),
+        # The catalog's own type: the images node confirms it.
+        "img_train": PngFolderDataset(path=str(tmp_path / "img_train")),
         "render_report": MemoryDataset(copy_mode="assign"),
         "img_train_log": MemoryDataset(),
         "images_metrics": MemoryDataset(),

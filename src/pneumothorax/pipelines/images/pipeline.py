@@ -24,6 +24,8 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                     "file_mapper": "file_mapper",
                 },
                 outputs=["img_train", "render_report"],
+                # The folder ends the run with exactly this run's PNGs: stale ones go.
+                confirms="img_train",
                 name="render_images",
             ),
             node(

@@ -20,6 +20,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "file_mapper": "file_mapper",
                 },
                 outputs="masks",
+                # The folder ends the run with exactly this run's masks: stale ones go.
+                confirms="masks",
                 name="render_masks",
             )
         ]
