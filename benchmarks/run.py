@@ -375,9 +375,10 @@ def merge_kedro_stages(graph: dict) -> dict:
 
     The merged stage, ``kedro``, runs every pipeline in one ``kedro run``: the union of the
     stages' params, outputs and metrics, and of their deps less what they make themselves.
-    The other stages (the raw manifest) and the top-level keys stay as they are. No stage
-    layout of this code does less per run: it pays Kedro's start-up, the tracking and DVC's
-    per-stage work once, and the work on every file and row all the same.
+    The other stages (the raw manifest) and the top-level keys stay as they are. In a run
+    where every layer changes (a full run, new files) no stage layout of this code does
+    less: this one pays Kedro's start-up, the tracking and DVC's per-stage work once, and
+    the work on every file and row all the same. (A param change reruns every layer here.)
     """
     stages = graph["stages"]
     kedro = {name: stage for name, stage in stages.items() if stage["cmd"].startswith("kedro ")}
