@@ -401,15 +401,34 @@ def merge_kedro_stages(graph: dict) -> dict:
     return {**graph, "stages": {**others, "kedro": merged}}
 
 
+def add_raw_files(
+    project: Path, source: Path, files: Sequence[Path], labels: bytes, env: dict[str, str]
+) -> None:
+    """Hard-link ``files`` (relative to ``source``) into the project's raw folder, write
+    ``labels`` as its label file and ``dvc add`` both, as a user adding files does."""
+    for rel in files:
+        target = project / RAW / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(source / rel, target)
+    (project / LABELS).write_bytes(labels)
+    run(["dvc", "add", "-q", str(RAW), str(LABELS)], project, env)
+
+
 def one_stage_runs(
-    bench: Bench, work: Path, data: Path, added: Sequence[Path], labels: bytes, env0: dict
+    bench: Bench,
+    work: Path,
+    data: Path,
+    added: Sequence[Path],
+    labels: bytes,
+    env0: dict[str, str],
+    n: int,
 ) -> None:
     """Time the full and the +1% ``dvc repro`` of the project with one Kedro stage.
 
     A copy of the project at ``data`` with :func:`merge_kedro_stages` applied and its own
     empty per-file cache, like the project's full run; the MLflow store of ``env0``. Then
     ``added`` (paths relative to ``data``, taken from the pool) and ``labels`` (the label
-    file with their rows) are added, as the project's +1% run does.
+    file with their rows) are added, as the project's +1% run does; ``n``: files in ``data``.
     """
     project = make_project(work / "one-stage", data)
     env = {**project_env(project), "MLFLOW_TRACKING_URI": env0["MLFLOW_TRACKING_URI"]}
@@ -417,14 +436,8 @@ def one_stage_runs(
     merged = merge_kedro_stages(yaml.safe_load(graph.read_text()))
     graph.write_text(yaml.safe_dump(merged, sort_keys=False))
     run(["git", "commit", "-qam", "every Kedro pipeline in one stage"], project, env)
-    n = len(list((project / RAW).rglob("*.dcm")))
     bench.record(ONE_STAGE_FULL, measure(["dvc", "repro"], project, env, STAGE_MARK), n)
-    for rel in added:
-        target = project / RAW / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.link(work / "pool" / rel, target)
-    (project / LABELS).write_bytes(labels)
-    run(["dvc", "add", "-q", str(RAW), str(LABELS)], project, env)
+    add_raw_files(project, work / "pool", added, labels, env)
     bench.record(
         ONE_STAGE_PLUS, measure(["dvc", "repro"], project, env, STAGE_MARK), n + len(added)
     )
@@ -1205,23 +1218,18 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
     plus_row = f"`dvc repro` after `dvc add` of +1% (+{extra}) files"
     before = set(data.rglob("*.dcm"))
     labels_n = labels_for(data).read_bytes()
-    added = [path for path in generate(data, n + extra) if path not in before]
-    for path in added:
-        target = project / RAW / path.relative_to(data)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.link(path, target)
-    shutil.copyfile(labels_for(data), project / LABELS)
-    run(["dvc", "add", "-q", str(RAW), str(LABELS)], project, env)
+    added = [path.relative_to(data) for path in generate(data, n + extra) if path not in before]
+    labels_plus = labels_for(data).read_bytes()
+    add_raw_files(project, data, added, labels_plus, env)
     bench.record(
         plus_row,
         measure(["dvc", "repro"], project, env, STAGE_MARK),
         n + extra,
     )
-    labels_plus = labels_for(data).read_bytes()
-    for path in added:  # ``data`` goes back to exactly n files
-        _remove(path, data)
+    for rel in added:  # ``data`` goes back to exactly n files
+        _remove(data / rel, data)
     labels_for(data).write_bytes(labels_n)
-    one_stage_runs(bench, work, data, [path.relative_to(data) for path in added], labels_plus, env)
+    one_stage_runs(bench, work, data, added, labels_plus, env, n)
     dvc_settings(bench, project / "data/02_intermediate/img_train", work / "dvc-settings", n)
 
     runs = (
