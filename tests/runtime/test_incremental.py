@@ -10,7 +10,13 @@ import fsspec
 import pytest
 
 from pneumothorax.runtime.file_ref import FileRef
-from pneumothorax.runtime.incremental import ResultCache, cache_key, code_version, map_cached
+from pneumothorax.runtime.incremental import (
+    ResultCache,
+    cache_key,
+    code_version,
+    key_maker,
+    map_cached,
+)
 
 LOCAL = fsspec.filesystem("file")
 
@@ -42,6 +48,48 @@ def test_code_version_changes_with_the_source(module_on_path: Path) -> None:
 )
 def test_every_part_of_the_key_matters(changed: tuple) -> None:
     assert cache_key(*changed) != cache_key("png", "code", {"size": [256, 256]}, "md5")
+
+
+def test_the_key_is_the_sha256_of_kind_code_params_and_digest() -> None:
+    import hashlib
+
+    # By hand: the four parts on their own lines, the params as sorted JSON.
+    expected = hashlib.sha256(b'png\ncode\n{"a": 1, "b": [2, 3]}\nabc').hexdigest()
+    assert cache_key("png", "code", {"b": [2, 3], "a": 1}, "abc") == expected
+    make = key_maker("png", "code", {"b": [2, 3], "a": 1})
+    assert make("abc") == expected
+    assert make("abd") == cache_key("png", "code", {"a": 1, "b": [2, 3]}, "abd") != expected
+
+
+def test_batched_lookups_give_what_one_lookup_per_name_gives(tmp_path: Path) -> None:
+    """More names than one query takes (500 keys or paths, 32 values): none lost or mixed."""
+    cache = ResultCache(tmp_path / "cache")
+    paths = [tmp_path / f"folder{i % 3}" / f"{i}.dcm" for i in range(1201)]
+    for index, path in enumerate(paths):
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"%d" % index)
+        if index % 5:  # every fifth file was never hashed
+            cache.remember_digest(str(path), path.stat(), f"digest-{index}")
+    for path in paths[::7]:
+        path.write_bytes(b"edited")  # new size: the record no longer applies
+    files = [(str(path), path.stat()) for path in paths]
+    expected = [
+        None if index % 5 == 0 or index % 7 == 0 else f"digest-{index}"
+        for index in range(len(paths))
+    ]
+    assert cache.recorded_digests(files) == expected
+    assert expected == [cache.known_digest(path, stat) for path, stat in files]
+
+    keys = [f"key-{i}" for i in range(1201)]
+    for index in range(0, len(keys), 3):
+        cache.put(keys[index], b"value %d" % index)
+    assert cache.stored(keys) == set(keys[::3])
+    asked = [*keys[:40], keys[0], keys[3], keys[1]]  # repeats, and misses between hits
+    assert list(cache.get_many(asked)) == [
+        (key, b"value %d" % int(key[4:]) if int(key[4:]) % 3 == 0 else None) for key in asked
+    ]
+    assert list(cache.get_many(asked)) == [(key, cache.get(key)) for key in asked]
+    cache.close()
 
 
 def test_digest_is_remembered_only_while_the_file_is_unchanged(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ import logging
 import os
 import sqlite3
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -129,8 +129,21 @@ def code_version(modules: Iterable[str]) -> str:
 
 def cache_key(kind: str, code: str, params: Any, digest: str) -> str:
     """The key of one file's result: what it is, the code, the params and the input bytes."""
-    params_json = json.dumps(params, sort_keys=True, default=str)
-    return hashlib.sha256(f"{kind}\n{code}\n{params_json}\n{digest}".encode()).hexdigest()
+    return key_maker(kind, code, params)(digest)
+
+
+def key_maker(kind: str, code: str, params: Any) -> Callable[[str], str]:
+    """:func:`cache_key` of each input digest, with the params serialised once, not per file."""
+    prefix = hashlib.sha256(
+        f"{kind}\n{code}\n{json.dumps(params, sort_keys=True, default=str)}\n".encode()
+    )
+
+    def key(digest: str) -> str:
+        digest_hash = prefix.copy()
+        digest_hash.update(digest.encode())
+        return digest_hash.hexdigest()
+
+    return key
 
 
 def generation_key(kind: str, code: str, params: Any) -> str:
@@ -151,6 +164,11 @@ _VALUE_TAG = b"PNX2"
 _DIGEST_BYTES = 32
 #: sqlite's primary result codes for a damaged file: SQLITE_CORRUPT, SQLITE_NOTADB.
 _CORRUPT_CODES = (11, 26)
+#: Keys or paths per batched query: well under sqlite's bound on a statement's variables
+#: (999 before sqlite 3.32). Stored values are read in smaller batches
+#: (:data:`_VALUES_PER_QUERY`): a 16-bit 1024-pixel PNG is ~2 MB.
+_NAMES_PER_QUERY = 500
+_VALUES_PER_QUERY = 32
 
 
 class ResultCache:
@@ -288,9 +306,35 @@ class ResultCache:
         )
         self._tick()
 
-    def has(self, key: str) -> bool:
-        """Whether a result is stored under ``key``."""
-        return self._run("SELECT 1 FROM results WHERE key = ?", (key,)) is not None
+    def stored(self, keys: Sequence[str]) -> set[str]:
+        """Those of ``keys`` a result is stored under (a query per 500 keys)."""
+        found: set[str] = set()
+        for batch in _batches(keys, _NAMES_PER_QUERY):
+            found.update(
+                key
+                for (key,) in self._run(
+                    f"SELECT key FROM results WHERE key IN ({_marks(batch)})", batch, many="all"
+                )
+            )
+        return found
+
+    def recorded_digests(self, files: Sequence[tuple[str, os.stat_result]]) -> list[str | None]:
+        """:meth:`known_digest` of many ``(path, stat)``, wherever they are (a query per 500)."""
+        known: dict[str, tuple[tuple[int, int, int], Any]] = {}
+        for batch in _batches([path for path, _ in files], _NAMES_PER_QUERY):
+            for path, size, mtime_ns, inode, digest in self._run(
+                "SELECT path, size, mtime_ns, inode, sha256 FROM file_state"
+                f" WHERE path IN ({_marks(batch)})",
+                batch,
+                many="all",
+            ):
+                known[path] = ((size, mtime_ns, inode), digest)
+        digests: list[str | None] = []
+        for path, stat in files:
+            state, digest = known.get(path, (None, None))
+            valid = state == _file_state(stat) and isinstance(digest, str)
+            digests.append(digest if valid else None)
+        return digests
 
     def get(self, key: str) -> bytes | None:
         """The result stored under ``key``, if any and intact (a damaged one is dropped)."""
@@ -301,6 +345,22 @@ class ResultCache:
         if payload is None:
             self.discard(key, "a stored value fails its checksum")
         return payload
+
+    def get_many(self, keys: Sequence[str]) -> Iterator[tuple[str, bytes | None]]:
+        """:meth:`get` of each of ``keys`` in order (repeats allowed), a query per 32 keys."""
+        for batch in _batches(keys, _VALUES_PER_QUERY):
+            unique = list(dict.fromkeys(batch))
+            payloads: dict[str, bytes | None] = {}
+            for key, stored in self._run(
+                f"SELECT key, value FROM results WHERE key IN ({_marks(unique)})",
+                unique,
+                many="all",
+            ):
+                payloads[key] = _unseal(stored)
+                if payloads[key] is None:
+                    self.discard(key, "a stored value fails its checksum")
+            for key in batch:
+                yield key, payloads.get(key)
 
     def put(self, key: str, value: bytes) -> None:
         """Store ``value`` under ``key``."""
@@ -331,6 +391,15 @@ class ResultCache:
             if not _is_corruption(error):
                 raise
             self._recover(error)
+
+
+def _batches(names: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(names), size):
+        yield list(names[start : start + size])
+
+
+def _marks(batch: Sequence[str]) -> str:
+    return ", ".join("?" * len(batch))
 
 
 def _is_corruption(error: sqlite3.DatabaseError) -> bool:
@@ -407,15 +476,18 @@ def map_cached(
     if cache is None:
         yield from mapper(partial(_apply, fn), files)
         return
-    inputs = [_Input.of(cache, ref) for ref in files]
-    generation = generation_key(kind, code, params)
+    # Lookups in batches, the params serialised once: a +1% run looks up every file's
+    # result in each per-file stage (10,819 lookups took 0.3-0.95 s per stage one by one).
+    inputs = _inputs(cache, list(files))
+    key_of = key_maker(kind, code, params)
+    generation = key_of("")  # = generation_key(kind, code, params)
     seen = cache.has_generation(generation)
     if seen:
         _hash_changed(cache, inputs)
-    hits, misses = _partition(cache, inputs, kind, code, params, seen)
+    hits, misses = _partition(cache, inputs, key_of, seen)
     logger.debug("%s: %d cached, %d to compute", kind, len(hits), len(misses))
-    for entry, key in hits:
-        value = cache.get(key)
+    values = cache.get_many([key for key, _entry in hits])
+    for (key, entry), (_key, value) in zip(hits, values, strict=True):
         decoded = _decoded(cache, key, value, decode) if value is not None else _MISSING
         if decoded is _MISSING:  # removed meanwhile, or damaged: recompute below
             misses.append(_Input(entry.ref, entry.digest, entry.path, entry.stat))
@@ -428,27 +500,21 @@ def map_cached(
             if not seen:
                 cache.add_generation(generation)
                 seen = True
-            _store(
-                cache, entry, digest, cache_key(kind, code, params, digest), encode(result.value)
-            )
+            _store(cache, entry, digest, key_of(digest), encode(result.value))
         yield result
 
 
 def _partition(
-    cache: ResultCache,
-    inputs: list[_Input],
-    kind: str,
-    code: str,
-    params: Mapping[str, Any],
-    seen: bool,
-) -> tuple[list[tuple[_Input, str]], list[_Input]]:
-    """The inputs whose result is cached (with its key), and those to compute."""
-    hits: list[tuple[_Input, str]] = []
+    cache: ResultCache, inputs: list[_Input], key_of: Callable[[str], str], seen: bool
+) -> tuple[list[tuple[str, _Input]], list[_Input]]:
+    """The inputs whose result is cached (by key, in input order), and those to compute."""
+    keys = [key_of(entry.digest) if seen and entry.digest else None for entry in inputs]
+    stored = cache.stored([key for key in keys if key]) if seen else set()
+    hits: list[tuple[str, _Input]] = []
     misses: list[_Input] = []
-    for entry in inputs:
-        key = cache_key(kind, code, params, entry.digest) if seen and entry.digest else None
-        if key and cache.has(key):
-            hits.append((entry, key))
+    for entry, key in zip(inputs, keys, strict=True):
+        if key in stored:
+            hits.append((key, entry))
         else:
             misses.append(entry)
     return hits, misses
@@ -482,16 +548,19 @@ class _Input:
     path: str | None = None
     stat: os.stat_result | None = None
 
-    @classmethod
-    def of(cls, cache: ResultCache, ref: FileRef) -> _Input:
-        """The input with the digest its ref gives (not a file), else the one the cache
-        remembers for its file's current state."""
-        if ref.digest is not None:
-            return cls(ref, ref.digest)
-        path = ref.local_path
-        stat = _stat(path)
-        digest = cache.known_digest(path, stat) if path and stat else None
-        return cls(ref, digest, path, stat)
+
+def _inputs(cache: ResultCache, refs: list[FileRef]) -> list[_Input]:
+    """Each input with the digest its ref gives (not a file), else the one the cache
+    remembers for its file's current state."""
+    inputs = []
+    for ref in refs:
+        path = None if ref.digest is not None else ref.local_path
+        inputs.append(_Input(ref, ref.digest, path, _stat(path)))
+    local = [(entry, entry.path, entry.stat) for entry in inputs if entry.path and entry.stat]
+    digests = cache.recorded_digests([(path, stat) for _entry, path, stat in local])
+    for (entry, _path, _stat_result), digest in zip(local, digests, strict=True):
+        entry.digest = digest
+    return inputs
 
 
 def _hash_changed(cache: ResultCache, inputs: list[_Input]) -> None:
