@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import platform
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -79,3 +82,71 @@ def test_round_coefficients_keeps_eight_significant_digits() -> None:
         logistic.coef_, [[0.12345679, -98765.432, 0.0, 1.5e-7]], rtol=1e-12, atol=0
     )
     np.testing.assert_allclose(logistic.intercept_, [2.7182818], rtol=1e-12, atol=0)
+
+
+def _correlated_problem(rows: int = 3000, columns: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Features built from 8 hidden ones plus a little noise (ill-conditioned, like cell
+    statistics of neighbouring cells), labels from the first hidden one."""
+    rng = np.random.default_rng(0)
+    hidden = rng.normal(size=(rows, 8))
+    features = hidden @ rng.normal(size=(8, columns)) + 0.05 * rng.normal(size=(rows, columns))
+    labels = (hidden[:, 0] + 0.5 * rng.normal(size=rows) > 0.6).astype(int)
+    return features, labels
+
+
+def test_the_fit_stops_at_the_optimum() -> None:
+    """The gradient of the fitted objective, by hand, is at rounding-error level."""
+    features, labels = _correlated_problem()
+    model = build_classifier(cells=8, c=1.0)
+    model[1:].fit(features, labels)
+    scaled, logistic = model[1].transform(features), model[-1]
+    # class_weight="balanced": weight n / (2 * count of the class) per row.
+    weights = len(labels) / (2 * np.bincount(labels)[labels])
+    errors = weights * (
+        1 / (1 + np.exp(-(scaled @ logistic.coef_[0] + logistic.intercept_[0]))) - labels
+    )
+    # Objective: sum(weights * log loss) + |coef|^2 / (2 C), C = 1; its gradient per weight.
+    gradient = np.append(scaled.T @ errors + logistic.coef_[0], errors.sum()) / weights.sum()
+    assert np.abs(gradient).max() < 1e-12  # lbfgs, stopping on its loss change: ~4e-8
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="OpenBLAS kernel names are x86's")
+def test_the_rounded_model_is_the_same_under_another_blas_kernel() -> None:
+    """Another CPU's BLAS kernel (forced with OPENBLAS_CORETYPE) gives the same model bytes."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from threadpoolctl import threadpool_info\n"
+        "from tests.model.test_classifier import _correlated_problem\n"
+        "from pneumothorax.model.classifier import build_classifier, round_coefficients\n"
+        "model = build_classifier(cells=8, c=1.0)\n"
+        "model[1:].fit(*_correlated_problem())\n"
+        "round_coefficients(model)\n"
+        "blas = [i for i in threadpool_info() if i['internal_api'] == 'openblas']\n"
+        "kernels = ','.join(sorted({str(i.get('architecture')) for i in blas}))\n"
+        "logistic = model[-1]\n"
+        "print(kernels, logistic.coef_.tobytes().hex(), logistic.intercept_.tobytes().hex())\n"
+    )
+
+    def fit(kernel: str | None) -> tuple[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+        if kernel:
+            env["OPENBLAS_CORETYPE"] = kernel
+        out = subprocess.run(
+            [sys.executable, "-c", script],
+            env=env,
+            cwd=Path(__file__).parents[2],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        return out[0], " ".join(out[1:])
+
+    default_kernel, default_model = fit(None)
+    # Prescott: SSE3 only, which every x86-64 CPU OpenBLAS supports runs.
+    prescott_kernel, prescott_model = fit("Prescott")
+    if default_kernel == prescott_kernel:
+        pytest.skip(f"OpenBLAS uses {default_kernel} here anyway: no second kernel to compare")
+    assert prescott_model == default_model  # lbfgs: every one of the 257 values differed

@@ -59,12 +59,21 @@ def build_classifier(cells: int, c: float) -> Pipeline:
         [
             ("features", CellFeatures(cells=cells)),
             ("scale", StandardScaler()),
-            # A tight tolerance: the optimiser stops at the optimum itself, not wherever the
-            # BLAS kernel of this CPU led it (which moved coefficients by ~1e-5 between two
-            # machines, and so the model's bytes and dvc.lock).
+            # Newton's method to a tight tolerance stops at the optimum itself (gradient at
+            # rounding-error level), not wherever this CPU's BLAS kernel led the optimiser.
+            # lbfgs stopped on its loss change with gradients up to 3e-5 left: on the
+            # benchmark's 10,819 files, 167-221 of the 257 rounded coefficients differed
+            # between OpenBLAS kernels (so the model's bytes and dvc.lock did); Newton's
+            # agreed, in 13 steps, 4x faster (docs/benchmarks.md).
             (
                 "logistic",
-                LogisticRegression(C=c, class_weight="balanced", max_iter=20000, tol=1e-10),
+                LogisticRegression(
+                    C=c,
+                    class_weight="balanced",
+                    solver="newton-cholesky",
+                    max_iter=1000,
+                    tol=1e-10,
+                ),
             ),
         ]
     )
