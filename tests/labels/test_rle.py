@@ -83,6 +83,8 @@ def test_full_mask() -> None:
         ("1 3 4", "odd number of values"),
         ("a 3", "other than non-negative integers"),
         ("1 -3", "other than non-negative integers"),
+        ("1\u00b2 3", "other than non-negative integers"),  # superscript two: int() refuses it
+        ("\u0663 3", "other than non-negative integers"),  # Arabic-Indic three: not SIIM's
         ("", "empty EncodedPixels"),
         ("2 0", "length 0"),
     ],

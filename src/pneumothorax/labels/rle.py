@@ -40,11 +40,13 @@ def parse_runs(encoded: str) -> list[tuple[int, int]]:
     values = text.split()
     if not values:
         raise RleError("empty EncodedPixels (use -1 for no pneumothorax)")
-    if not all(value.isdigit() for value in values):
+    # ASCII digits only: str.isdigit() also passes "²" (which int() refuses) and "٣".
+    digits = "".join(values)
+    if not (digits.isascii() and digits.isdigit()):
         raise RleError("EncodedPixels holds something other than non-negative integers")
     if len(values) % 2:
         raise RleError(f"odd number of values ({len(values)}): runs are (start, length) pairs")
-    numbers = [int(value) for value in values]
+    numbers = list(map(int, values))
     pairs = list(zip(numbers[0::2], numbers[1::2], strict=True))
     if any(length < 1 for _, length in pairs):
         raise RleError("a run of length 0")
