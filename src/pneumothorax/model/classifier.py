@@ -61,10 +61,10 @@ def build_classifier(cells: int, c: float) -> Pipeline:
             ("scale", StandardScaler()),
             # Newton's method to a tight tolerance stops at the optimum itself (gradient at
             # rounding-error level), not wherever this CPU's BLAS kernel led the optimiser.
-            # lbfgs stopped on its loss change with gradients up to 3e-5 left: on the
+            # lbfgs stopped on its loss change, its gradient 1e7 times Newton's: on the
             # benchmark's 10,819 files, 167-221 of the 257 rounded coefficients differed
             # between OpenBLAS kernels (so the model's bytes and dvc.lock did); Newton's
-            # agreed, in 13 steps, 4x faster (docs/benchmarks.md).
+            # agreed, in 13 steps, 2-4x faster (docs/benchmarks.md).
             (
                 "logistic",
                 LogisticRegression(
