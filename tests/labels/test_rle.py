@@ -85,6 +85,7 @@ def test_full_mask() -> None:
         ("1 -3", "other than non-negative integers"),
         ("1\u00b2 3", "other than non-negative integers"),  # superscript two: int() refuses it
         ("\u0663 3", "other than non-negative integers"),  # Arabic-Indic three: not SIIM's
+        ("1" * 4301 + " 1", "a number of 4301 digits"),  # int() would raise ValueError
         ("", "empty EncodedPixels"),
         ("2 0", "length 0"),
     ],

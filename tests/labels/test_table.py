@@ -65,6 +65,7 @@ def test_overlapping_regions_count_their_shared_pixels_once() -> None:
         (" 10 3", "ends at pixel 13, past the 3x4 image"),
         (" x", "other than non-negative integers"),
         (" 1\u00b2 3", "other than non-negative integers"),
+        (" " + "1" * 4301 + " 3", "a number of 4301 digits"),
     ],
 )
 def test_a_malformed_row_rejects_its_image_and_names_the_line(value: str, reason: str) -> None:

@@ -16,6 +16,9 @@ import numpy as np
 
 #: The value of ``EncodedPixels`` for an image without pneumothorax.
 NEGATIVE = "-1"
+#: Digits of the longest number a value may hold: a DICOM image has at most 65,535 x 65,535
+#: pixels (10 digits); a few leading zeros are tolerated.
+_MAX_DIGITS = 20
 
 
 class RleError(ValueError):
@@ -44,6 +47,9 @@ def parse_runs(encoded: str) -> list[tuple[int, int]]:
     digits = "".join(values)
     if not (digits.isascii() and digits.isdigit()):
         raise RleError("EncodedPixels holds something other than non-negative integers")
+    longest = max(map(len, values))
+    if longest > _MAX_DIGITS:  # and int() refuses over 4,300 digits with a ValueError
+        raise RleError(f"a number of {longest} digits: more than any image has pixels")
     if len(values) % 2:
         raise RleError(f"odd number of values ({len(values)}): runs are (start, length) pairs")
     numbers = list(map(int, values))
