@@ -314,6 +314,8 @@ def test_strict_flag(value: object, stop: bool) -> None:
         ({"split": {"seed": -1}}, r"split\.seed must be greater than or equal to 0, got -1$"),
         ({"model": {"cells": 0}}, r"model\.cells must be greater than 0"),
         ({"model": {"c": 0}}, r"model\.c must be greater than 0, got 0$"),
+        # Infinite C is no penalty: a constant feature then leaves the fit's Hessian singular.
+        ({"model": {"c": float("inf")}}, r"model\.c must be a finite number, got inf$"),
         ({"model": {"threshold": 1}}, r"model\.threshold must be less than 1, got 1$"),
         ({"model": {"kind": "cnn"}}, r"unknown key\(s\) model\.kind"),
         ({"strict": "yes"}, r"^params\.yaml: strict must be a valid boolean, got 'yes'$"),

@@ -236,7 +236,7 @@ class ModelParams(_Group):
 
     group: ClassVar[str] = "model"
     cells: PositiveInt = 8
-    c: Annotated[float, Field(gt=0)] = 1.0
+    c: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
 
 
