@@ -354,3 +354,30 @@ def test_an_input_that_is_no_file_is_cached_by_the_digest_its_ref_gives(tmp_path
     again = run({"a": "d1", "b": "d3", "c": "d1"})
     assert computed == ["b"]
     assert again == [("a", b"drawn from d1"), ("b", b"drawn from d3"), ("c", b"drawn from d1")]
+
+
+def test_cached_results_come_first_then_computed_ones_each_in_input_order(tmp_path: Path) -> None:
+    """The order map_cached documents, across more hits than one batch of stored values."""
+    files = []
+    for index in range(80):
+        path = tmp_path / "raw" / f"f{index:02d}"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"first %d" % index)
+        files.append(path)
+
+    def run() -> list[str]:
+        cache = ResultCache(tmp_path / "cache")
+        results = map_cached(
+            _identity, [_ref(p) for p in files], mapper=map, cache=cache,
+            kind="raw", code="c", params={}, encode=bytes, decode=bytes,
+        )  # fmt: skip
+        order = [result.id for result in results]
+        cache.close()
+        return order
+
+    assert run() == [p.name for p in files]
+    changed = files[5::7]  # f05, f12, ..., f75: computed again, after every hit
+    for path in changed:
+        path.write_bytes(b"second")
+    unchanged = [p for p in files if p not in changed]
+    assert run() == [p.name for p in unchanged] + [p.name for p in changed]
