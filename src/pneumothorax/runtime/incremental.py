@@ -279,23 +279,13 @@ class ResultCache:
         # Every path starting with ``prefix`` sorts in [prefix, prefix with its last
         # character incremented): a range the primary-key index serves.
         end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        known = {
-            path: (size, mtime_ns, inode, digest)
-            for path, size, mtime_ns, inode, digest in self._run(
-                "SELECT path, size, mtime_ns, inode, sha256 FROM file_state"
-                " WHERE path >= ? AND path < ?",
-                (prefix, end),
-                many="all",
-            )
-        }
-        digests: list[str | None] = []
-        for path, stat in files:
-            record = known.get(path)
-            if record is None or record[:3] != _file_state(stat):
-                digests.append(None)
-                continue
-            digests.append(record[3] if isinstance(record[3], str) else None)
-        return digests
+        rows = self._run(
+            "SELECT path, size, mtime_ns, inode, sha256 FROM file_state"
+            " WHERE path >= ? AND path < ?",
+            (prefix, end),
+            many="all",
+        )
+        return _still_valid(rows, files)
 
     def remember_digest(self, path: str, stat: os.stat_result, digest: str) -> None:
         """Record that ``path`` in state ``stat`` has content ``digest``."""
@@ -320,21 +310,15 @@ class ResultCache:
 
     def recorded_digests(self, files: Sequence[tuple[str, os.stat_result]]) -> list[str | None]:
         """:meth:`known_digest` of many ``(path, stat)``, wherever they are (a query per 500)."""
-        known: dict[str, tuple[tuple[int, int, int], Any]] = {}
+        rows = []
         for batch in _batches([path for path, _ in files], _NAMES_PER_QUERY):
-            for path, size, mtime_ns, inode, digest in self._run(
+            rows += self._run(
                 "SELECT path, size, mtime_ns, inode, sha256 FROM file_state"
                 f" WHERE path IN ({_marks(batch)})",
                 batch,
                 many="all",
-            ):
-                known[path] = ((size, mtime_ns, inode), digest)
-        digests: list[str | None] = []
-        for path, stat in files:
-            state, digest = known.get(path, (None, None))
-            valid = state == _file_state(stat) and isinstance(digest, str)
-            digests.append(digest if valid else None)
-        return digests
+            )
+        return _still_valid(rows, files)
 
     def get(self, key: str) -> bytes | None:
         """The result stored under ``key``, if any and intact (a damaged one is dropped)."""
@@ -391,6 +375,20 @@ class ResultCache:
             if not _is_corruption(error):
                 raise
             self._recover(error)
+
+
+def _still_valid(
+    rows: Iterable[tuple[str, int, int, int, Any]], files: Sequence[tuple[str, os.stat_result]]
+) -> list[str | None]:
+    """Each file's recorded digest (``rows``: path, size, mtime_ns, inode, sha256) if its
+    state is still the recorded one, else None."""
+    known = {path: (tuple(state), digest) for path, *state, digest in rows}
+    digests: list[str | None] = []
+    for path, stat in files:
+        state, digest = known.get(path, (None, None))
+        valid = state == _file_state(stat) and isinstance(digest, str)
+        digests.append(digest if valid else None)
+    return digests
 
 
 def _batches(names: Sequence[str], size: int) -> Iterator[list[str]]:
