@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 
@@ -59,3 +62,23 @@ def test_classes_smaller_than_the_folds_all_train_with_a_warning(
     split = split_patients(labels, metadata, SplitParams(valid_fraction=0.5, seed=0))
     assert list(split["split"]) == ["train", "train"]
     assert "cannot cut 2 image(s) into 2 folds" in caplog.text
+
+
+def test_the_split_imports_no_scikit_learn() -> None:
+    # Importing scikit-learn took 1.5 s of the split stage's start on the benchmark machine
+    # (docs/benchmarks.md); the model stage is the one that needs it.
+    code = (
+        "import sys, pandas as pd\n"
+        "from pneumothorax.config.params import SplitParams\n"
+        "from pneumothorax.pipelines.split.nodes import split_patients\n"
+        "ids = [f'i{n}' for n in range(30)]\n"
+        "labels = pd.DataFrame({'id': ids, 'pneumothorax': [n % 3 == 0 for n in range(30)]})\n"
+        "meta = pd.DataFrame({'id': ids, 'PatientID': [f'p{n // 2}' for n in range(30)]})\n"
+        "split = split_patients(labels, meta, SplitParams(valid_fraction=0.3, seed=0))\n"
+        "assert (split['split'] == 'valid').any()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

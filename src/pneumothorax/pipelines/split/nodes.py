@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import warnings
 
-import numpy as np
 import pandas as pd
 
 from pneumothorax.config.params import SplitParams
+from pneumothorax.model.folds import assign_folds
 
 logger = logging.getLogger(__name__)
 
@@ -21,9 +20,10 @@ def split_patients(
 ) -> pd.DataFrame:
     """Assign each labelled image to ``train`` or ``valid``, all of a patient's images together.
 
-    scikit-learn's ``StratifiedGroupKFold`` cuts the patients into ``round(1 /
-    valid_fraction)`` folds with about the same share of positives each; the first fold
-    is the validation part. Patients are told apart by (0010,0020) Patient ID as the
+    The patients are cut as scikit-learn's ``StratifiedGroupKFold`` cuts them
+    (:func:`~pneumothorax.model.folds.assign_folds`): into ``round(1 / valid_fraction)``
+    folds with about the same share of positives each; the first fold is the validation
+    part. Patients are told apart by (0010,0020) Patient ID as the
     metadata table holds it (a pseudonym with ``metadata.deid``); an image without one
     counts as its own patient.
 
@@ -38,9 +38,6 @@ def split_patients(
     With fewer patients than folds, or each class smaller than the folds (a handful of
     images), every image is ``train``, with a warning: the model has no validation part.
     """
-    # Imported here: Kedro imports every pipeline in every stage (see model/nodes.py).
-    from sklearn.model_selection import StratifiedGroupKFold
-
     table = labels[["id", "pneumothorax"]].sort_values("id", ignore_index=True)
     patient_of = (
         dict(zip(train_metadata["id"], train_metadata["PatientID"], strict=True))
@@ -55,7 +52,6 @@ def split_patients(
     table["split"] = "train"
     if table.empty:
         return table[list(SPLIT_COLUMNS)]
-    folds = StratifiedGroupKFold(n_splits=split.folds, shuffle=True, random_state=split.seed)
     try:
         if len(set(groups)) < split.folds:
             raise ValueError(f"{len(set(groups))} patient(s) for {split.folds} folds")
@@ -67,16 +63,8 @@ def split_patients(
                 smallest,
                 split.folds,
             )
-        with warnings.catch_warnings():
-            # scikit-learn's UserWarning says the same as the line above, on the terminal.
-            warnings.filterwarnings(
-                "ignore",
-                message="The least populated class in y",
-                category=UserWarning,
-                module=r"sklearn\.model_selection\._split",
-            )
-            _, valid = next(folds.split(np.zeros(len(table)), table["pneumothorax"], groups))
-    except ValueError as err:  # scikit-learn's too few members of each class, or ours
+        fold = assign_folds(table["pneumothorax"].to_numpy(), groups, split.folds, split.seed)
+    except ValueError as err:  # too few members of each class, or of patients
         logger.warning(
             "split: cannot cut %d image(s) into %d folds (%s): every image is for training, "
             "none for validation (add images or raise split.valid_fraction)",
@@ -85,7 +73,7 @@ def split_patients(
             err,
         )
         return table[list(SPLIT_COLUMNS)]
-    table.loc[valid, "split"] = "valid"
+    table.loc[fold == 0, "split"] = "valid"
     counts = table.groupby("split")["pneumothorax"].agg(["size", "sum"])
     logger.info(
         "split: %s",

@@ -1,0 +1,128 @@
+"""Groups (patients) to folds with about the same share of each class: no Kedro.
+
+:func:`assign_folds` gives the folds scikit-learn's ``StratifiedGroupKFold(n_splits,
+shuffle=True, random_state=seed)`` gives (scikit-learn 1.9, ``_iter_test_indices``), the
+same for every input (``tests/model/test_folds.py`` compares them). Written here because
+scikit-learn's version evaluates each candidate fold of each group with a handful of NumPy
+calls on arrays of a few numbers: 1 s for SIIM's 6,500 patients and 10 s for 65,000 on the
+benchmark machine (``docs/benchmarks.md``), plus importing scikit-learn (1.5 s), where the
+same arithmetic on Python floats takes a few hundredths of that.
+
+The greedy assignment, as scikit-learn's: groups are shuffled by the seed, then taken from
+the most uneven class mix to the least (a stable sort, so ties keep the shuffled order),
+and each goes to the fold that leaves the per-class shares of the folds least spread out
+(the mean over classes of the standard deviation over folds of each fold's share of that
+class), the fold with fewer images on a tie. Ties are decided by ``numpy.isclose``, so the
+result depends on the last bit of each spread: they are computed in NumPy's order of
+operations (sums left to right), which ``tests/model/test_folds.py`` checks on inputs full
+of such ties.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+#: ``numpy.isclose``'s default tolerances, which scikit-learn's tie test uses.
+_RTOL, _ATOL = 1e-05, 1e-08
+
+
+def assign_folds(
+    labels: npt.ArrayLike, groups: npt.ArrayLike, n_folds: int, seed: int
+) -> np.ndarray:
+    """The fold (0 to ``n_folds - 1``) of each item: all of a group's items in one fold.
+
+    Args:
+        labels: Each item's class (any integers; binary here).
+        groups: Each item's group (a patient); items of one group share a fold.
+        n_folds: How many folds.
+        seed: The shuffle's seed (``random_state``).
+
+    Returns:
+        An int array, one fold per item, in the items' order. The items of fold ``i`` are
+        the test indices of scikit-learn's ``i``-th split.
+
+    Raises:
+        ValueError: More folds than groups, or than the items of every class (as
+            scikit-learn raises).
+    """
+    _, class_of, class_counts = np.unique(
+        np.asarray(labels), return_inverse=True, return_counts=True
+    )
+    if np.all(n_folds > class_counts):
+        raise ValueError(
+            f"n_splits={n_folds} cannot be greater than the number of members in each class."
+        )
+    _, group_of, group_sizes = np.unique(
+        np.asarray(groups), return_inverse=True, return_counts=True
+    )
+    n_groups, n_classes = len(group_sizes), len(class_counts)
+    if n_folds > n_groups:
+        raise ValueError(
+            f"Cannot have number of splits n_splits={n_folds} greater than the number of "
+            f"groups: {n_groups}."
+        )
+    counts = np.zeros((n_groups, n_classes))
+    np.add.at(counts, (group_of, class_of), 1)
+    order = np.arange(n_groups)
+    np.random.RandomState(seed).shuffle(order)
+    counts = counts[order]
+    shuffled = np.empty_like(order)
+    shuffled[order] = np.arange(n_groups)
+    group_of = shuffled[group_of]
+    most_uneven_first = np.argsort(-np.std(counts, axis=1), kind="stable")
+
+    totals = [float(total) for total in class_counts]
+    per_fold = [[0.0] * n_classes for _ in range(n_folds)]
+    # Each class's share in each fold (class by class), kept beside the counts.
+    shares = [[0.0] * n_folds for _ in range(n_classes)]
+    fold_of_group = np.empty(n_groups, dtype=np.int64)
+    for group in most_uneven_first.tolist():
+        mix = counts[group].tolist()
+        best = _best_fold(per_fold, shares, totals, mix)
+        per_fold[best] = [have + add for have, add in zip(per_fold[best], mix, strict=True)]
+        for column, total in enumerate(totals):
+            shares[column][best] = per_fold[best][column] / total
+        fold_of_group[group] = best
+    return fold_of_group[group_of]
+
+
+def _best_fold(
+    per_fold: list[list[float]], shares: list[list[float]], totals: list[float], mix: list[float]
+) -> int:
+    """scikit-learn's ``_find_best_fold``: where ``mix`` leaves the classes' shares least spread."""
+    best, least_spread, fewest = 0, math.inf, math.inf
+    for candidate, counts in enumerate(per_fold):
+        spreads = []
+        for column, total in enumerate(totals):
+            row = list(shares[column])
+            row[candidate] = (counts[column] + mix[column]) / total
+            spreads.append(_std(row))
+        spread = _sequential_sum(spreads) / len(spreads)
+        size = _sequential_sum(counts)
+        if spread < least_spread or (_isclose(spread, least_spread) and size < fewest):
+            best, least_spread, fewest = candidate, spread, size
+    return best
+
+
+def _std(values: list[float]) -> float:
+    """``numpy.std(values)``, with NumPy's rounding at each step."""
+    mean = _sequential_sum(values) / len(values)
+    return math.sqrt(_sequential_sum([(v - mean) * (v - mean) for v in values]) / len(values))
+
+
+def _sequential_sum(values: list[float]) -> float:
+    """Left to right, as NumPy sums these short rows (Python 3.12's ``sum`` compensates)."""
+    total = values[0]
+    for value in values[1:]:
+        total += value
+    return total
+
+
+def _isclose(a: float, b: float) -> bool:
+    """``numpy.isclose(a, b)`` for two floats (infinities close only to themselves)."""
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return a == b
+    return abs(a - b) <= _ATOL + _RTOL * abs(b)
