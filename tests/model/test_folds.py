@@ -96,3 +96,11 @@ def test_too_few_groups_or_members_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         assign_folds(labels, groups, n_folds=3, seed=0)
+
+
+def test_one_fold_is_refused_as_scikit_learn_refuses_it() -> None:
+    labels, groups = [0, 1] * 6, [f"patient{n}" for n in range(12)]
+    with pytest.raises(ValueError, match="n_splits=1"):
+        StratifiedGroupKFold(n_splits=1)
+    with pytest.raises(ValueError, match="n_splits=1"):
+        assign_folds(labels, groups, n_folds=1, seed=0)

@@ -45,9 +45,11 @@ def assign_folds(
         the test indices of scikit-learn's ``i``-th split.
 
     Raises:
-        ValueError: More folds than groups, or than the items of every class (as
-            scikit-learn raises).
+        ValueError: Fewer than 2 folds, or more folds than groups or than the items of
+            every class (as scikit-learn refuses them).
     """
+    if n_folds < 2:
+        raise ValueError(f"n_splits={n_folds}: at least 2 folds make a train and a test part.")
     _, class_of, class_counts = np.unique(
         np.asarray(labels), return_inverse=True, return_counts=True
     )
