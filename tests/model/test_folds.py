@@ -41,15 +41,28 @@ def _scikit_learn_folds(labels: list[int], groups: list[str], n_folds: int, seed
         return [test for _, test in splitter.split(np.zeros(len(labels)), labels, groups)]
 
 
+def _compare(labels: list[int], groups: list[str], n_folds: int, seed: int) -> bool:
+    """Whether both give the same folds (True) or both refuse the input (False)."""
+    try:
+        expected = _scikit_learn_folds(labels, groups, n_folds, seed)
+    except ValueError:
+        with pytest.raises(ValueError):
+            assign_folds(labels, groups, n_folds, seed)
+        return False
+    folds = assign_folds(labels, groups, n_folds, seed)
+    for fold, test in enumerate(expected):
+        np.testing.assert_array_equal(np.flatnonzero(folds == fold), test)
+    return True
+
+
 def test_the_folds_are_scikit_learns() -> None:
     # Random cases, many of them full of exact ties (patients of one image each, whose
     # spreads tie on every fold): a tie decided on the last bit of a spread differs from
     # scikit-learn's if any step rounds differently.
     rng = random.Random(20)
-    compared = refused = 0
+    outcomes = []
     for _ in range(250):
         items = rng.randint(6, 400)
-        n_folds = rng.choice([2, 3, 4, 5, 10])
         classes = rng.choice([2, 2, 3])
         positives = rng.choice([0.05, 0.25, 0.5])
         labels = [
@@ -57,20 +70,25 @@ def test_the_folds_are_scikit_learns() -> None:
         ]
         patients = max(1, int(items * rng.choice([0.1, 0.5, 1.0, 3.0])))
         groups = [f"patient{rng.randrange(patients)}" for _ in range(items)]
-        seed = rng.randrange(2**31)
-        try:
-            expected = _scikit_learn_folds(labels, groups, n_folds, seed)
-        except ValueError:
-            with pytest.raises(ValueError):
-                assign_folds(labels, groups, n_folds, seed)
-            refused += 1
-            continue
-        folds = assign_folds(labels, groups, n_folds, seed)
-        for fold, test in enumerate(expected):
-            np.testing.assert_array_equal(np.flatnonzero(folds == fold), test)
-        compared += 1
-    assert compared > 200
-    assert refused > 0
+        n_folds = rng.choice([2, 3, 4, 5, 10, 20])
+        outcomes.append(_compare(labels, groups, n_folds, rng.randrange(2**31)))
+    assert outcomes.count(True) > 200
+    assert outcomes.count(False) > 0
+
+
+@pytest.mark.parametrize("classes", [1, 8, 12])
+def test_one_class_or_many_classes_with_many_folds(classes: int) -> None:
+    # NumPy sums a row of 8 or more values pairwise, not left to right: the standard
+    # deviation over 8 or more folds when there is one class (all images negative, say),
+    # and the mean over 8 or more classes.
+    rng = random.Random(classes)
+    compared = 0
+    for _ in range(40):
+        items = rng.randint(20, 300)
+        labels = [rng.randrange(classes) for _ in range(items)]
+        groups = [f"patient{rng.randrange(items)}" for _ in range(items)]
+        compared += _compare(labels, groups, rng.choice([8, 9, 13, 17]), rng.randrange(2**31))
+    assert compared > 30
 
 
 def test_the_folds_are_scikit_learns_at_siim_size() -> None:
@@ -96,6 +114,21 @@ def test_too_few_groups_or_members_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         assign_folds(labels, groups, n_folds=3, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("labels", "groups", "message"),
+    [
+        ([0, 1, 0], ["a", "b"], "one label and one group per item"),
+        ([[0], [1], [0]], ["a", "b", "c"], "one label and one group per item"),
+        ([0.5, 1.5, 0.5], ["a", "b", "c"], "labels must be integers or booleans"),
+    ],
+)
+def test_inputs_that_are_not_one_integer_per_group_are_refused(
+    labels: list, groups: list[str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        assign_folds(labels, groups, n_folds=2, seed=0)
 
 
 def test_one_fold_is_refused_as_scikit_learn_refuses_it() -> None:

@@ -1,21 +1,21 @@
 """Groups (patients) to folds with about the same share of each class: no Kedro.
 
 :func:`assign_folds` gives the folds scikit-learn's ``StratifiedGroupKFold(n_splits,
-shuffle=True, random_state=seed)`` gives (scikit-learn 1.9, ``_iter_test_indices``), the
-same for every input (``tests/model/test_folds.py`` compares them). Written here because
-scikit-learn's version evaluates each candidate fold of each group with a handful of NumPy
-calls on arrays of a few numbers: 1 s for SIIM's 6,500 patients and 10 s for 65,000 on the
-benchmark machine (``docs/benchmarks.md``), plus importing scikit-learn (1.5 s), where the
-same arithmetic on Python floats takes a few hundredths of that.
+shuffle=True, random_state=seed)`` gives (scikit-learn 1.9, ``_iter_test_indices``) for
+1-D integer labels and groups of the same length (``tests/model/test_folds.py`` compares
+them). Written here because scikit-learn's version evaluates each candidate fold of each
+group with a handful of NumPy calls on arrays of a few numbers: 1 s for SIIM's 6,500
+patients and 10 s for 65,000 on the benchmark machine (``docs/benchmarks.md``), plus
+importing scikit-learn (1.5 s), where the same arithmetic on Python floats takes a tenth.
 
 The greedy assignment, as scikit-learn's: groups are shuffled by the seed, then taken from
 the most uneven class mix to the least (a stable sort, so ties keep the shuffled order),
 and each goes to the fold that leaves the per-class shares of the folds least spread out
 (the mean over classes of the standard deviation over folds of each fold's share of that
-class), the fold with fewer images on a tie. Ties are decided by ``numpy.isclose``, so the
-result depends on the last bit of each spread: they are computed in NumPy's order of
-operations (sums left to right), which ``tests/model/test_folds.py`` checks on inputs full
-of such ties.
+class), the fold with fewer images on a tie. Ties are decided by ``numpy.isclose`` and
+``<``, so the result depends on the last bit of each spread: every sum is rounded as NumPy
+rounds it (:func:`_numpy_sum`; over the folds, row by row unless there is one class),
+which ``tests/model/test_folds.py`` checks on inputs full of such ties.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def assign_folds(
     """The fold (0 to ``n_folds - 1``) of each item: all of a group's items in one fold.
 
     Args:
-        labels: Each item's class (any integers; binary here).
+        labels: Each item's class (integers or booleans; binary here).
         groups: Each item's group (a patient); items of one group share a fold.
         n_folds: How many folds.
         seed: The shuffle's seed (``random_state``).
@@ -46,20 +46,24 @@ def assign_folds(
 
     Raises:
         ValueError: Fewer than 2 folds, or more folds than groups or than the items of
-            every class (as scikit-learn refuses them).
+            every class (as scikit-learn refuses them); labels that are not one integer
+            per group; a seed outside 0 to 2**32 - 1 (NumPy's).
     """
     if n_folds < 2:
         raise ValueError(f"n_splits={n_folds}: at least 2 folds make a train and a test part.")
-    _, class_of, class_counts = np.unique(
-        np.asarray(labels), return_inverse=True, return_counts=True
-    )
+    classes, groups = np.asarray(labels), np.asarray(groups)
+    if classes.ndim != 1 or groups.ndim != 1 or len(classes) != len(groups):
+        raise ValueError(
+            f"one label and one group per item, got shapes {classes.shape} and {groups.shape}"
+        )
+    if len(classes) and classes.dtype.kind not in "biu":
+        raise ValueError(f"labels must be integers or booleans, got {classes.dtype}")
+    _, class_of, class_counts = np.unique(classes, return_inverse=True, return_counts=True)
     if np.all(n_folds > class_counts):
         raise ValueError(
             f"n_splits={n_folds} cannot be greater than the number of members in each class."
         )
-    _, group_of, group_sizes = np.unique(
-        np.asarray(groups), return_inverse=True, return_counts=True
-    )
+    _, group_of, group_sizes = np.unique(groups, return_inverse=True, return_counts=True)
     n_groups, n_classes = len(group_sizes), len(class_counts)
     if n_folds > n_groups:
         raise ValueError(
@@ -95,30 +99,54 @@ def _best_fold(
     per_fold: list[list[float]], shares: list[list[float]], totals: list[float], mix: list[float]
 ) -> int:
     """scikit-learn's ``_find_best_fold``: where ``mix`` leaves the classes' shares least spread."""
+    # np.std(shares, axis=0) of the folds x classes array sums each class's column row by
+    # row; with one class the column is contiguous and NumPy sums it pairwise.
+    over_folds = _numpy_sum if len(totals) == 1 else _sequential_sum
     best, least_spread, fewest = 0, math.inf, math.inf
     for candidate, counts in enumerate(per_fold):
         spreads = []
         for column, total in enumerate(totals):
             row = list(shares[column])
             row[candidate] = (counts[column] + mix[column]) / total
-            spreads.append(_std(row))
-        spread = _sequential_sum(spreads) / len(spreads)
-        size = _sequential_sum(counts)
+            mean = over_folds(row) / len(row)
+            deviations = [(share - mean) * (share - mean) for share in row]
+            spreads.append(math.sqrt(over_folds(deviations) / len(row)))
+        spread = _numpy_sum(spreads) / len(spreads)
+        size = _numpy_sum(counts)
         if spread < least_spread or (_isclose(spread, least_spread) and size < fewest):
             best, least_spread, fewest = candidate, spread, size
     return best
 
 
-def _std(values: list[float]) -> float:
-    """``numpy.std(values)``, with NumPy's rounding at each step."""
-    mean = _sequential_sum(values) / len(values)
-    return math.sqrt(_sequential_sum([(v - mean) * (v - mean) for v in values]) / len(values))
-
-
 def _sequential_sum(values: list[float]) -> float:
-    """Left to right, as NumPy sums these short rows (Python 3.12's ``sum`` compensates)."""
-    total = values[0]
-    for value in values[1:]:
+    """Left to right (Python 3.12's ``sum`` compensates, so it would round otherwise)."""
+    total = 0.0
+    for value in values:
+        total += value
+    return total
+
+
+def _numpy_sum(values: list[float]) -> float:
+    """NumPy's pairwise summation of a contiguous row (``pairwise_sum`` in its loops).
+
+    Below 8 values, left to right; up to 128, eight running sums combined as a tree, then
+    the rest; above, the two halves' sums (a half a multiple of 8).
+    """
+    count = len(values)
+    if count < 8:
+        return _sequential_sum(values)
+    if count > 128:
+        half = count // 2
+        half -= half % 8
+        return _numpy_sum(values[:half]) + _numpy_sum(values[half:])
+    running = list(values[:8])
+    whole = count - count % 8
+    for start in range(8, whole, 8):
+        for lane in range(8):
+            running[lane] += values[start + lane]
+    r = running
+    total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    for value in values[whole:]:
         total += value
     return total
 

@@ -55,7 +55,7 @@ def split_patients(
     try:
         if len(set(groups)) < split.folds:
             raise ValueError(f"{len(set(groups))} patient(s) for {split.folds} folds")
-        smallest = int(table["pneumothorax"].value_counts().min()) if len(table) else 0
+        smallest = int(table["pneumothorax"].value_counts().min())
         if smallest < split.folds:
             logger.warning(
                 "split: the smaller class has %d image(s) for %d folds: their shares of "
