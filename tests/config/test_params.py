@@ -312,6 +312,7 @@ def test_strict_flag(value: object, stop: bool) -> None:
         ({"split": {"valid_fraction": 0.8}}, r"split\.valid_fraction must be less than or equal"),
         ({"split": {"valid_fraction": True}}, r"split\.valid_fraction must be a valid number"),
         ({"split": {"seed": -1}}, r"split\.seed must be greater than or equal to 0, got -1$"),
+        ({"split": {"seed": 2**32}}, r"split\.seed must be less than 4294967296, got 4294967296$"),
         ({"model": {"cells": 0}}, r"model\.cells must be greater than 0"),
         ({"model": {"c": 0}}, r"model\.c must be greater than 0, got 0$"),
         # Infinite C is no penalty: a constant feature then leaves the fit's Hessian singular.

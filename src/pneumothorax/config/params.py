@@ -21,7 +21,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    NonNegativeInt,
     PositiveInt,
     ValidationError,
     field_validator,
@@ -223,7 +222,8 @@ class SplitParams(_Group):
 
     group: ClassVar[str] = "split"
     valid_fraction: Annotated[float, Field(gt=0, le=0.5)] = 0.3
-    seed: NonNegativeInt = 0
+    # NumPy's seeds are 0 to 2**32 - 1; a larger one would be the split's "cannot cut".
+    seed: Annotated[int, Field(ge=0, lt=2**32)] = 0
 
     @property
     def folds(self) -> int:
