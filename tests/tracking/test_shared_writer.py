@@ -46,7 +46,9 @@ _STAGE = textwrap.dedent(
 #: ``name:VAR=value`` sets VAR for that stage), or, for ``kill``, kills the shared writer the
 #: last stage reported, or, for ``pipes``, reports which of that writer and its forks still
 #: hold this dvc's stdout or stderr (Linux's /proc), or, for ``block``, makes a folder where
-#: the writer's socket would be.
+#: the writer's socket would be, or, for ``start``, reports what ``start_shared_writer``
+#: returns in a child, or, for ``manifest``, runs the raw_manifest command on the project's
+#: ``raw`` folder and reports the writers serving this dvc (:func:`_raw_project`).
 _FAKE_DVC = textwrap.dedent(
     """
     import json, os, signal, subprocess, sys, time
@@ -81,6 +83,26 @@ _FAKE_DVC = textwrap.dedent(
             continue
         if step == "kill":
             os.kill(last["shared"], signal.SIGKILL)
+            continue
+        if step == "start":  # start_shared_writer() in a child: the pid it returned
+            code = "from pneumothorax.tracking.tracker import start_shared_writer as s; print(s())"
+            out = subprocess.run(
+                [sys.executable, "-c", code], check=True, stdout=subprocess.PIPE, text=True
+            ).stdout.strip()
+            print(json.dumps({"started": None if out == "None" else int(out)}), flush=True)
+            continue
+        if step == "manifest":  # the raw_manifest stage's command, then who serves this dvc
+            import psutil
+            subprocess.run(
+                [sys.executable, "-m", "pneumothorax.commands.raw_manifest",
+                 f"{project}/raw", f"{project}/manifest.csv", "--params", f"{project}/p.yaml"],
+                check=True,
+            )
+            writers = [
+                p.pid for p in psutil.process_iter(["cmdline"])
+                if (p.info["cmdline"] or [])[-4:-2] == ["--owner", str(os.getpid())]
+            ]
+            print(json.dumps({"writers": writers}), flush=True)
             continue
         # "name:VAR=value,...": the stage runs with these variables set.
         name, _, assignments = step.partition(":")
@@ -216,6 +238,68 @@ def test_a_stage_after_the_shared_writer_died_starts_another(
     )
     assert _gone(second["shared"])
     assert list(short_tmp.rglob("*.sock")) == []  # the socket is removed
+
+
+def _raw_project(tmp_path: Path) -> None:
+    """A raw folder and params for the ``manifest`` step (no incremental cache)."""
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "a.dcm").write_bytes(b"not read as DICOM here")
+    (tmp_path / "p.yaml").write_text("incremental:\n  enabled: false\n")
+
+
+def test_the_raw_manifest_starts_the_writer_its_dvc_commands_stages_share(
+    tmp_path: Path, short_tmp: Path
+) -> None:
+    """DVC's first stage, the raw manifest, starts the writer; the Kedro stages join it."""
+    _raw_project(tmp_path)
+    manifest, first, second = _run_dvc(tmp_path, short_tmp, "manifest", "images", "metadata")
+    assert (tmp_path / "manifest.csv").read_text().splitlines()[1].startswith("a.dcm,22,")
+    [writer] = manifest["writers"]  # started by the command, before any stage
+    assert first["shared"] == second["shared"] == writer
+    assert first["failure"] is None and second["failure"] is None
+    runs = _stage_runs()
+    assert runs["images"].info.status == runs["metadata"].info.status == "FINISHED"
+    assert (
+        runs["images"].data.tags["mlflow.parentRunId"]
+        == runs["metadata"].data.tags["mlflow.parentRunId"]
+    )
+    assert _gone(writer)
+    assert list(short_tmp.rglob("*.sock")) == []
+
+
+def test_a_writer_no_stage_joins_ends_with_its_dvc_command(tmp_path: Path, short_tmp: Path) -> None:
+    """A ``dvc repro`` with nothing to rerun after the raw manifest leaves no writer behind."""
+    _raw_project(tmp_path)
+    [manifest] = _run_dvc(tmp_path, short_tmp, "manifest")
+    [writer] = manifest["writers"]
+    assert _gone(writer, timeout=60)  # it imports MLflow first, then sees DVC gone
+    assert list(short_tmp.rglob("*.sock")) == []
+    assert _stage_runs_or_none() is None  # it recorded nothing
+
+
+def test_start_shared_writer_starts_one_under_dvc_and_none_outside(
+    tmp_path: Path, short_tmp: Path
+) -> None:
+    started, again, stage = _run_dvc(tmp_path, short_tmp, "start", "start", "images")
+    assert isinstance(started["started"], int)
+    assert again == {"started": None}  # one there already
+    assert stage["shared"] == started["started"] and stage["failure"] is None
+    assert _gone(started["started"])
+    # Outside a DVC command: nothing to share a writer with, so none is started.
+    env = {**os.environ, "TMPDIR": str(short_tmp)}
+    code = "from pneumothorax.tracking.tracker import start_shared_writer as s; print(s())"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "None"
+    assert list(short_tmp.rglob("*.sock")) == []
+
+
+def _stage_runs_or_none() -> dict[str, mlflow.entities.Run] | None:
+    """:func:`_stage_runs`, or None when no stage made the experiment."""
+    if mlflow.MlflowClient().get_experiment_by_name("shared") is None:
+        return None
+    return _stage_runs()
 
 
 def test_a_stage_killed_mid_run_leaves_its_run_failed_and_the_writer_serving(

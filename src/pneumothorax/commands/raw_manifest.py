@@ -12,8 +12,12 @@ be avoided otherwise: it refuses a ``.dvc`` file as a dependency. The price is t
 ``dvc status`` always lists this stage as "always changed".
 
 Run by ``dvc repro`` as ``python -m pneumothorax.commands.raw_manifest <raw folder>
-<manifest.csv>``. Only the standard library, PyYAML, the incremental cache and the params
-checks are imported: the stage starts fast.
+<manifest.csv>``. Only the standard library, PyYAML, psutil, the incremental cache, the
+params checks and the stage's side of the MLflow writer are imported: the stage starts fast.
+
+As DVC's first stage, it also starts the DVC command's shared MLflow writer
+(:func:`pneumothorax.tracking.tracker.start_shared_writer`), which then imports MLflow
+while this command and DVC work, not while the first Kedro stage waits for it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pneumothorax.files.atomic import write_atomically
 from pneumothorax.raw.layer import missing_folder_reason
 from pneumothorax.raw.manifest import build_manifest
 from pneumothorax.runtime.incremental import ResultCache, cache_directory
+from pneumothorax.tracking.tracker import start_shared_writer
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         cache = ResultCache(cache_directory(settings.cache_dir)) if settings.enabled else None
     except ParamsError as error:
         return _error(str(error))
+    start_shared_writer()  # under DVC only; never fails the manifest
     try:
         data, stats = build_manifest(args.raw, cache)
     except OSError as error:

@@ -4,8 +4,9 @@ A :class:`Tracker` talks to a writer process (:mod:`pneumothorax.tracking.writer
 plain data (str, numbers, bytes, dicts, lists, tuples), so this process never imports MLflow:
 
 * **Under DVC** (a stage of ``dvc repro`` or ``dvc exp run``), every stage of the DVC command
-  shares one writer: the first stage starts it (``--serve``), and it stays until that DVC
-  process ends. Each stage connects to its Unix socket and is served by a fork of it, which
+  shares one writer: the ``raw_manifest`` command, which runs before them, starts it
+  (:func:`start_shared_writer`; else the first stage does, ``--serve``), and it stays until
+  that DVC process ends. Each stage connects to its Unix socket and is served by a fork of it, which
   has MLflow and its sqlite store imported already: the stages after the first pay neither
   (about a second of CPU each, docs/benchmarks.md).
 * **Otherwise** (a plain ``kedro run``), the stage starts its own writer and talks to it
@@ -566,12 +567,7 @@ def _join_shared_writer(
         # None yet (this is the command's first stage), or a dead one's socket file.
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-    server = subprocess.Popen(
-        [sys.executable, "-m", WRITER_MODULE, "--serve", str(path),
-         "--owner", str(owner[0]), "--owner-started", repr(owner[1])],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env=dict(env), start_new_session=True,  # not stopped by the terminal's Ctrl-C
-    )  # fmt: skip
+    server = _start_server(path, owner, env)
     deadline = time.monotonic() + LISTEN_TIMEOUT
     while True:
         try:
@@ -582,6 +578,50 @@ def _join_shared_writer(
                     f"the shared MLflow writer did not start (exit code {server.poll()})"
                 ) from None
             time.sleep(0.01)
+
+
+def start_shared_writer() -> int | None:
+    """Start the shared writer of the DVC command above this process, if it has none.
+
+    For the command DVC runs before the Kedro stages (``raw_manifest``): the writer then
+    imports MLflow (about 3 s of CPU) while that command works, DVC checks the next stages
+    and Kedro starts, instead of while the first stage to record a run waits for it at its
+    end (every stage waits for its writer's verdict). The stages find it as they would
+    find one started by a stage. It connects to nothing: a connection is a stage, served by
+    a fork. A writer no stage joins (a ``dvc repro`` with nothing else to rerun) ends with
+    the DVC command, like any.
+
+    Returns:
+        The process id of the writer started; None if there is no DVC command above, no
+        sharing on this system, or a writer (or its socket) there already.
+    """
+    owner = dvc_owner()
+    if owner is None or not _CAN_SHARE:
+        return None
+    env = _importing_this_package(os.environ)
+    path = shared_socket_path(owner, env)
+    try:
+        _private_folder(path.parent)
+    except OSError:
+        return None  # the stages say why, as they do without this
+    if path.exists():
+        return None
+    try:
+        return _start_server(path, owner, env).pid
+    except OSError:
+        return None
+
+
+def _start_server(
+    path: Path, owner: tuple[int, float], env: Mapping[str, str]
+) -> subprocess.Popen[bytes]:
+    """Start a shared writer listening at ``path`` until ``owner`` ends (not waited for)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", WRITER_MODULE, "--serve", str(path),
+         "--owner", str(owner[0]), "--owner-started", repr(owner[1])],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=dict(env), start_new_session=True,  # not stopped by the terminal's Ctrl-C
+    )  # fmt: skip
 
 
 def _connect(path: Path) -> tuple[socket.socket, int | None]:
