@@ -71,15 +71,25 @@ _FAKE_DVC = textwrap.dedent(
                 return held
             time.sleep(0.05)
 
-    stage_code, project, steps = sys.argv[1], sys.argv[2], sys.argv[3:]
+    def socket_path():
+        import psutil
+        from pneumothorax.tracking import tracker
+        owner = (os.getpid(), psutil.Process().create_time())
+        return tracker.shared_socket_path(owner, tracker._importing_this_package(os.environ))
+
+    def listening(timeout=30.0):  # DVC takes seconds to start the next stage
+        deadline = time.monotonic() + timeout
+        while not socket_path().exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    args = sys.argv[1:]
+    if args[:2] == ["exp", "run"]:  # `dvc exp run -n NAME ...`: the stages read the name
+        args = args[4:]
+    stage_code, project, steps = args[0], args[1], args[2:]
     last = None
     for step in steps:
         if step == "block":  # a folder where the writer's socket would be
-            import psutil
-            from pneumothorax.tracking import tracker
-            owner = (os.getpid(), psutil.Process().create_time())
-            env = tracker._importing_this_package(os.environ)
-            tracker.shared_socket_path(owner, env).mkdir(parents=True, mode=0o700)
+            socket_path().mkdir(parents=True, mode=0o700)
             continue
         if step == "kill":
             os.kill(last["shared"], signal.SIGKILL)
@@ -89,6 +99,7 @@ _FAKE_DVC = textwrap.dedent(
             out = subprocess.run(
                 [sys.executable, "-c", code], check=True, stdout=subprocess.PIPE, text=True
             ).stdout.strip()
+            listening()
             print(json.dumps({"started": None if out == "None" else int(out)}), flush=True)
             continue
         if step == "manifest":  # the raw_manifest stage's command, then who serves this dvc
@@ -98,6 +109,7 @@ _FAKE_DVC = textwrap.dedent(
                  f"{project}/raw", f"{project}/manifest.csv", "--params", f"{project}/p.yaml"],
                 check=True,
             )
+            listening()
             writers = [
                 p.pid for p in psutil.process_iter(["cmdline"])
                 if (p.info["cmdline"] or [])[-4:-2] == ["--owner", str(os.getpid())]
@@ -140,14 +152,26 @@ def _fake_dvc(tmp_path: Path, short_tmp: Path, code: str) -> tuple[Path, dict[st
     return dvc, env
 
 
-def _run_dvc(tmp_path: Path, short_tmp: Path, *steps: str, stage: str = _STAGE) -> list[dict]:
+def _run_dvc(
+    tmp_path: Path,
+    short_tmp: Path,
+    *steps: str,
+    stage: str = _STAGE,
+    name: str | None = None,
+    unset: tuple[str, ...] = (),
+    extra: dict[str, str] | None = None,
+) -> list[dict]:
     """Run the fake ``dvc`` over ``steps`` with TMPDIR ``short_tmp``; each stage's report.
 
-    ``stage``: the code of each stage (default :data:`_STAGE`).
+    ``stage``: the code of each stage (default :data:`_STAGE`); ``name``: run it as
+    ``dvc exp run -n NAME``; ``unset`` and ``extra``: variables removed from and added to
+    its environment.
     """
     dvc, env = _fake_dvc(tmp_path, short_tmp, _FAKE_DVC)
+    env = {k: v for k, v in env.items() if k not in unset} | (extra or {})
+    named = ["exp", "run", "-n", name] if name else []
     result = subprocess.run(
-        [str(dvc), stage, str(tmp_path), *steps],
+        [str(dvc), *named, stage, str(tmp_path), *steps],
         env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-5000:]
@@ -267,6 +291,23 @@ def test_the_raw_manifest_starts_the_writer_its_dvc_commands_stages_share(
     assert list(short_tmp.rglob("*.sock")) == []
 
 
+def test_dvc_exp_run_n_names_the_entry_when_the_raw_manifest_started_the_writer(
+    tmp_path: Path, short_tmp: Path
+) -> None:
+    """The name is read by the stage: the writer, started by a command that has ended, no
+    longer has the ``dvc`` process among its ancestors."""
+    _raw_project(tmp_path)
+    manifest, first, second = _run_dvc(
+        tmp_path, short_tmp, "manifest", "images", "metadata", name="size-64"
+    )
+    assert first["shared"] == second["shared"] == manifest["writers"][0]
+    runs = _stage_runs()
+    parent = runs["images"].data.tags["mlflow.parentRunId"]
+    assert runs["metadata"].data.tags["mlflow.parentRunId"] == parent
+    assert _parent_name(runs, parent) == "size-64"
+    assert _gone(first["shared"])
+
+
 def test_a_writer_no_stage_joins_ends_with_its_dvc_command(tmp_path: Path, short_tmp: Path) -> None:
     """A ``dvc repro`` with nothing to rerun after the raw manifest leaves no writer behind."""
     _raw_project(tmp_path)
@@ -293,6 +334,34 @@ def test_start_shared_writer_starts_one_under_dvc_and_none_outside(
     )
     assert out.stdout.strip() == "None"
     assert list(short_tmp.rglob("*.sock")) == []
+
+
+#: What turns MLflow's usage reporting off: the project's own variables, and those by which
+#: MLflow recognises a CI machine or a test (set here by CI and pytest).
+_TELEMETRY_OFF = (
+    "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK", "PYTEST_CURRENT_TEST", "CI", "GITHUB_ACTIONS"
+)  # fmt: skip
+
+
+def test_a_writer_started_in_dvcs_environment_reports_no_usage(
+    tmp_path: Path, short_tmp: Path
+) -> None:
+    """A writer started before any stage (the raw manifest) gets DVC's environment, not
+    the one ``settings.py`` gives the stages: it still starts no MLflow usage reporting
+    (whose first act is writing an installation id to the user's config folder)."""
+    config = tmp_path / "xdg"
+    started, stage = _run_dvc(
+        tmp_path,
+        short_tmp,
+        "start",
+        "images",  # served by a fork: the writer has imported MLflow
+        unset=_TELEMETRY_OFF,
+        extra={"XDG_CONFIG_HOME": str(config), "HOME": str(tmp_path / "home")},
+    )
+    assert stage["shared"] == started["started"] and stage["failure"] is None
+    assert _gone(started["started"])
+    assert not (config / "mlflow").exists()
+    assert not (tmp_path / "home").exists()
 
 
 def _stage_runs_or_none() -> dict[str, mlflow.entities.Run] | None:

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
-from pneumothorax.tracking.experiment_run import dvc_owner, group_key
+from pneumothorax.tracking.experiment_run import dvc_owner, given_exp_name, group_key
 from pneumothorax.tracking.logged import ENTRY, RUN
 
 __all__ = ["ENTRY", "RUN", "Outcome", "Tracker"]
@@ -90,8 +90,8 @@ class Tracker:
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         """Reach a writer, which imports MLflow until :meth:`configure` hands it its work.
 
-        Under DVC, the DVC command's shared writer (started now if this is its first
-        stage); otherwise a writer of this stage's own.
+        Under DVC, the DVC command's shared writer (started by the raw manifest, or now
+        if there is none yet); otherwise a writer of this stage's own.
 
         Args:
             env: The writer's environment at start (default: this process's).
@@ -161,6 +161,9 @@ class Tracker:
                 "params": dict(params),
                 "env": env,
                 "group": group_key(env, self._owner),
+                # Read here, where the `dvc` command is an ancestor: the writer's process
+                # may have been started by another command and outlived it.
+                "exp_name": given_exp_name() if self._owner is not None else None,
                 "cwd": os.getcwd(),
             }
         )
@@ -563,8 +566,11 @@ def _join_shared_writer(
     _private_folder(path.parent)
     try:
         return _connect(path)
-    except (FileNotFoundError, ConnectionRefusedError):
-        # None yet (this is the command's first stage), or a dead one's socket file.
+    except FileNotFoundError:
+        pass  # none yet: neither the raw manifest nor an earlier stage started one
+    except ConnectionRefusedError:
+        # A dead writer's socket file. (Never unlinked when there was none: a writer just
+        # started elsewhere may have bound the path since, and would lose its address.)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
     server = _start_server(path, owner, env)

@@ -51,7 +51,6 @@ from pneumothorax.tracking.experiment_run import (
     current_params,
     flatten,
     format_value,
-    given_exp_name,
     run_name,
 )
 from pneumothorax.tracking.outage import fail_fast, first_line, tracking_errors
@@ -115,13 +114,16 @@ class Writer:
 
         Args:
             config: ``project_path``, ``experiment`` (name), ``params`` (as written),
-                ``group`` (the stage's :func:`~pneumothorax.tracking.experiment_run.group_key`).
+                ``group`` (the stage's :func:`~pneumothorax.tracking.experiment_run.group_key`),
+                ``exp_name`` (:func:`~pneumothorax.tracking.experiment_run.given_exp_name`
+                as the stage found it).
         """
         self._project_path = Path(config["project_path"])
         self._experiment = str(config["experiment"])
         self._params: dict[str, Any] = dict(config["params"])
         # The stage's DVC command (see group_key): this process may serve several stages.
         self._group: str | None = config.get("group")
+        self._exp_name: str | None = config.get("exp_name")
         self._errors: tuple[type[BaseException], ...] = ()
         self._client: MlflowClient | None = None
         self._experiment_id: str | None = None
@@ -259,7 +261,7 @@ class Writer:
             current_params(self._project_path), baseline_params(self._project_path)
         )
         data = raw_data(self._project_path)
-        name = given_exp_name() or run_name(changes, data[0].md5 if data else None)
+        name = self._exp_name or run_name(changes, data[0].md5 if data else None)
         if found:
             parent = found[0].info.run_id
             self._client.update_run(parent, status="RUNNING")
@@ -493,7 +495,14 @@ def _serve(writer: Writer, requests: queue.Queue[Any], answer: Callable[[Any], N
 
 
 def _preload() -> None:
-    """Import MLflow and its sqlite store's ORM and migrations before the settings arrive."""
+    """Import MLflow and its sqlite store's ORM and migrations before the settings arrive.
+
+    With MLflow's usage reporting off unless the environment says otherwise, as the
+    project's ``settings.py`` has it for the stages: MLflow decides when it is imported,
+    and a shared writer may be started by the raw manifest, in DVC's environment.
+    """
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     import alembic.command  # noqa: F401
     import mlflow.store.db.utils
     import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
@@ -674,6 +683,7 @@ def _session(requests: queue.Queue[Any], answer: Callable[[Any], None]) -> int:
     # login, the fallback from an unreachable server, shorter HTTP retries.
     os.environ.clear()
     os.environ.update(config["env"])
+    _stage_mlflow_level()
     with contextlib.suppress(KeyError, OSError):
         os.chdir(config["cwd"])  # the stage's folder (a shared writer's is its first stage's)
     writer = Writer(config)
@@ -681,6 +691,15 @@ def _session(requests: queue.Queue[Any], answer: Callable[[Any], None]) -> int:
     answer(("connected", writer.failure, writer.moved))
     _serve(writer, requests, answer)
     return 0
+
+
+def _stage_mlflow_level() -> None:
+    """MLflow's loggers at the stage's ``MLFLOW_LOGGING_LEVEL`` (its ``settings.py`` sets it
+    from the project's logging config): MLflow read the variable when this process imported
+    it, and a shared writer's environment then was not the stage's."""
+    level = os.environ.get("MLFLOW_LOGGING_LEVEL", "").upper()
+    if level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        logging.getLogger("mlflow").setLevel(level)
 
 
 def _cli(argv: list[str]) -> int:
