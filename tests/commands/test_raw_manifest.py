@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import pneumothorax
 from pneumothorax.commands.raw_manifest import main
 from tests.raw.trees import expected_manifest, write_tree
 from tests.unprivileged import as_a_normal_user
@@ -114,3 +116,27 @@ def test_a_params_file_that_is_not_yaml_is_named_in_one_line(
     err = capsys.readouterr().err
     assert err.startswith(f"Error: {params}: not valid YAML") and err.count("\n") == 1
     assert not (tmp_path / "m.csv").exists()
+
+
+def test_the_command_runs_the_code_of_the_project_it_is_run_in(tmp_path: Path) -> None:
+    """``python -m`` finds the installed package; a project folder with its own ``src/`` (a
+    ``dvc exp run --temp`` copy) runs that copy's command instead, as ``kedro run`` does."""
+    installed = Path(pneumothorax.__file__).parent
+    copy = tmp_path / "project" / "src" / "pneumothorax"
+    shutil.copytree(installed, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    command = copy / "commands" / "raw_manifest.py"
+    command.write_text(
+        command.read_text().replace('"raw manifest: %d files', '"raw manifest (the copy): %d files')
+    )
+    write_tree(tmp_path / "raw")
+    args = [sys.executable, "-m", "pneumothorax.commands.raw_manifest", str(tmp_path / "raw")]
+
+    def run(folder: Path) -> str:
+        result = subprocess.run(
+            [*args, str(folder / "m.csv"), "--params", "/none"],
+            cwd=folder, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return result.stderr
+
+    assert "raw manifest (the copy): " in run(tmp_path / "project")
+    assert "raw manifest: " in run(tmp_path)  # no src/ here: the installed package

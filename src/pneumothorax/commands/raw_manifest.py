@@ -15,6 +15,10 @@ Run by ``dvc repro`` as ``python -m pneumothorax.commands.raw_manifest <raw fold
 <manifest.csv>``. Only the standard library, PyYAML, psutil, the incremental cache, the
 params checks and the stage's side of the MLflow writer are imported: the stage starts fast.
 
+It runs the code of the project it is run in: in the temporary copy of ``dvc exp run
+--temp`` or a queued experiment, the copy's ``src/``, as the Kedro stages do
+(:func:`pneumothorax.commands.run_the_projects_copy`).
+
 As DVC's first stage, it also starts the DVC command's shared MLflow writer
 (:func:`pneumothorax.tracking.tracker.start_shared_writer`), which then imports MLflow
 while this command and DVC work, not while the first Kedro stage waits for it.
@@ -28,6 +32,7 @@ import os
 import sys
 from pathlib import Path
 
+from pneumothorax.commands import run_the_projects_copy
 from pneumothorax.config.params import IncrementalParams, ParamsError, read_group
 from pneumothorax.files.atomic import write_atomically
 from pneumothorax.raw.layer import missing_folder_reason
@@ -105,5 +110,5 @@ def _error(message: str) -> int:
     return 1
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and not run_the_projects_copy(__spec__.name):
     raise SystemExit(main())
