@@ -13,11 +13,11 @@ import os
 from pneumothorax.config.loader import ProjectConfigLoader
 from pneumothorax.hooks import ProjectHooks
 from pneumothorax.tracking.mlflow_hook import MlflowHook
+from pneumothorax.tracking.store import no_usage_reporting
 
 # Patient-data projects keep usage reporting off (kedro-telemetry reads .telemetry; DVC
-# reads .dvc/config; MLflow reads this variable when the MLflow hook imports it, at run time).
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("DO_NOT_TRACK", "1")
+# reads .dvc/config; MLflow reads the environment when it is imported: the writer, after this).
+no_usage_reporting()
 
 # MLflow sets its own loggers' level when imported (INFO by default), over Kedro's logging
 # config (conf/logging.yml, read before this module): hand it the level that config gives

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +174,26 @@ def test_a_store_is_set_up_under_a_lock_beside_its_file_only(
         pass
     made = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*.lock"))
     assert made == ([lock] if lock else [])
+
+
+#: What MLflow reads as "usage reporting off": the project's two variables, and those by
+#: which MLflow recognises CI or a test run (set here by CI and pytest).
+_REPORTING_OFF = ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK", "PYTEST_CURRENT_TEST", "CI")
+
+
+def test_no_usage_reporting_turns_mlflows_off_unless_the_environment_says_otherwise() -> None:
+    """Judged by MLflow's own check, in a fresh interpreter: MLflow reads it on import."""
+    code = (
+        "from pneumothorax.tracking.store import no_usage_reporting; no_usage_reporting(); "
+        "from mlflow.telemetry.utils import is_telemetry_disabled; print(is_telemetry_disabled())"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in _REPORTING_OFF}
+
+    def disabled(env: dict[str, str]) -> str:
+        command = [sys.executable, "-c", code]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+        return result.stdout.strip()
+
+    assert disabled(clean) == "True"
+    # A user's own choice stands (and shows that nothing else here turns reporting off).
+    assert disabled({**clean, "MLFLOW_DISABLE_TELEMETRY": "false"}) == "False"

@@ -5,11 +5,26 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from pneumothorax.config.project import repository_root
+
+#: Usage reporting off: MLflow's own switch (read when MLflow is imported), and the common
+#: ``DO_NOT_TRACK`` convention (MLflow itself honours it only as "true").
+_NO_USAGE_REPORTING = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
+
+
+def no_usage_reporting(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Turn MLflow's usage reporting off in ``environ``, unless it says otherwise already.
+
+    Patient-data projects report nothing. Both processes that import MLflow call it first:
+    a stage (``settings.py``) and its writer, which the raw manifest may have started in
+    DVC's environment, not the stage's.
+    """
+    for name, value in _NO_USAGE_REPORTING.items():
+        environ.setdefault(name, value)
 
 
 def tracking_uri(project_path: Path) -> str:

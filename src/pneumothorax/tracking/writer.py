@@ -59,6 +59,7 @@ from pneumothorax.tracking.sklearn_flavour import save_model as save_sklearn_mod
 from pneumothorax.tracking.sklearn_flavour import sklearn_args
 from pneumothorax.tracking.store import (
     artifact_location,
+    no_usage_reporting,
     relocate_store,
     setting_up,
     tracking_uri,
@@ -497,12 +498,10 @@ def _serve(writer: Writer, requests: queue.Queue[Any], answer: Callable[[Any], N
 def _preload() -> None:
     """Import MLflow and its sqlite store's ORM and migrations before the settings arrive.
 
-    With MLflow's usage reporting off unless the environment says otherwise, as the
-    project's ``settings.py`` has it for the stages: MLflow decides when it is imported,
-    and a shared writer may be started by the raw manifest, in DVC's environment.
+    With MLflow's usage reporting off unless the environment says otherwise
+    (:func:`~pneumothorax.tracking.store.no_usage_reporting`).
     """
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
+    no_usage_reporting()
     import alembic.command  # noqa: F401
     import mlflow.store.db.utils
     import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
