@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,8 @@ from pathlib import Path
 import mlflow
 import psutil
 import pytest
+
+import pneumothorax
 
 #: One stage: a run named argv[2] in experiment "shared", one metric; prints what it saw.
 _STAGE = textwrap.dedent(
@@ -107,7 +110,7 @@ _FAKE_DVC = textwrap.dedent(
             subprocess.run(
                 [sys.executable, "-m", "pneumothorax.commands.raw_manifest",
                  f"{project}/raw", f"{project}/manifest.csv", "--params", f"{project}/p.yaml"],
-                check=True,
+                check=True, cwd=project,  # as DVC runs it: in the project's folder
             )
             listening()
             writers = [
@@ -289,6 +292,24 @@ def test_the_raw_manifest_starts_the_writer_its_dvc_commands_stages_share(
     )
     assert _gone(writer)
     assert list(short_tmp.rglob("*.sock")) == []
+
+
+def test_in_a_copy_of_the_project_its_stages_join_the_writer_its_raw_manifest_started(
+    tmp_path: Path, short_tmp: Path
+) -> None:
+    """A ``dvc exp run --temp`` copy has its own ``src/``: its stages import it (``kedro
+    run`` puts it on ``PYTHONPATH``), and the raw manifest, run in the copy, runs the copy's
+    command: both name the same socket."""
+    _raw_project(tmp_path)
+    package = Path(pneumothorax.__file__).parent
+    copy = tmp_path / "src" / "pneumothorax"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    as_kedro_runs_it = f"PYTHONPATH={copy.parent}"
+    manifest, first = _run_dvc(tmp_path, short_tmp, "manifest", f"images:{as_kedro_runs_it}")
+    [writer] = manifest["writers"]
+    assert first["shared"] == writer and first["failure"] is None
+    assert _stage_runs()["images"].info.status == "FINISHED"
+    assert _gone(writer)
 
 
 def test_dvc_exp_run_n_names_the_entry_when_the_raw_manifest_started_the_writer(

@@ -176,18 +176,21 @@ def test_a_store_is_set_up_under_a_lock_beside_its_file_only(
     assert made == ([lock] if lock else [])
 
 
-#: What MLflow reads as "usage reporting off": the project's two variables, and those by
-#: which MLflow recognises CI or a test run (set here by CI and pytest).
-_REPORTING_OFF = ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK", "PYTEST_CURRENT_TEST", "CI")
-
-
-def test_no_usage_reporting_turns_mlflows_off_unless_the_environment_says_otherwise() -> None:
-    """Judged by MLflow's own check, in a fresh interpreter: MLflow reads it on import."""
+def test_no_usage_reporting_turns_mlflows_off_unless_the_environment_says_otherwise(
+    tmp_path: Path,
+) -> None:
+    """Judged by MLflow's own check, in a fresh interpreter (MLflow reads it on import),
+    whose environment holds none of the variables by which MLflow recognises CI or a test,
+    and keeps the user's folders out of reach (reporting writes an installation id there)."""
     code = (
         "from pneumothorax.tracking.store import no_usage_reporting; no_usage_reporting(); "
         "from mlflow.telemetry.utils import is_telemetry_disabled; print(is_telemetry_disabled())"
     )
-    clean = {k: v for k, v in os.environ.items() if k not in _REPORTING_OFF}
+    clean = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path / "home"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
 
     def disabled(env: dict[str, str]) -> str:
         command = [sys.executable, "-c", code]
@@ -195,5 +198,6 @@ def test_no_usage_reporting_turns_mlflows_off_unless_the_environment_says_otherw
         return result.stdout.strip()
 
     assert disabled(clean) == "True"
+    assert not (tmp_path / "config").exists() and not (tmp_path / "home").exists()
     # A user's own choice stands (and shows that nothing else here turns reporting off).
     assert disabled({**clean, "MLFLOW_DISABLE_TELEMETRY": "false"}) == "False"

@@ -13,8 +13,8 @@ import runpy
 import sys
 from pathlib import Path
 
-#: This package's ``src/`` folder.
-_OWN_SOURCE = Path(__file__).resolve().parents[2]
+#: This package's folder (links resolved).
+_OWN_PACKAGE = Path(__file__).resolve().parents[1]
 
 
 def run_the_projects_copy(module: str) -> bool:
@@ -24,11 +24,13 @@ def run_the_projects_copy(module: str) -> bool:
     (an editable install). DVC runs a stage's command in the project's folder, which for
     ``dvc exp run --temp`` and queued experiments is a copy with its own ``src/``: its lock
     file records that copy's files, and its Kedro stages run them (``kedro run`` puts the
-    project's ``src/`` first on ``sys.path``). A command run by a stage does the same here.
-    By hand: Kedro's own start-up (``bootstrap_project``, 0.6-1.3 s measured here) would be
-    paid by every ``dvc repro``. Otherwise the first stage of an experiment would run the
-    workspace's code, and start an MLflow writer that the stages (another package folder,
-    another socket) never find.
+    project's ``src/`` first on ``sys.path``). A command run by a stage does the same here,
+    not through Kedro's ``bootstrap_project``, whose start-up every ``dvc repro`` would pay.
+    Otherwise the first stage of an experiment would run the workspace's code, and start
+    an MLflow writer that the stages (another package folder, another socket) never find.
+    A command calls it before it imports anything else of this package, so that nothing
+    but the installed copy's ``pneumothorax/__init__.py``, ``commands/__init__.py`` and the
+    command's own module runs first.
 
     Args:
         module: The command's module (its ``__spec__.name``), run as ``__main__``.
@@ -38,10 +40,10 @@ def run_the_projects_copy(module: str) -> bool:
         command as it is. Otherwise it does not return: the copy's command ran, and its
         exit status is raised as ``SystemExit``.
     """
-    local = Path.cwd() / "src"
-    if not (local / "pneumothorax" / "__init__.py").is_file() or local.resolve() == _OWN_SOURCE:
+    local = Path.cwd() / "src" / "pneumothorax"
+    if not (local / "__init__.py").is_file() or local.resolve() == _OWN_PACKAGE:
         return False
-    sys.path.insert(0, str(local.resolve()))
+    sys.path.insert(0, str(local.parent.resolve()))
     for name in [n for n in sys.modules if n == "pneumothorax" or n.startswith("pneumothorax.")]:
         del sys.modules[name]  # imported from the installed folder: import them again
     runpy.run_module(module, run_name="__main__", alter_sys=True)

@@ -31,14 +31,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pneumothorax.commands import run_the_projects_copy
-from pneumothorax.config.params import IncrementalParams, ParamsError, read_group
-from pneumothorax.files.atomic import write_atomically
-from pneumothorax.raw.layer import missing_folder_reason
-from pneumothorax.raw.manifest import build_manifest
-from pneumothorax.runtime.incremental import ResultCache, cache_directory
-from pneumothorax.tracking.tracker import start_shared_writer
+
+if TYPE_CHECKING:
+    from pneumothorax.config.params import IncrementalParams
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The process exit status.
     """
+    # Imported here: run in another copy of the project, this module runs that copy's
+    # command before it imports anything else of this package (run_the_projects_copy).
+    from pneumothorax.config.params import ParamsError
+    from pneumothorax.files.atomic import write_atomically
+    from pneumothorax.raw.layer import missing_folder_reason
+    from pneumothorax.raw.manifest import build_manifest
+    from pneumothorax.runtime.incremental import ResultCache, cache_directory
+    from pneumothorax.tracking.tracker import start_shared_writer
+
     parser = argparse.ArgumentParser(prog="python -m pneumothorax.commands.raw_manifest")
     parser.add_argument("raw", help="the raw folder")
     parser.add_argument("manifest", help="the CSV to write (replaced atomically)")
@@ -100,6 +107,8 @@ def _incremental_settings(params_file: Path) -> IncrementalParams:
     Raises:
         ParamsError: The file is not YAML, or the group has a bad value.
     """
+    from pneumothorax.config.params import IncrementalParams, read_group
+
     if not params_file.is_file():
         return IncrementalParams()
     return read_group(IncrementalParams, params_file)

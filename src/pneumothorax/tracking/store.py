@@ -1,11 +1,14 @@
-"""Where MLflow runs are recorded: one store per repository, whatever the working copy."""
+"""Where MLflow runs are recorded: one store per repository, whatever the working copy.
+
+And nowhere else: MLflow's usage reporting is off (:func:`no_usage_reporting`).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -16,15 +19,15 @@ from pneumothorax.config.project import repository_root
 _NO_USAGE_REPORTING = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
 
 
-def no_usage_reporting(environ: MutableMapping[str, str] = os.environ) -> None:
-    """Turn MLflow's usage reporting off in ``environ``, unless it says otherwise already.
+def no_usage_reporting() -> None:
+    """Turn MLflow's usage reporting off, unless the environment says otherwise already.
 
     Patient-data projects report nothing. Both processes that import MLflow call it first:
     a stage (``settings.py``) and its writer, which the raw manifest may have started in
     DVC's environment, not the stage's.
     """
     for name, value in _NO_USAGE_REPORTING.items():
-        environ.setdefault(name, value)
+        os.environ.setdefault(name, value)
 
 
 def tracking_uri(project_path: Path) -> str:
